@@ -1,0 +1,9 @@
+package org.fastvm.vmm;
+
+/** The agent sent bytes that do not follow the agent protocol (bad magic, bad TLV, ...). */
+public class AgentProtocolException extends VmmException {
+    /** @param message what was wrong, naming the frame type or field */
+    public AgentProtocolException(String message) {
+        super(message);
+    }
+}

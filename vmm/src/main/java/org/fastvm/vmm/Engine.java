@@ -1,0 +1,303 @@
+package org.fastvm.vmm;
+
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.regex.Pattern;
+
+import org.fastvm.vmm.image.GuestImage;
+import org.fastvm.vmm.process.ProcessRunner;
+import org.fastvm.vmm.qemu.QemuCommand;
+
+/**
+ * The microVM engine's facade: launches VMs from guest images, reattaches to VMs started
+ * by an earlier process, and reports the accelerator in use. VMs live in
+ * {@code <dataDir>/vms/<id>/} and run in their own session, so they outlive this engine:
+ * {@link #close()} disconnects without stopping them.
+ */
+public final class Engine implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Engine.class.getName());
+    private static final Pattern ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,62}");
+    /** QMP is up milliseconds after QEMU starts; this only bounds a QEMU stuck in start-up. */
+    private static final Duration QMP_CONNECT_TIMEOUT = Duration.ofSeconds(15);
+    /** An attached VM's agent answers HELLO right away (it is already running). */
+    private static final Duration ATTACH_HELLO_TIMEOUT = Duration.ofSeconds(15);
+    private static final String PID_FILE = "pid", QEMU_LOG = "qemu.log";
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final EngineConfig config;
+    private final Path vmsDir;
+    private final Map<String, GuestImage> images = new ConcurrentHashMap<>();
+    private final ReentrantLock imageLock = new ReentrantLock();
+    private final Map<String, QemuMachine> machines = new ConcurrentHashMap<>();
+    private volatile Accelerator accelerator;
+
+    private Engine(EngineConfig config) {
+        this.config = config;
+        this.vmsDir = config.dataDir().resolve("vms");
+    }
+
+    /**
+     * Opens an engine: creates the data dirs and settles the accelerator (forced by the
+     * config, cached for this host, or probed — a probe boots a tiny VM on KVM once).
+     */
+    public static Engine open(EngineConfig config) throws InterruptedException {
+        if (config.dataDir().toString().contains(",")) {
+            throw new IllegalArgumentException("dataDir: must not contain ',' (QEMU option syntax): " + config.dataDir());
+        }
+        try {
+            Files.createDirectories(config.dataDir().resolve("vms"));
+            Files.createDirectories(config.cacheDir());
+        } catch (IOException e) {
+            throw new VmmException("cannot create data dir " + config.dataDir() + ": " + e.getMessage(), e);
+        }
+        Engine engine = new Engine(config);
+        engine.accelerator = new AcceleratorProbe(engine).choose(config.accel());
+        LOG.log(Level.INFO, "FastVM engine: data {0}, accelerator {1}", config.dataDir(), engine.accelerator);
+        return engine;
+    }
+
+    /** @return the accelerator VMs run with */
+    public Accelerator accelerator() {
+        return accelerator;
+    }
+
+    /** @return the configuration this engine was opened with */
+    public EngineConfig config() {
+        return config;
+    }
+
+    /**
+     * Builds (or finds in the cache) a guest image; the first call for a name may take a
+     * while (the debian image runs debootstrap once per host).
+     */
+    public GuestImage image(String name) throws InterruptedException {
+        GuestImage img = images.get(name);
+        if (img != null) return img;
+        imageLock.lock();
+        try {
+            img = images.get(name);
+            if (img == null) {
+                img = GuestImage.build(config.resolveFastvmHome(), name, config.cacheDir());
+                images.put(name, img);
+            }
+            return img;
+        } finally {
+            imageLock.unlock();
+        }
+    }
+
+    /**
+     * Boots a VM and waits until its agent says HELLO; grows the root filesystem to
+     * {@code diskGib} and sets the hostname.
+     *
+     * @throws IllegalArgumentException when the id is taken or the disk is smaller than the image
+     * @throws BootFailedException      when QEMU exits early or the agent does not answer in time
+     */
+    public Machine launch(MachineSpec spec) throws InterruptedException {
+        return launch(spec, accelerator, config.bootTimeout(), vmsDir);
+    }
+
+    /** Launches with an explicit accelerator, boot timeout and parent dir (the probe uses this too). */
+    QemuMachine launch(MachineSpec spec, Accelerator accel, Duration bootTimeout, Path parent)
+            throws InterruptedException {
+        String id = spec.id() != null ? spec.id() : "vm-" + HexFormat.of().formatHex(randomBytes(6));
+        MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
+                spec.hostname() != null ? spec.hostname() : id);
+        GuestImage img = image(full.image());
+        Path dir = parent.resolve(id);
+        try {
+            Files.createDirectories(parent);
+            Files.createDirectory(dir);
+        } catch (FileAlreadyExistsException e) {
+            throw new IllegalArgumentException("id: a VM named '" + id + "' already exists in " + parent);
+        } catch (IOException e) {
+            throw new VmmException("cannot create VM dir " + dir + ": " + e.getMessage(), e);
+        }
+        Instant started = Instant.now();
+        Process proc = null;
+        QemuMachine m = null;
+        try {
+            Path disk = null;
+            if (img.rootDisk() != null) {
+                long imageBytes = img.rootDiskBytes();
+                long want = full.diskGib() == 0 ? imageBytes : (long) full.diskGib() << 30;
+                if (want < imageBytes) {
+                    throw new IllegalArgumentException("diskGib: " + full.diskGib() + " GiB is smaller than the "
+                            + img.name() + " image's root disk (" + (imageBytes >> 20) + " MiB)");
+                }
+                disk = dir.resolve("root.qcow2");
+                Overlay.create(disk, img.rootDisk(), "raw", want);
+            }
+            String append = QemuCommand.kernelCmdline(accel, full.hostname(), img.kernelCmdline());
+            QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, full.vcpus(), full.memoryMib(), dir,
+                    img.kernel(), img.initrd(), append, disk);
+            proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
+            Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
+            var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid());
+            record.write(dir);
+            m = new QemuMachine(dir, record, proc.toHandle(), proc.onExit());
+            m.connect(Instant.now().plus(QMP_CONNECT_TIMEOUT), started.plus(bootTimeout));
+            if (disk != null && full.diskGib() != 0) m.agent().growRootfs();
+            AgentInfo hello = m.agentInfo();
+            if (!full.hostname().equals(hello.hostname())) m.agent().setHostname(full.hostname());
+            LOG.log(Level.INFO, "machine {0} up in {1} ms (pid {2}, {3}, agent {4})", id,
+                    Duration.between(started, Instant.now()).toMillis(), proc.pid(), accel, hello.version());
+            if (parent.equals(vmsDir)) track(m);
+            return m;
+        } catch (IOException e) {
+            throw cleanUp(m, proc, dir, new VmmException("cannot write to " + dir + ": " + e.getMessage(), e));
+        } catch (InterruptedException e) {
+            throw cleanUp(m, proc, dir, e);
+        } catch (IllegalArgumentException | ProcessFailedException e) {
+            throw cleanUp(m, proc, dir, e);
+        } catch (VmmException e) {
+            String why = proc != null && !proc.isAlive() ? "QEMU exited with " + proc.exitValue() : e.getMessage();
+            BootFailedException b = new BootFailedException("machine " + id + " did not boot: " + why
+                    + "\n--- qemu.log ---\n" + tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
+                    + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
+            throw cleanUp(m, proc, dir, b);
+        }
+    }
+
+    private static <T extends Throwable> T cleanUp(QemuMachine m, Process proc, Path dir, T error) {
+        if (m != null) {
+            m.stopProcess();
+        } else if (proc != null) {
+            proc.destroyForcibly();
+            try {
+                proc.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        FileTrees.deleteQuietly(dir);
+        return error;
+    }
+
+    private static String tail(Path file) {
+        try {
+            byte[] b = Files.readAllBytes(file);
+            int from = Math.max(0, b.length - 3000);
+            return new String(b, from, b.length - from, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(" + file.getFileName() + " unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    /**
+     * Reattaches to a VM that an earlier engine process launched (e.g. after a server
+     * restart): reads its pid, checks the process is that VM's QEMU, connects QMP and the
+     * agent (which says HELLO on every connect).
+     *
+     * @return the machine, or empty when there is no such VM or its QEMU is gone
+     */
+    public Optional<Machine> attach(String id) throws InterruptedException {
+        requireId(id);
+        QemuMachine known = machines.get(id);
+        if (known != null && known.isAlive()) return Optional.of(known);
+        Path dir = vmsDir.resolve(id);
+        Optional<ProcessHandle> proc = liveQemu(dir);
+        if (proc.isEmpty()) return Optional.empty();
+        MachineRecord record = MachineRecord.read(dir);
+        var m = new QemuMachine(dir, record, proc.get(), proc.get().onExit());
+        Instant now = Instant.now();
+        try {
+            m.connect(now.plus(QMP_CONNECT_TIMEOUT), now.plus(ATTACH_HELLO_TIMEOUT));
+        } catch (VmmException e) {
+            m.detach();
+            if (!proc.get().isAlive()) return Optional.empty();
+            throw e;
+        }
+        track(m);
+        return Optional.of(m);
+    }
+
+    /** @return the ids of every VM dir under {@code <dataDir>/vms/} (running or not) */
+    public List<String> machineIds() {
+        List<String> ids = new ArrayList<>();
+        try (var s = Files.list(vmsDir)) {
+            s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).filter(n -> ID.matcher(n).matches())
+                    .sorted().forEach(ids::add);
+        } catch (IOException e) {
+            throw new VmmException("cannot list " + vmsDir + ": " + e.getMessage(), e);
+        }
+        return ids;
+    }
+
+    /**
+     * Removes a VM that may not be attached (e.g. its QEMU died while no engine ran):
+     * SIGKILLs its QEMU if it still runs (checked to be that VM's process), removes its dir.
+     */
+    public void discard(String id) {
+        requireId(id);
+        QemuMachine known = machines.remove(id);
+        if (known != null) {
+            known.destroy();
+            return;
+        }
+        Path dir = vmsDir.resolve(id);
+        liveQemu(dir).ifPresent(p -> {
+            p.destroyForcibly();
+            p.onExit().join();
+        });
+        FileTrees.deleteTree(dir);
+    }
+
+    /** The QEMU process of {@code dir}, if its pid file names a live process whose argv mentions the dir. */
+    private static Optional<ProcessHandle> liveQemu(Path dir) {
+        Path pidFile = dir.resolve(PID_FILE);
+        if (!Files.isRegularFile(pidFile)) return Optional.empty();
+        long pid;
+        try {
+            pid = Long.parseLong(Files.readString(pidFile).strip());
+        } catch (IOException | NumberFormatException e) {
+            throw new VmmException("unreadable pid file " + pidFile + ": " + e.getMessage(), e);
+        }
+        Optional<ProcessHandle> p = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
+        if (p.isEmpty()) return p;
+        // The pid may have been reused by another program: only trust a QEMU started for this dir.
+        try {
+            String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
+            return cmdline.contains(dir.resolve("qmp.sock").toString()) ? p : Optional.empty();
+        } catch (IOException e) {
+            return Optional.empty(); // exited meanwhile
+        }
+    }
+
+    private static void requireId(String id) {
+        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("id: not a VM id: '" + id + "'");
+    }
+
+    private static byte[] randomBytes(int n) {
+        byte[] b = new byte[n];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+
+    /** Disconnects from every VM this engine knows, leaving them running. */
+    @Override
+    public void close() {
+        machines.values().forEach(QemuMachine::detach);
+        machines.clear();
+    }
+
+    /** Remembers a live machine until its QEMU exits (destroyed or died). */
+    private void track(QemuMachine m) {
+        machines.put(m.id(), m);
+        m.onExit().whenComplete((v, t) -> machines.remove(m.id(), m));
+    }
+}

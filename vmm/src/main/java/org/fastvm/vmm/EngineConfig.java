@@ -1,0 +1,133 @@
+package org.fastvm.vmm;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Where the engine keeps its files and how it runs QEMU. {@link #fromEnvironment()} reads
+ * {@code FASTVM_DATA_DIR}, {@code FASTVM_CACHE_DIR}, {@code FASTVM_HOME} and
+ * {@code FASTVM_ACCEL}; the builder overrides any of them.
+ *
+ * @param dataDir     VM dirs live in {@code <dataDir>/vms/<id>/}
+ * @param cacheDir    guest images and the per-host accelerator probe result; default = dataDir
+ * @param fastvmHome  the FastVM source tree holding {@code guest/image/build}; null = find it
+ * @param accel       {@code auto} (probe), {@code kvm} or {@code tcg}
+ * @param qemuBinary  the QEMU system emulator to run
+ * @param bootTimeout how long a boot may take until the agent says hello
+ */
+public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel,
+                           String qemuBinary, Duration bootTimeout) {
+
+    /** How the accelerator is chosen. */
+    public enum AccelMode {
+        /** Probe: KVM when a tiny guest really boots on it, else TCG. */
+        AUTO,
+        /** Always KVM. */
+        KVM,
+        /** Always TCG. */
+        TCG;
+
+        /** Parses {@code auto|kvm|tcg} (any case); {@code source} names the setting in the error. */
+        public static AccelMode parse(String value, String source) {
+            try {
+                return valueOf(value.trim().toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(source + ": expected auto, kvm or tcg, got '" + value + "'");
+            }
+        }
+    }
+
+    /** Validates the fields, naming the bad one. */
+    public EngineConfig {
+        Objects.requireNonNull(dataDir, "dataDir");
+        if (!dataDir.isAbsolute()) throw new IllegalArgumentException("dataDir: must be absolute, got " + dataDir);
+        if (cacheDir == null) cacheDir = dataDir;
+        if (!cacheDir.isAbsolute()) throw new IllegalArgumentException("cacheDir: must be absolute, got " + cacheDir);
+        Objects.requireNonNull(accel, "accel");
+        if (qemuBinary == null || qemuBinary.isBlank()) throw new IllegalArgumentException("qemuBinary: must not be empty");
+        if (bootTimeout == null || bootTimeout.isNegative() || bootTimeout.isZero()) {
+            throw new IllegalArgumentException("bootTimeout: must be positive");
+        }
+    }
+
+    /** @return the configuration the environment asks for */
+    public static EngineConfig fromEnvironment() {
+        return builder().build();
+    }
+
+    /** @return a builder pre-filled from the environment variables */
+    public static Builder builder() {
+        return new Builder(System.getenv());
+    }
+
+    /** Builder; unset values come from the environment, then from the defaults. */
+    public static final class Builder {
+        private Path dataDir;
+        private Path cacheDir;
+        private Path fastvmHome;
+        private AccelMode accel;
+        private String qemuBinary = "qemu-system-x86_64";
+        private Duration bootTimeout = Duration.ofSeconds(90);
+
+        Builder(Map<String, String> env) {
+            String data = env.get("FASTVM_DATA_DIR");
+            dataDir = data != null && !data.isBlank() ? Path.of(data)
+                    : Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
+            String cache = env.get("FASTVM_CACHE_DIR");
+            if (cache != null && !cache.isBlank()) cacheDir = Path.of(cache);
+            String home = env.get("FASTVM_HOME");
+            if (home != null && !home.isBlank()) fastvmHome = Path.of(home);
+            String a = env.get("FASTVM_ACCEL");
+            accel = a != null && !a.isBlank() ? AccelMode.parse(a, "FASTVM_ACCEL") : AccelMode.AUTO;
+        }
+
+        /** VM dirs go to {@code <dir>/vms/}. */
+        public Builder dataDir(Path dir) { this.dataDir = dir.toAbsolutePath(); return this; }
+
+        /** Images and the accelerator probe result go here (shared by engines with other data dirs). */
+        public Builder cacheDir(Path dir) { this.cacheDir = dir.toAbsolutePath(); return this; }
+
+        /** The FastVM source tree (holds {@code guest/image/build}). */
+        public Builder fastvmHome(Path dir) { this.fastvmHome = dir.toAbsolutePath(); return this; }
+
+        /** Forces or probes the accelerator. */
+        public Builder accel(AccelMode mode) { this.accel = mode; return this; }
+
+        /** The QEMU binary (name on PATH or absolute path). */
+        public Builder qemuBinary(String binary) { this.qemuBinary = binary; return this; }
+
+        /** How long a boot may take until the agent says hello. */
+        public Builder bootTimeout(Duration timeout) { this.bootTimeout = timeout; return this; }
+
+        /** @return the configuration */
+        public EngineConfig build() {
+            return new EngineConfig(dataDir.toAbsolutePath(), cacheDir == null ? null : cacheDir.toAbsolutePath(),
+                    fastvmHome, accel, qemuBinary, bootTimeout);
+        }
+    }
+
+    /**
+     * Finds the FastVM source tree: {@link #fastvmHome()} if set, else the nearest directory
+     * at or above {@code user.dir} holding {@code guest/image/build}.
+     *
+     * @return the source tree root
+     * @throws VmmException when none is found
+     */
+    public Path resolveFastvmHome() {
+        if (fastvmHome != null) {
+            if (!Files.isRegularFile(fastvmHome.resolve("guest/image/build"))) {
+                throw new VmmException("FASTVM_HOME: " + fastvmHome + " holds no guest/image/build");
+            }
+            return fastvmHome;
+        }
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("guest/image/build"))) return p;
+        }
+        throw new VmmException("cannot find the FastVM source tree (guest/image/build) above "
+                + System.getProperty("user.dir") + "; set FASTVM_HOME");
+    }
+}

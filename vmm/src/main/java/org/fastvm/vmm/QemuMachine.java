@@ -1,0 +1,183 @@
+package org.fastvm.vmm;
+
+import java.lang.System.Logger.Level;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+
+import org.fastvm.vmm.agent.AgentChannel;
+import org.fastvm.vmm.qemu.Qmp;
+
+/** A {@link Machine} backed by one QEMU process, its QMP socket and its agent channel. */
+final class QemuMachine implements Machine {
+    private static final System.Logger LOG = System.getLogger(QemuMachine.class.getName());
+    /** After the agent channel breaks, how long to wait for QEMU's exit to call the VM dead. */
+    private static final Duration DEATH_CONFIRM = Duration.ofSeconds(2);
+    /** QMP quit normally ends QEMU in milliseconds; then SIGKILL. */
+    private static final Duration QUIT_GRACE = Duration.ofSeconds(2);
+    private static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(30);
+
+    private final Path dir;
+    private final MachineRecord record;
+    private final ProcessHandle process;
+    private final CompletableFuture<Void> exit;
+    private final ReentrantLock destroyLock = new ReentrantLock();
+    private volatile Qmp qmp;
+    private volatile AgentChannel agent;
+    private volatile boolean destroyed;
+
+    QemuMachine(Path dir, MachineRecord record, ProcessHandle process, CompletableFuture<?> processExit) {
+        this.dir = dir;
+        this.record = record;
+        this.process = process;
+        this.exit = processExit.thenApply(p -> null);
+    }
+
+    /** Connects QMP, then the agent (waiting for HELLO until {@code agentDeadline}). */
+    void connect(Instant qmpDeadline, Instant agentDeadline) throws InterruptedException {
+        qmp = Qmp.connect(dir.resolve("qmp.sock"), qmpDeadline, exit);
+        agent = AgentChannel.connect(dir.resolve("agent.sock"), agentDeadline, exit, this::explainDisconnect);
+    }
+
+    /** Turns an unexpected agent disconnect into MachineDeadException when QEMU has exited. */
+    private VmmException explainDisconnect(VmmException e) {
+        try {
+            exit.get(DEATH_CONFIRM.toMillis(), TimeUnit.MILLISECONDS);
+            return new MachineDeadException("machine " + id() + ": QEMU (pid " + pid() + ") exited", e);
+        } catch (TimeoutException | ExecutionException ex) {
+            return e;
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            return e;
+        }
+    }
+
+    @Override
+    public String id() {
+        return record.spec().id();
+    }
+
+    @Override
+    public Path dir() {
+        return dir;
+    }
+
+    @Override
+    public long pid() {
+        return process.pid();
+    }
+
+    @Override
+    public MachineSpec spec() {
+        return record.spec();
+    }
+
+    MachineRecord record() {
+        return record;
+    }
+
+    Qmp qmp() {
+        return qmp;
+    }
+
+    @Override
+    public AgentInfo agentInfo() {
+        return agent.info();
+    }
+
+    private void requireAlive(String what) {
+        if (destroyed) throw new MachineDeadException("machine " + id() + " was destroyed; cannot " + what);
+        if (exit.isDone()) throw new MachineDeadException("machine " + id() + ": QEMU (pid " + pid() + ") has exited; cannot " + what);
+    }
+
+    @Override
+    public ExecResult exec(ExecRequest request) throws InterruptedException {
+        requireAlive("exec");
+        return agent.exec(request);
+    }
+
+    @Override
+    public ExecHandle start(ExecRequest request, ExecListener listener) {
+        requireAlive("exec");
+        return agent.start(request, listener);
+    }
+
+    @Override
+    public AgentChannel agent() {
+        return agent;
+    }
+
+    @Override
+    public void reconnectAgent() throws InterruptedException {
+        requireAlive("reconnect the agent");
+        agent.reconnect(Instant.now().plus(RECONNECT_TIMEOUT));
+    }
+
+    @Override
+    public boolean isAlive() {
+        return !destroyed && !exit.isDone();
+    }
+
+    @Override
+    public CompletableFuture<Void> onExit() {
+        return exit.copy();
+    }
+
+    @Override
+    public void destroy() {
+        destroyLock.lock();
+        try {
+            if (destroyed) return;
+            destroyed = true;
+            stopProcess();
+            FileTrees.deleteTree(dir);
+        } finally {
+            destroyLock.unlock();
+        }
+    }
+
+    /** Closes the channels and ends QEMU: QMP quit, then SIGKILL after a short grace. */
+    void stopProcess() {
+        if (agent != null) agent.close();
+        if (!exit.isDone() && qmp != null) {
+            try {
+                qmp.execute("quit");
+            } catch (VmmException e) {
+                LOG.log(Level.DEBUG, "QMP quit on {0}: {1}", id(), e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (qmp != null) qmp.close();
+        try {
+            exit.get(QUIT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            LOG.log(Level.INFO, "machine {0}: QEMU pid {1} still running after quit; SIGKILL", id(), pid());
+            process.destroyForcibly();
+            try {
+                exit.get(10, TimeUnit.SECONDS);
+            } catch (Exception ex) {
+                LOG.log(Level.WARNING, "machine {0}: QEMU pid {1} did not exit after SIGKILL", id(), pid());
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes this process's connections to the VM without stopping it (engine shutdown). */
+    void detach() {
+        if (agent != null) agent.close();
+        if (qmp != null) qmp.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Machine[" + id() + ", pid " + pid() + (isAlive() ? "" : ", dead") + "]";
+    }
+}

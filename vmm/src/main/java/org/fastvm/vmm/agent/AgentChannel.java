@@ -1,0 +1,566 @@
+package org.fastvm.vmm.agent;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.UnaryOperator;
+
+import org.fastvm.vmm.AgentDisconnectedException;
+import org.fastvm.vmm.AgentErrorException;
+import org.fastvm.vmm.AgentInfo;
+import org.fastvm.vmm.AgentProtocolException;
+import org.fastvm.vmm.ExecHandle;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.VmmException;
+
+/**
+ * The host side of the guest agent protocol (docs/agent-protocol.md) over the VM's
+ * virtio-serial unix socket: one reader thread demultiplexes frames by request id, so any
+ * number of execs and control requests run at once. {@link #reconnect} closes the socket
+ * and opens a new one; requests in flight on the old one fail with
+ * {@link AgentDisconnectedException} while the guest's processes keep running.
+ */
+public final class AgentChannel implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(AgentChannel.class.getName());
+    /** Poll interval while the socket file does not exist yet (QEMU is starting). */
+    private static final long CONNECT_RETRY_MS = 3;
+    /** Stdin up to this size travels inside the EXEC frame; more is streamed in chunks. */
+    private static final int INLINE_STDIN_BYTES = 512 * 1024;
+    private static final int STDIN_CHUNK_BYTES = 64 * 1024;
+    /** Control requests (ping, clock, fs...) answer quickly; past this the agent is stuck. */
+    private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(60);
+
+    private final Path socket;
+    private final UnaryOperator<VmmException> disconnectMapper;
+    private final AtomicInteger nextId = new AtomicInteger();
+    private final ReentrantLock reconnectLock = new ReentrantLock();
+    private volatile Connection conn;
+    private volatile boolean closed;
+
+    private AgentChannel(Path socket, UnaryOperator<VmmException> disconnectMapper) {
+        this.socket = socket;
+        this.disconnectMapper = disconnectMapper;
+    }
+
+    /**
+     * Connects to the agent socket and waits for the agent's HELLO.
+     *
+     * @param socket           the VM's {@code agent.sock}
+     * @param deadline         give up (BootFailed-style {@link VmmException}) after this instant
+     * @param abortOn          stop waiting when this completes (e.g. QEMU exited)
+     * @param disconnectMapper turns an unexpected disconnect into the error in-flight
+     *                         requests fail with (e.g. MachineDeadException when QEMU died);
+     *                         called off the reader thread, may block briefly
+     * @throws VmmException when the deadline passes or {@code abortOn} completes first
+     */
+    public static AgentChannel connect(Path socket, Instant deadline, CompletableFuture<?> abortOn,
+                                       UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+        AgentChannel ch = new AgentChannel(socket, disconnectMapper == null ? e -> e : disconnectMapper);
+        ch.conn = ch.open(deadline, abortOn);
+        return ch;
+    }
+
+    private Connection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+        SocketChannel sc = null;
+        IOException last = null;
+        while (sc == null) {
+            if (abortOn != null && abortOn.isDone()) throw new VmmException("gave up connecting to " + socket + ": aborted");
+            try {
+                SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    c.connect(UnixDomainSocketAddress.of(socket));
+                    sc = c;
+                } catch (IOException e) {
+                    c.close();
+                    throw e;
+                }
+            } catch (IOException e) { // not there yet (QEMU starting): a bounded wait for the file
+                last = e;
+                if (Instant.now().isAfter(deadline)) {
+                    throw new VmmException("cannot connect to agent socket " + socket + ": " + last.getMessage(), last);
+                }
+                Thread.sleep(CONNECT_RETRY_MS);
+            }
+        }
+        Connection c = new Connection(sc);
+        c.reader = Thread.ofVirtual().name("agent-reader " + socket).start(c::readLoop);
+        CompletableFuture<?> wait = abortOn == null ? c.hello : CompletableFuture.anyOf(c.hello, abortOn);
+        long ms = Math.max(1, Duration.between(Instant.now(), deadline).toMillis());
+        try {
+            wait.get(ms, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            c.close(new AgentDisconnectedException("no HELLO from the agent"));
+            throw new VmmException("the guest agent did not say HELLO on " + socket + " in time");
+        } catch (ExecutionException e) {
+            c.close(new AgentDisconnectedException("no HELLO from the agent"));
+            throw asVmm(e.getCause(), "waiting for the agent's HELLO");
+        } catch (InterruptedException e) {
+            c.close(new AgentDisconnectedException("interrupted"));
+            throw e;
+        }
+        if (!c.hello.isDone()) {
+            c.close(new AgentDisconnectedException("aborted"));
+            throw new VmmException("gave up waiting for the agent's HELLO on " + socket + ": aborted");
+        }
+        return c;
+    }
+
+    /** @return what the agent said when this channel last connected */
+    public AgentInfo info() {
+        return conn.hello.getNow(null);
+    }
+
+    /**
+     * Closes the socket and connects again, waiting for HELLO until {@code deadline}. In-flight
+     * requests on the old connection fail with {@link AgentDisconnectedException}.
+     */
+    public void reconnect(Instant deadline) throws InterruptedException {
+        reconnectLock.lock();
+        try {
+            if (closed) throw new AgentDisconnectedException("agent channel " + socket + " is closed");
+            conn.close(new AgentDisconnectedException("agent channel reopened"));
+            conn = open(deadline, null);
+        } finally {
+            reconnectLock.unlock();
+        }
+    }
+
+    /** @return true while the current connection is open */
+    public boolean isConnected() {
+        return !closed && conn.failure == null;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        conn.close(new AgentDisconnectedException("agent channel closed"));
+    }
+
+    // ---- exec -------------------------------------------------------------------------
+
+    /**
+     * Runs a command and buffers its output (up to the request's output limit per stream).
+     *
+     * @throws AgentDisconnectedException when the channel closes first
+     * @throws AgentErrorException        when the agent refuses the request
+     */
+    public ExecResult exec(ExecRequest req) throws InterruptedException {
+        var buffer = new BufferingListener(req.outputLimitBytes());
+        ExecHandle h = start(req, buffer);
+        ExecResult r;
+        try {
+            r = h.result().get();
+        } catch (ExecutionException e) {
+            throw asVmm(e.getCause(), "exec " + req.argv().get(0));
+        }
+        return buffer.withOutput(r);
+    }
+
+    /** Starts a command, streaming its events to {@code listener}. */
+    public ExecHandle start(ExecRequest req, ExecListener listener) {
+        Connection c = conn;
+        int id = newId();
+        var call = new ExecCall(c, id, listener);
+        c.pending.put(id, call);
+        if (c.failure != null) { // closed between read and put: fail the way the reader would
+            c.pending.remove(id);
+            call.fail(c.failure);
+            return call;
+        }
+        byte[] stdin = req.stdin();
+        boolean streamStdin = stdin != null && stdin.length > INLINE_STDIN_BYTES;
+        var f = new FieldsWriter();
+        req.argv().forEach(a -> f.string(Tag.ARG, a));
+        req.env().forEach((k, v) -> f.string(Tag.ENV, k + "=" + v));
+        if (req.cwd() != null) f.string(Tag.CWD, req.cwd());
+        if (stdin != null && !streamStdin) f.bytes(Tag.STDIN, stdin);
+        if (req.stdinOpen() || streamStdin) f.u8(Tag.STDIN_OPEN, 1);
+        if (req.timeout() != null) f.u64(Tag.TIMEOUT_MS, Math.max(1, req.timeout().toMillis()));
+        byte[] payload = f.toByteArray();
+        if (payload.length > Frame.MAX_PAYLOAD) {
+            c.pending.remove(id);
+            throw new IllegalArgumentException("argv/env/cwd: " + payload.length + " bytes exceed the frame limit "
+                    + Frame.MAX_PAYLOAD);
+        }
+        try {
+            c.send(new Frame(FrameType.EXEC, id, payload));
+            if (streamStdin) {
+                for (int off = 0; off < stdin.length; off += STDIN_CHUNK_BYTES) {
+                    int n = Math.min(STDIN_CHUNK_BYTES, stdin.length - off);
+                    c.send(new Frame(FrameType.STDIN, id, new FieldsWriter()
+                            .bytes(Tag.DATA, java.util.Arrays.copyOfRange(stdin, off, off + n)).toByteArray()));
+                }
+                if (!req.stdinOpen()) c.send(new Frame(FrameType.STDIN_CLOSE, id, new byte[0]));
+            }
+        } catch (VmmException e) {
+            c.pending.remove(id);
+            call.fail(e);
+        }
+        return call;
+    }
+
+    // ---- control requests -------------------------------------------------------------
+
+    /** Cheapest round trip: PING → OK. */
+    public void ping() throws InterruptedException {
+        call(FrameType.PING, new byte[0]);
+    }
+
+    /** Asks for a HELLO and returns it. */
+    public AgentInfo hello() throws InterruptedException {
+        return helloInfo(call(FrameType.HELLO_REQ, new byte[0]));
+    }
+
+    /** Sets the guest's wall clock. */
+    public void setTime(Instant time) throws InterruptedException {
+        long ns = Math.addExact(Math.multiplyExact(time.getEpochSecond(), 1_000_000_000L), time.getNano());
+        call(FrameType.SET_TIME, new FieldsWriter().u64(Tag.TIME_NS, ns).toByteArray());
+    }
+
+    /** Credits 1–4096 random bytes to the guest kernel's entropy pool. */
+    public void addEntropy(byte[] data) throws InterruptedException {
+        if (data.length < 1 || data.length > 4096) throw new IllegalArgumentException("entropy: must be 1..4096 bytes");
+        call(FrameType.ADD_ENTROPY, new FieldsWriter().bytes(Tag.DATA, data).toByteArray());
+    }
+
+    /** Sets the guest's hostname. */
+    public void setHostname(String name) throws InterruptedException {
+        call(FrameType.SET_HOSTNAME, new FieldsWriter().string(Tag.NAME, name).toByteArray());
+    }
+
+    /** Flushes the guest's filesystems ({@code sync()}). */
+    public void fsSync() throws InterruptedException {
+        call(FrameType.FS_SYNC, new byte[0]);
+    }
+
+    /** Freezes the root filesystem (no-op without a root disk). */
+    public void fsFreeze() throws InterruptedException {
+        call(FrameType.FS_FREEZE, new byte[0]);
+    }
+
+    /** Thaws the root filesystem (no-op when not frozen). */
+    public void fsThaw() throws InterruptedException {
+        call(FrameType.FS_THAW, new byte[0]);
+    }
+
+    /** Configures a guest interface: MAC (optional), addresses in CIDR form, gateway (optional). */
+    public void netConfig(String ifname, String mac, List<String> addrs, String gateway) throws InterruptedException {
+        var f = new FieldsWriter().string(Tag.IFNAME, ifname);
+        if (mac != null) f.string(Tag.MAC, mac);
+        addrs.forEach(a -> f.string(Tag.ADDR, a));
+        if (gateway != null) f.string(Tag.GATEWAY, gateway);
+        call(FrameType.NET_CONFIG, f.toByteArray());
+    }
+
+    /** Grows the root filesystem to its disk's size; returns the new size in bytes. */
+    public long growRootfs() throws InterruptedException {
+        return call(FrameType.GROW_ROOTFS, new byte[0]).u64(Tag.SIZE_BYTES, -1);
+    }
+
+    /** Sends a control request and waits for its OK (or fails with the agent's ERROR). */
+    private Fields call(int type, byte[] payload) throws InterruptedException {
+        Connection c = conn;
+        int id = newId();
+        var call = new ControlCall(FrameType.name(type));
+        c.pending.put(id, call);
+        try {
+            if (c.failure != null) throw c.failure;
+            c.send(new Frame(type, id, payload));
+            return call.future.get(CONTROL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw asVmm(e.getCause(), FrameType.name(type));
+        } catch (TimeoutException e) {
+            throw new VmmException("the guest agent did not answer " + FrameType.name(type) + " within "
+                    + CONTROL_TIMEOUT.toSeconds() + "s");
+        } finally {
+            c.pending.remove(id);
+        }
+    }
+
+    private int newId() {
+        int id;
+        do {
+            id = nextId.incrementAndGet();
+        } while (id == 0);
+        return id;
+    }
+
+    private static AgentInfo helloInfo(Fields f) {
+        return new AgentInfo(f.string(Tag.VERSION), f.string(Tag.BOOT_ID), f.string(Tag.NAME));
+    }
+
+    private static VmmException asVmm(Throwable t, String what) {
+        if (t instanceof VmmException v) {
+            // rethrow a fresh copy of the same type would lose the caller's stack; wrap only unknowns
+            return v;
+        }
+        return new VmmException(what + " failed: " + t, t);
+    }
+
+    // ---- one socket connection --------------------------------------------------------
+
+    private sealed interface Pending permits ExecCall, ControlCall {
+        void onFrame(Frame f);
+
+        void fail(VmmException e);
+    }
+
+    private final class Connection {
+        final SocketChannel sc;
+        final ReentrantLock writeLock = new ReentrantLock();
+        final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
+        final CompletableFuture<AgentInfo> hello = new CompletableFuture<>();
+        volatile VmmException failure;
+        Thread reader;
+
+        Connection(SocketChannel sc) {
+            this.sc = sc;
+        }
+
+        void send(Frame f) {
+            ByteBuffer b = FrameCodec.encode(f);
+            writeLock.lock();
+            try {
+                if (failure != null) throw failure;
+                while (b.hasRemaining()) sc.write(b);
+            } catch (IOException e) {
+                throw new AgentDisconnectedException("writing " + f + " to " + socket + " failed: " + e.getMessage(), e);
+            } finally {
+                writeLock.unlock();
+            }
+        }
+
+        void readLoop() {
+            VmmException why;
+            try {
+                while (true) dispatch(FrameCodec.read(sc));
+            } catch (EOFException e) {
+                why = new AgentDisconnectedException("the agent channel " + socket + " closed (EOF)");
+            } catch (ClosedChannelException e) {
+                why = failure != null ? failure : new AgentDisconnectedException("agent channel " + socket + " closed");
+            } catch (IOException e) {
+                why = new AgentDisconnectedException("reading from " + socket + " failed: " + e.getMessage(), e);
+            } catch (AgentProtocolException e) {
+                why = new AgentDisconnectedException("protocol error on " + socket + ": " + e.getMessage(), e);
+            } catch (RuntimeException e) {
+                why = new AgentDisconnectedException("agent reader failed: " + e, e);
+            }
+            if (failure == null) { // unexpected: let the owner say why (e.g. the VM died)
+                VmmException mapped = disconnectMapper.apply(why);
+                close(mapped);
+            }
+        }
+
+        void dispatch(Frame f) {
+            switch (f.type()) {
+                case FrameType.HELLO -> {
+                    AgentInfo info = helloInfo(f.fields());
+                    if (f.id() == 0) {
+                        if (!hello.complete(info)) LOG.log(Level.DEBUG, "agent said HELLO again: {0}", info);
+                    } else {
+                        route(f);
+                    }
+                }
+                case FrameType.ERROR -> {
+                    if (f.id() == 0) {
+                        Fields fl = f.fields();
+                        LOG.log(Level.WARNING, "agent on {0} reported {1}: {2}", socket,
+                                fl.string(Tag.CODE_NAME), fl.string(Tag.MESSAGE));
+                    } else {
+                        route(f);
+                    }
+                }
+                default -> route(f);
+            }
+        }
+
+        void route(Frame f) {
+            Pending p = pending.get(f.id());
+            if (p == null) { // e.g. EXIT of a request from an earlier connection
+                LOG.log(Level.DEBUG, "ignoring {0}: no request with that id", f);
+                return;
+            }
+            p.onFrame(f);
+        }
+
+        /** Closes the socket once and fails every request still in flight with {@code why}. */
+        void close(VmmException why) {
+            synchronized (this) { // no I/O inside: only the once-guard
+                if (failure != null) return;
+                failure = why;
+            }
+            try {
+                sc.close();
+            } catch (IOException e) {
+                LOG.log(Level.DEBUG, "closing {0}: {1}", socket, e);
+            }
+            hello.completeExceptionally(why);
+            for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
+                Pending p = it.next().getValue();
+                it.remove();
+                p.fail(why);
+            }
+        }
+    }
+
+    private final class ControlCall implements Pending {
+        final String what;
+        final CompletableFuture<Fields> future = new CompletableFuture<>();
+
+        ControlCall(String what) {
+            this.what = what;
+        }
+
+        @Override
+        public void onFrame(Frame f) {
+            switch (f.type()) {
+                case FrameType.OK, FrameType.HELLO -> future.complete(f.fields());
+                case FrameType.ERROR -> {
+                    Fields fl = f.fields();
+                    future.completeExceptionally(new AgentErrorException(fl.string(Tag.CODE_NAME),
+                            what + ": " + fl.string(Tag.MESSAGE)));
+                }
+                default -> future.completeExceptionally(
+                        new AgentProtocolException("unexpected " + f + " in answer to " + what));
+            }
+        }
+
+        @Override
+        public void fail(VmmException e) {
+            future.completeExceptionally(e);
+        }
+    }
+
+    private final class ExecCall implements Pending, ExecHandle {
+        final Connection c;
+        final int id;
+        final ExecListener listener;
+        final CompletableFuture<ExecResult> result = new CompletableFuture<>();
+
+        ExecCall(Connection c, int id, ExecListener listener) {
+            this.c = c;
+            this.id = id;
+            this.listener = listener;
+        }
+
+        @Override
+        public void onFrame(Frame f) {
+            switch (f.type()) {
+                case FrameType.STARTED -> listener.onStarted(f.fields().u32(Tag.PID, 0));
+                case FrameType.STDOUT -> listener.onStdout(f.fields().requireBytes(Tag.DATA));
+                case FrameType.STDERR -> listener.onStderr(f.fields().requireBytes(Tag.DATA));
+                case FrameType.EXIT -> {
+                    c.pending.remove(id);
+                    Fields fl = f.fields();
+                    Integer code = fl.i32(Tag.CODE);
+                    Integer sig = fl.i32(Tag.SIGNAL);
+                    int signal = sig == null ? 0 : sig;
+                    int exit = code != null ? code : ExecResult.exitCodeForSignal(signal);
+                    var r = new ExecResult(exit, signal, new byte[0], new byte[0], false, false,
+                            fl.u8(Tag.TIMED_OUT, 0) != 0, fl.u64(Tag.DURATION_MS, 0));
+                    listener.onExit(r);
+                    result.complete(r);
+                }
+                case FrameType.ERROR -> {
+                    c.pending.remove(id);
+                    Fields fl = f.fields();
+                    fail(new AgentErrorException(fl.string(Tag.CODE_NAME), fl.string(Tag.MESSAGE)));
+                }
+                default -> LOG.log(Level.WARNING, "unexpected {0} for an exec", f);
+            }
+        }
+
+        @Override
+        public void fail(VmmException e) {
+            if (result.isDone()) return;
+            try {
+                listener.onError(e);
+            } finally {
+                result.completeExceptionally(e);
+            }
+        }
+
+        @Override
+        public CompletableFuture<ExecResult> result() {
+            return result;
+        }
+
+        @Override
+        public void kill(int signal) {
+            if (result.isDone()) return;
+            c.send(new Frame(FrameType.KILL, id, new FieldsWriter().i32(Tag.SIGNAL, signal).toByteArray()));
+        }
+
+        @Override
+        public void writeStdin(byte[] data) {
+            for (int off = 0; off < data.length || off == 0; off += STDIN_CHUNK_BYTES) {
+                int n = Math.min(STDIN_CHUNK_BYTES, data.length - off);
+                c.send(new Frame(FrameType.STDIN, id, new FieldsWriter()
+                        .bytes(Tag.DATA, java.util.Arrays.copyOfRange(data, off, off + n)).toByteArray()));
+                if (data.length == 0) break;
+            }
+        }
+
+        @Override
+        public void closeStdin() {
+            c.send(new Frame(FrameType.STDIN_CLOSE, id, new byte[0]));
+        }
+    }
+
+    /** Collects output up to a per-stream limit for a buffered {@link ExecResult}. */
+    private static final class BufferingListener implements ExecListener {
+        private final int limit;
+        private final java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        private final java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        private boolean outTruncated;
+        private boolean errTruncated;
+
+        BufferingListener(int limit) {
+            this.limit = limit;
+        }
+
+        @Override
+        public void onStdout(byte[] chunk) {
+            outTruncated |= append(out, chunk);
+        }
+
+        @Override
+        public void onStderr(byte[] chunk) {
+            errTruncated |= append(err, chunk);
+        }
+
+        private boolean append(java.io.ByteArrayOutputStream to, byte[] chunk) {
+            int room = limit - to.size();
+            to.write(chunk, 0, Math.max(0, Math.min(room, chunk.length)));
+            return chunk.length > room;
+        }
+
+        @Override
+        public void onExit(ExecResult result) {}
+
+        /** Called after the result future completed, which orders it after every chunk. */
+        ExecResult withOutput(ExecResult r) {
+            return new ExecResult(r.exitCode(), r.signal(), out.toByteArray(), err.toByteArray(), outTruncated,
+                    errTruncated, r.timedOut(), r.durationMs());
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package org.fastvm.vmm.qemu;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+import org.fastvm.vmm.Accelerator;
+
+/**
+ * Builds the QEMU argv of a microVM. The device list and its order are fixed here and
+ * nowhere else (serial console, virtio-serial + agent port, root disk), because a
+ * snapshot restores only into a QEMU with the identical machine shape:
+ * {@link #forRestore(Path)} gives that argv with the snapshot memory mapped
+ * copy-on-write and {@code -incoming defer}.
+ *
+ * @param qemuBinary    the emulator binary
+ * @param accelerator   KVM or TCG
+ * @param vcpus         virtual CPUs
+ * @param memoryMib     guest RAM in MiB
+ * @param vmDir         the VM directory (sockets, console log)
+ * @param memPath       the file backing guest RAM
+ * @param memShared     {@code share=on} (a running VM, snapshot-able) or off (a CoW clone)
+ * @param kernel        the kernel image, or null on restore (firmware load is skipped)
+ * @param initrd        the initramfs, or null on restore
+ * @param append        the kernel command line, or null on restore
+ * @param rootDisk      the qcow2 overlay of the root disk, or null for none
+ * @param incomingDefer true to start paused, waiting for {@code migrate-incoming}
+ */
+public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus, int memoryMib, Path vmDir,
+                          Path memPath, boolean memShared, Path kernel, Path initrd, String append,
+                          Path rootDisk, boolean incomingDefer) {
+    /** Node name of the root disk's qcow2 layer (target of {@code blockdev-snapshot-sync}). */
+    public static final String ROOT_DISK_NODE = "disk0";
+    /** Node name of the root disk's file layer. */
+    public static final String ROOT_DISK_FILE_NODE = "disk0-file";
+    /** The memory backend's id. */
+    public static final String MEMORY_BACKEND = "mem";
+    /** Name of the virtio-serial port the guest agent listens on. */
+    public static final String AGENT_PORT = "agent";
+    /** Socket and log names inside the VM dir. */
+    public static final String QMP_SOCKET = "qmp.sock", AGENT_SOCKET = "agent.sock", CONSOLE_LOG = "console.log",
+            MEMORY_FILE = "mem";
+
+    /** Checks the fields. */
+    public QemuCommand {
+        Objects.requireNonNull(qemuBinary, "qemuBinary");
+        Objects.requireNonNull(accelerator, "accelerator");
+        Objects.requireNonNull(vmDir, "vmDir");
+        Objects.requireNonNull(memPath, "memPath");
+        if (vcpus < 1) throw new IllegalArgumentException("vcpus: must be >= 1");
+        if (memoryMib < 1) throw new IllegalArgumentException("memoryMib: must be >= 1");
+        if (!incomingDefer && kernel == null) throw new IllegalArgumentException("kernel: required for a cold boot");
+    }
+
+    /** A cold boot with RAM in {@code <vmDir>/mem}, shared (so it can be snapshotted). */
+    public static QemuCommand boot(String qemuBinary, Accelerator accel, int vcpus, int memoryMib, Path vmDir,
+                                   Path kernel, Path initrd, String append, Path rootDisk) {
+        return new QemuCommand(qemuBinary, accel, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE), true,
+                kernel, initrd, append, rootDisk, false);
+    }
+
+    /**
+     * The same machine, restoring from a snapshot: RAM mapped privately (copy-on-write)
+     * from {@code snapshotMem}, started paused with {@code -incoming defer}.
+     */
+    public QemuCommand forRestore(Path snapshotMem) {
+        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, snapshotMem, false,
+                kernel, initrd, append, rootDisk, true);
+    }
+
+    /** The same command for another VM dir (and root disk), e.g. a clone. */
+    public QemuCommand inDir(Path dir, Path disk) {
+        Path mem = memPath.startsWith(vmDir) ? dir.resolve(vmDir.relativize(memPath)) : memPath;
+        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, dir, mem, memShared, kernel, initrd,
+                append, disk, incomingDefer);
+    }
+
+    /** @return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras */
+    public static String kernelCmdline(Accelerator accel, String hostname, String imageExtras) {
+        var sb = new StringBuilder("console=ttyS0 quiet reboot=k panic=-1");
+        // TCG: without a fixed TSC frequency the early calibration often hangs (field notes §1).
+        if (accel == Accelerator.TCG) sb.append(" tsc_early_khz=2500000 lpj=5000000");
+        sb.append(" fastvm.hostname=").append(hostname);
+        if (imageExtras != null && !imageExtras.isBlank()) sb.append(' ').append(imageExtras.strip());
+        return sb.toString();
+    }
+
+    /** @return the full argv, device order fixed */
+    public List<String> argv() {
+        List<String> a = new ArrayList<>();
+        a.add(qemuBinary);
+        a.add("-name");
+        a.add("fastvm-" + vmDir.getFileName());
+        a.add("-M");
+        a.add("microvm,pit=on,pic=on,rtc=on,memory-backend=" + MEMORY_BACKEND);
+        a.add("-accel");
+        a.add(accelerator.qemuName());
+        a.add("-cpu");
+        a.add(accelerator.cpuModel());
+        a.add("-m");
+        a.add(memoryMib + "M");
+        a.add("-smp");
+        a.add(Integer.toString(vcpus));
+        a.add("-nodefaults");
+        a.add("-no-user-config");
+        a.add("-no-reboot"); // a guest panic or reboot ends the process: the machine is dead, not looping
+        a.add("-display");
+        a.add("none");
+        a.add("-object");
+        a.add("memory-backend-file,id=" + MEMORY_BACKEND + ",size=" + memoryMib + "M,mem-path=" + memPath
+                + ",share=" + (memShared ? "on" : "off"));
+        if (kernel != null) {
+            a.add("-kernel");
+            a.add(kernel.toString());
+            if (initrd != null) {
+                a.add("-initrd");
+                a.add(initrd.toString());
+            }
+            if (append != null) {
+                a.add("-append");
+                a.add(append);
+            }
+        }
+        // Devices, in the order the guest enumerates them; never reorder (snapshots depend on it).
+        a.add("-chardev");
+        a.add("file,id=console,path=" + vmDir.resolve(CONSOLE_LOG));
+        a.add("-serial");
+        a.add("chardev:console");
+        a.add("-device");
+        a.add("virtio-serial-device");
+        a.add("-chardev");
+        a.add("socket,id=agent,path=" + vmDir.resolve(AGENT_SOCKET) + ",server=on,wait=off");
+        a.add("-device");
+        a.add("virtserialport,chardev=agent,name=" + AGENT_PORT);
+        if (rootDisk != null) {
+            a.add("-blockdev");
+            a.add("driver=file,node-name=" + ROOT_DISK_FILE_NODE + ",filename=" + rootDisk);
+            a.add("-blockdev");
+            a.add("driver=qcow2,node-name=" + ROOT_DISK_NODE + ",file=" + ROOT_DISK_FILE_NODE);
+            a.add("-device");
+            a.add("virtio-blk-device,drive=" + ROOT_DISK_NODE);
+        }
+        a.add("-qmp");
+        a.add("unix:" + vmDir.resolve(QMP_SOCKET) + ",server=on,wait=off");
+        if (incomingDefer) {
+            a.add("-incoming");
+            a.add("defer");
+        }
+        return a;
+    }
+}
