@@ -1,0 +1,195 @@
+package org.fastvm.sdk;
+
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpHeaders;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpResponse.BodyHandler;
+import java.net.http.HttpResponse.BodySubscribers;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import javax.net.ssl.SSLContext;
+import org.fastvm.sdk.errors.FastVMException;
+
+/**
+ * The one place that does HTTP: builds requests (base URL, headers, JSON), sends them on the
+ * shared HTTP/2 client, applies {@link TransientRetry}, maps failures via {@link ApiErrors},
+ * and warms the connection once before the first call.
+ */
+final class HttpCore implements AutoCloseable {
+  static final String USER_AGENT = "fastvm-java/0.1.0";
+
+  /** One prepared request. {@code body} is serialised as JSON when not null. */
+  record Call(String method, String path, Object body, Duration timeout, int transientRetries, String accept) {
+    String describe() {
+      return method + " " + path;
+    }
+  }
+
+  /** A 2xx response with its decoded body. */
+  record Reply<T>(int status, HttpHeaders headers, T body) {}
+
+  /** Body of a response: the caller's type on 2xx, raw bytes (for the error) otherwise. */
+  private record Outcome<T>(T ok, byte[] error) {}
+
+  private final String baseUrl;
+  private final String apiKey;
+  private final Duration timeout;
+  private final ExecutorService executor;
+  private final HttpClient http;
+  private final AtomicReference<CompletableFuture<Void>> warm = new AtomicReference<>();
+
+  HttpCore(String baseUrl, String apiKey, Duration timeout, SSLContext sslContext) {
+    this.baseUrl = baseUrl;
+    this.apiKey = apiKey;
+    this.timeout = timeout;
+    AtomicInteger n = new AtomicInteger();
+    this.executor = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "fastvm-http-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    HttpClient.Builder b = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_2)
+        .followRedirects(HttpClient.Redirect.NEVER)
+        .connectTimeout(timeout.compareTo(Duration.ofSeconds(30)) < 0 ? timeout : Duration.ofSeconds(30))
+        .executor(executor);
+    if (sslContext != null) b.sslContext(sslContext);
+    this.http = b.build();
+  }
+
+  Duration timeout() {
+    return timeout;
+  }
+
+  /** Runs {@code task} after {@code delay} on the client's threads, without blocking one. */
+  java.util.concurrent.Executor after(Duration delay) {
+    return CompletableFuture.delayedExecutor(Math.max(0, delay.toMillis()), TimeUnit.MILLISECONDS, executor);
+  }
+
+  /** Joins the base URL and a path with exactly one '/' and percent-encodes nothing else. */
+  static String join(String base, String path) {
+    String b = base;
+    while (b.endsWith("/")) b = b.substring(0, b.length() - 1);
+    String p = path;
+    while (p.startsWith("/")) p = p.substring(1);
+    return b + "/" + p;
+  }
+
+  /** Percent-encodes one path segment (an id supplied by the caller). */
+  static String segment(String id) {
+    return URLEncoder.encode(id, StandardCharsets.UTF_8).replace("+", "%20");
+  }
+
+  /**
+   * {@code GET /healthz}: on cleartext this request carries the h2c upgrade, over TLS ALPN
+   * picks h2; either way it leaves one HTTP/2 connection that all later calls share.
+   */
+  CompletableFuture<Void> warmup() {
+    Call call = new Call("GET", "/healthz", null, timeout, TransientRetry.DEFAULT_RETRIES, "application/json");
+    return attempt(call, HttpResponse.BodyHandlers.discarding(), 0).thenAccept(r -> {
+      warm.compareAndSet(null, CompletableFuture.completedFuture(null));
+    });
+  }
+
+  /**
+   * Warms the connection once; concurrent first calls all wait for that one warmup. A warmup
+   * that fails is forgotten (the real call reports its own error) so a later call retries it.
+   */
+  private CompletableFuture<Void> ensureWarm() {
+    CompletableFuture<Void> current = warm.get();
+    if (current != null) return current;
+    CompletableFuture<Void> mine = new CompletableFuture<>();
+    if (!warm.compareAndSet(null, mine)) return warm.get();
+    Call call = new Call("GET", "/healthz", null, timeout, 0, "application/json");
+    attempt(call, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
+      // Any HTTP answer (even 404 from a proxy) means the connection is open and upgraded.
+      if (e != null && !(ApiErrors.fromFailure(e, "") instanceof org.fastvm.sdk.errors.FastVMServiceException)) {
+        warm.compareAndSet(mine, null);
+      }
+      mine.complete(null);
+    });
+    return mine;
+  }
+
+  /** Sends a call whose 2xx body is JSON of the given type. */
+  <T> CompletableFuture<Reply<T>> json(Call call, com.fasterxml.jackson.databind.JavaType type) {
+    return send(call, HttpResponse.BodyHandlers.ofByteArray())
+        .thenApply(r -> new Reply<>(r.status(), r.headers(),
+            r.body().length == 0 ? null : Json.<T>read(r.body(), type, call.describe())));
+  }
+
+  /** Sends a call (after the one-time warmup), retrying per {@link TransientRetry}. */
+  <T> CompletableFuture<Reply<T>> send(Call call, BodyHandler<T> okHandler) {
+    return ensureWarm().thenCompose(v -> attempt(call, okHandler, 0));
+  }
+
+  private <T> CompletableFuture<Reply<T>> attempt(Call call, BodyHandler<T> okHandler, int attempt) {
+    HttpRequest request;
+    try {
+      request = build(call);
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+    BodyHandler<Outcome<T>> handler = info -> info.statusCode() / 100 == 2
+        ? BodySubscribers.mapping(okHandler.apply(info), ok -> new Outcome<>(ok, null))
+        : BodySubscribers.mapping(BodySubscribers.ofByteArray(), err -> new Outcome<>(null, err));
+    CompletableFuture<HttpResponse<Outcome<T>>> sent;
+    try {
+      sent = http.sendAsync(request, handler);
+    } catch (RuntimeException e) { // e.g. the client was closed
+      return CompletableFuture.failedFuture(new FastVMException(call.describe() + " failed: " + e.getMessage(), e));
+    }
+    return sent.handle((response, failure) -> {
+          if (failure != null) {
+            return CompletableFuture.<Reply<T>>failedFuture(ApiErrors.fromFailure(failure, call.describe()));
+          }
+          int status = response.statusCode();
+          if (response.body().error() == null) {
+            return CompletableFuture.completedFuture(new Reply<>(status, response.headers(), response.body().ok()));
+          }
+          if (TransientRetry.shouldRetry(status, response.headers(), attempt, call.transientRetries())) {
+            Duration pause = TransientRetry.delay(response.headers(), attempt);
+            return CompletableFuture.supplyAsync(() -> null, after(pause))
+                .thenCompose(x -> attempt(call, okHandler, attempt + 1));
+          }
+          return CompletableFuture.<Reply<T>>failedFuture(
+              ApiErrors.fromResponse(status, response.headers(), response.body().error()));
+        })
+        .thenCompose(f -> f);
+  }
+
+  private HttpRequest build(Call call) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(join(baseUrl, call.path())))
+        .timeout(call.timeout())
+        .header("X-API-Key", apiKey)
+        .header("Accept", call.accept())
+        .header("User-Agent", USER_AGENT);
+    if (call.body() != null) {
+      b.header("Content-Type", "application/json");
+      b.method(call.method(), HttpRequest.BodyPublishers.ofByteArray(Json.write(call.body())));
+    } else {
+      b.method(call.method(), HttpRequest.BodyPublishers.noBody());
+    }
+    return b.build();
+  }
+
+  /** Stops accepting calls; on Java 21+ also lets the HTTP client release its connection. */
+  @Override
+  public void close() {
+    try {
+      HttpClient.class.getMethod("shutdownNow").invoke(http);
+    } catch (ReflectiveOperationException java17) {
+      // Java 17 has no shutdown: the connection closes when the client is collected.
+    }
+    executor.shutdownNow();
+  }
+}
