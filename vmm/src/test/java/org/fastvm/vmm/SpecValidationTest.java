@@ -1,0 +1,57 @@
+package org.fastvm.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+class SpecValidationTest {
+    private static void rejects(String field, Runnable r) {
+        var e = assertThrows(IllegalArgumentException.class, r::run);
+        assertTrue(e.getMessage().startsWith(field), "expected the message to name " + field + ": " + e.getMessage());
+    }
+
+    @Test
+    void machineSpecNamesTheBadField() {
+        rejects("id", () -> MachineSpec.builder().id("Bad_Id").build());
+        rejects("image", () -> MachineSpec.builder().image("ubuntu").build());
+        rejects("vcpus", () -> MachineSpec.builder().vcpus(0).build());
+        rejects("memoryMib", () -> MachineSpec.builder().memoryMib(32).build());
+        rejects("diskGib", () -> MachineSpec.builder().diskGib(-1).build());
+        rejects("hostname", () -> MachineSpec.builder().hostname("-x").build());
+        var ok = MachineSpec.builder().id("vm-1").image("debian").vcpus(2).memoryMib(1024).diskGib(20).build();
+        assertEquals(20, ok.diskGib());
+    }
+
+    @Test
+    void execRequestNamesTheBadField() {
+        rejects("argv", () -> ExecRequest.builder(new String[0]).build());
+        rejects("argv[1]", () -> ExecRequest.builder("echo", "a\0b").build());
+        rejects("env", () -> ExecRequest.builder("env").env("A=B", "x").build());
+        rejects("cwd", () -> ExecRequest.builder("pwd").cwd("relative").build());
+        rejects("outputLimitBytes", () -> ExecRequest.builder("true").outputLimitBytes(-1).build());
+        var r = ExecRequest.builder("sh", "-c", "x").env(Map.of("K", "V")).cwd("/tmp")
+                .timeout(Duration.ofSeconds(3)).stdin(new byte[] {1}).build();
+        assertEquals(Duration.ofSeconds(3), r.timeout());
+        assertEquals("V", r.env().get("K"));
+    }
+
+    @Test
+    void engineConfigParsesAccelAndNamesTheSource() {
+        rejects("FASTVM_ACCEL", () -> EngineConfig.AccelMode.parse("xen", "FASTVM_ACCEL"));
+        assertEquals(EngineConfig.AccelMode.TCG, EngineConfig.AccelMode.parse(" TCG ", "x"));
+        var c = EngineConfig.builder().dataDir(Path.of("/tmp/fvm")).accel(EngineConfig.AccelMode.KVM).build();
+        assertEquals(Path.of("/tmp/fvm"), c.cacheDir(), "cacheDir defaults to dataDir");
+        rejects("bootTimeout", () -> EngineConfig.builder().bootTimeout(Duration.ZERO).build());
+    }
+
+    @Test
+    void signalledExitFollowsTheShellConvention() {
+        assertEquals(137, ExecResult.exitCodeForSignal(9));
+    }
+}
