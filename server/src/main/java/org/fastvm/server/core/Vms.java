@@ -1,0 +1,327 @@
+package org.fastvm.server.core;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import org.fastvm.server.backend.BackendMachine;
+import org.fastvm.server.backend.LaunchSpec;
+import org.fastvm.server.backend.VmBackend;
+import org.fastvm.server.model.FirewallPolicy;
+import org.fastvm.server.model.QuotaValues;
+import org.fastvm.server.model.Snapshot;
+import org.fastvm.server.model.SnapshotStatus;
+import org.fastvm.server.model.Vm;
+import org.fastvm.server.model.VmStatus;
+import org.fastvm.server.store.Store;
+import org.fastvm.vmm.ExecHandle;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.VmmException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The VM state machine: provisioning → running → deleting → deleted; provisioning → error;
+ * running → error when the VM's process dies. Rows are the truth; {@code machines} maps
+ * ids to the live engine handles. Every transition is a compare-and-set on the row.
+ */
+public final class Vms implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Vms.class);
+
+    private final Store store;
+    private final VmBackend backend;
+    private final Quotas quotas;
+    private final Duration launchWait;
+    private final ExecutorService background;
+    private final Timer bootTimer;
+    private final Timer restoreTimer;
+    private final Map<String, BackendMachine> machines = new ConcurrentHashMap<>();
+
+    /**
+     * The outcome of POST /v1/vms.
+     *
+     * @param vm      the row as it is when the handler answers
+     * @param running true when the VM was running within the bounded wait (201), else 202
+     */
+    public record LaunchResult(Vm vm, boolean running) {}
+
+    /**
+     * @param launchWait how long POST /v1/vms waits for the VM to run before answering 202
+     * @param background where boots and other slow work run (virtual threads)
+     */
+    public Vms(Store store, VmBackend backend, Quotas quotas, Duration launchWait, ExecutorService background,
+               MeterRegistry meters) {
+        this.store = store;
+        this.backend = backend;
+        this.quotas = quotas;
+        this.launchWait = launchWait;
+        this.background = background;
+        this.bootTimer = Timer.builder("fastvm.vm.boot.duration").description("fresh VM boot until the agent answers")
+                .register(meters);
+        this.restoreTimer = Timer.builder("fastvm.vm.restore.duration").description("restore from snapshot until the agent answers")
+                .register(meters);
+    }
+
+    /** Launches (or restores) a VM: reserves quota and inserts the row in one transaction, then boots. */
+    public LaunchResult launch(String orgId, LaunchRequest req) {
+        String id = UUID.randomUUID().toString();
+        Snapshot source = null;
+        int cpu, mem, baseDisk;
+        String machineName;
+        FirewallPolicy firewall = req.firewall();
+        if (req.snapshotId() != null) {
+            source = store.db().read(c -> store.snapshots().find(c, req.snapshotId()))
+                    .filter(s -> s.orgId().equals(orgId) && s.deletedAt() == null)
+                    .orElseThrow(() -> ServiceException.notFound("snapshot", req.snapshotId()));
+            if (source.status() != SnapshotStatus.READY) {
+                throw ServiceException.conflict("snapshot " + source.id() + " is " + source.status().wire()
+                        + "; restore needs a ready snapshot");
+            }
+            cpu = source.cpu();
+            mem = source.memoryMiB();
+            baseDisk = source.diskGiB();
+            machineName = source.machineName();
+            if (firewall == null) firewall = source.firewall();
+        } else {
+            if (req.machineType() == null) throw ServiceException.invalid("machineType", "required when snapshotId is absent");
+            MachineType type = MachineType.parse("machineType", req.machineType());
+            cpu = type.vcpus();
+            mem = type.memoryMiB();
+            baseDisk = MachineType.DEFAULT_DISK_GIB;
+            machineName = type.wireName();
+        }
+        int disk = req.diskGiB() != null ? req.diskGiB() : baseDisk;
+        if (disk < baseDisk) {
+            throw ServiceException.invalid("diskGiB", "disks only grow: must be ≥ " + baseDisk + " GiB, got " + disk);
+        }
+        String name = Optional.ofNullable(Names.normalise(req.name())).orElse(Names.defaultName("vm", id));
+        Vm row = new Vm(id, orgId, name, machineName, cpu, mem, disk, VmStatus.PROVISIONING, now(),
+                source != null ? source.name() : null, source != null ? source.id() : null,
+                firewall != null ? firewall : FirewallPolicy.DEFAULT, req.metadata() != null ? req.metadata() : Map.of(),
+                null, null);
+        store.db().writeLockingOrg(orgId, c -> {
+            quotas.reserve(c, orgId, new QuotaValues(cpu, mem, disk, 0));
+            store.vms().insert(c, row);
+            return null;
+        });
+        Snapshot from = source;
+        CompletableFuture<Void> boot = CompletableFuture.runAsync(() -> boot(row, from), background);
+        boolean done = awaitQuietly(boot, launchWait);
+        Vm now = require(orgId, id);
+        return new LaunchResult(now, done && now.status() == VmStatus.RUNNING);
+    }
+
+    private void boot(Vm row, Snapshot source) {
+        LaunchSpec spec = new LaunchSpec(row.id(), row.cpu(), row.memoryMiB(), row.diskGiB());
+        BackendMachine m;
+        long t0 = System.nanoTime();
+        try {
+            m = source == null ? backend.launch(spec) : backend.restore(source.id(), spec);
+        } catch (RuntimeException e) {
+            LOG.warn("vm={} boot failed: {}", row.id(), e.toString());
+            String why = (source == null ? "boot failed: " : "restore failed: ") + e.getMessage();
+            boolean toError = store.db().write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.ERROR, why));
+            if (!toError) finishDelete(row.id());
+            return;
+        }
+        (source == null ? bootTimer : restoreTimer).record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+        machines.put(row.id(), m);
+        boolean running = store.db().write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null));
+        if (!running) { // deleted while booting
+            finishDelete(row.id());
+            return;
+        }
+        watch(m);
+        LOG.info("vm={} running ({} ms)", row.id(), (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    /** Turns the row to error within moments of the VM's process exiting on its own. */
+    private void watch(BackendMachine m) {
+        m.onExit().whenComplete((v, t) -> {
+            boolean changed = store.db().write(c -> store.vms().transition(c, m.id(), VmStatus.RUNNING, VmStatus.ERROR,
+                    "the VM's process exited unexpectedly"));
+            if (changed) LOG.warn("vm={} process exited; status error", m.id());
+        });
+    }
+
+    /** @return the org's VM; 404 for unknown, deleted, malformed or other orgs' ids */
+    public Vm require(String orgId, String id) {
+        return store.db().read(c -> store.vms().find(c, id))
+                .filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
+                .orElseThrow(() -> ServiceException.notFound("vm", id));
+    }
+
+    /** @return the org's live VMs, optionally of one status, matching every metadata filter */
+    public List<Vm> list(String orgId, VmStatus status, Map<String, String> metadataFilters) {
+        return store.db().read(c -> store.vms().listLive(c, orgId, status)).stream()
+                .filter(v -> metadataFilters.entrySet().stream().allMatch(f -> f.getValue().equals(v.metadata().get(f.getKey()))))
+                .toList();
+    }
+
+    /** Renames and/or replaces metadata (null = unchanged). */
+    public Vm update(String orgId, String id, String rawName, Map<String, String> metadata) {
+        String name = null;
+        if (rawName != null) {
+            name = Names.normalise(rawName);
+            if (name == null) throw ServiceException.invalid("name", "must not be blank");
+        }
+        String n = name;
+        store.db().write(c -> {
+            Vm vm = requireIn(c, orgId, id);
+            if (vm.status() == VmStatus.DELETING) throw ServiceException.conflict("vm " + id + " is being deleted");
+            store.vms().update(c, id, n, metadata);
+            return null;
+        });
+        return require(orgId, id);
+    }
+
+    /** Stores a new firewall policy computed from the current one. */
+    public Vm updateFirewall(String orgId, String id, java.util.function.UnaryOperator<FirewallPolicy> change) {
+        store.db().write(c -> {
+            Vm vm = requireIn(c, orgId, id);
+            if (vm.status() == VmStatus.DELETING) throw ServiceException.conflict("vm " + id + " is being deleted");
+            store.vms().updateFirewall(c, id, change.apply(vm.firewall()));
+            return null;
+        });
+        return require(orgId, id);
+    }
+
+    /** Deletes the VM: stops its process, releases its quota. A VM still booting is deleted when the boot ends. */
+    public void delete(String orgId, String id) {
+        VmStatus from = store.db().write(c -> {
+            Vm vm = requireIn(c, orgId, id);
+            if (vm.status() == VmStatus.DELETING) return VmStatus.DELETING;
+            if (!store.vms().transition(c, id, vm.status(), VmStatus.DELETING, null)) {
+                throw ServiceException.conflict("vm " + id + " changed state during delete; retry");
+            }
+            return vm.status();
+        });
+        // A booting VM is finished by its boot thread, which sees the row is no longer provisioning.
+        if (from != VmStatus.PROVISIONING && from != VmStatus.DELETING) finishDelete(id);
+    }
+
+    private void finishDelete(String id) {
+        BackendMachine m = machines.remove(id);
+        if (m != null) {
+            try {
+                m.destroy();
+            } catch (RuntimeException e) {
+                LOG.warn("vm={} destroy failed: {}", id, e.toString());
+            }
+        }
+        store.db().write(c -> store.vms().markDeleted(c, id, VmStatus.DELETING, now()));
+    }
+
+    /**
+     * Starts a command in a running VM. Throws 409 when the VM is not running and 502 when the
+     * command provably did not start (so the client may retry).
+     */
+    public ExecHandle startExec(String orgId, String id, ExecRequest request, ExecListener listener) {
+        Vm vm = require(orgId, id);
+        if (vm.status() != VmStatus.RUNNING) {
+            throw ServiceException.conflict("vm " + id + " is " + vm.status().wire() + "; exec needs a running VM");
+        }
+        BackendMachine m = machines.get(id);
+        if (m == null || !m.isAlive()) {
+            throw new ServiceException(ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started");
+        }
+        try {
+            return m.start(request, listener);
+        } catch (VmmException e) {
+            throw new ServiceException(ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** @return the live engine handle of a running VM (for snapshots) */
+    Optional<BackendMachine> machine(String id) {
+        return Optional.ofNullable(machines.get(id));
+    }
+
+    /** @return VM counts by status, for metrics */
+    public Map<VmStatus, Long> countByStatus() {
+        return store.db().read(c -> store.vms().countByStatus(c));
+    }
+
+    /**
+     * After a restart: reattaches running VMs, marks the ones that are gone {@code error}
+     * (which releases their quota), and finishes what a restart interrupted.
+     */
+    public void reconcile() {
+        List<Vm> rows = store.db().read(c -> store.vms().listByStatus(c,
+                List.of(VmStatus.RUNNING, VmStatus.PROVISIONING, VmStatus.DELETING)));
+        for (Vm vm : rows) {
+            Optional<BackendMachine> attached;
+            try {
+                attached = backend.attach(vm.id());
+            } catch (RuntimeException e) {
+                LOG.warn("vm={} attach failed: {}", vm.id(), e.toString());
+                attached = Optional.empty();
+            }
+            switch (vm.status()) {
+                case RUNNING -> {
+                    if (attached.isPresent() && attached.get().isAlive()) {
+                        machines.put(vm.id(), attached.get());
+                        watch(attached.get());
+                        LOG.info("vm={} reattached", vm.id());
+                    } else {
+                        store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.RUNNING, VmStatus.ERROR,
+                                "the VM was gone when the server restarted"));
+                        LOG.warn("vm={} gone after restart; status error", vm.id());
+                    }
+                }
+                case PROVISIONING -> {
+                    attached.ifPresent(BackendMachine::destroy);
+                    store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.ERROR,
+                            "the server restarted while the VM was booting"));
+                }
+                default -> {
+                    attached.ifPresent(m -> machines.put(vm.id(), m));
+                    finishDelete(vm.id());
+                }
+            }
+        }
+    }
+
+    private Vm requireIn(java.sql.Connection c, String orgId, String id) throws java.sql.SQLException {
+        return store.vms().find(c, id).filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
+                .orElseThrow(() -> ServiceException.notFound("vm", id));
+    }
+
+    private static boolean awaitQuietly(CompletableFuture<?> f, Duration wait) {
+        try {
+            f.get(wait.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    static Instant now() {
+        return Instant.now().truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    /** Forgets the engine handles; VMs keep running (they are reattached on the next start). */
+    @Override
+    public void close() {
+        machines.clear();
+    }
+}
