@@ -103,8 +103,11 @@ static void child(struct request *req, char **env, const char *cwd, int in_r, in
 static void queue_stdin(struct exec *e, const uint8_t *data, size_t len) {
     if (!len || e->in.fd < 0)
         return;
-    if (e->inq_off && e->inq_off == e->inq_len)
-        e->inq_off = e->inq_len = 0;
+    if (e->inq_off) { /* keep the queue at the front so it never grows past the backlog bound */
+        memmove(e->inq, e->inq + e->inq_off, e->inq_len - e->inq_off);
+        e->inq_len -= e->inq_off;
+        e->inq_off = 0;
+    }
     uint8_t *q = realloc(e->inq, e->inq_len + len);
     if (!q) {
         logmsg("out of memory queueing stdin");
