@@ -49,58 +49,88 @@ public final class AgentChannel implements AutoCloseable {
     /** Control requests (ping, clock, fs...) answer quickly; past this the agent is stuck. */
     private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(60);
 
-    private final Path socket;
+    private final String socket; // a label for messages: the socket path
+    private final Connector connector;
     private final UnaryOperator<VmmException> disconnectMapper;
     private final AtomicInteger nextId = new AtomicInteger();
     private final ReentrantLock reconnectLock = new ReentrantLock();
     private volatile Connection conn;
     private volatile boolean closed;
 
-    private AgentChannel(Path socket, UnaryOperator<VmmException> disconnectMapper) {
-        this.socket = socket;
-        this.disconnectMapper = disconnectMapper;
+    /** Produces a connected socket to the agent (a fresh one on every call). */
+    @FunctionalInterface
+    public interface Connector {
+        /**
+         * @param deadline give up after this instant
+         * @param abortOn  give up when this completes (may be null)
+         * @return a connected, blocking socket channel
+         * @throws VmmException when no connection is possible before the deadline
+         */
+        SocketChannel connect(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException;
+    }
+
+    private AgentChannel(String label, Connector connector, UnaryOperator<VmmException> disconnectMapper) {
+        this.socket = label;
+        this.connector = connector;
+        this.disconnectMapper = disconnectMapper == null ? e -> e : disconnectMapper;
     }
 
     /**
-     * Connects to the agent socket and waits for the agent's HELLO.
+     * Connects to the agent's unix socket and waits for its HELLO.
      *
      * @param socket           the VM's {@code agent.sock}
-     * @param deadline         give up (BootFailed-style {@link VmmException}) after this instant
-     * @param abortOn          stop waiting when this completes (e.g. QEMU exited)
+     * @param deadline         give up (a {@link VmmException}) after this instant
+     * @param abortOn          stop waiting when this completes (e.g. QEMU exited); may be null
      * @param disconnectMapper turns an unexpected disconnect into the error in-flight
      *                         requests fail with (e.g. MachineDeadException when QEMU died);
-     *                         called off the reader thread, may block briefly
+     *                         called on the reader thread after the socket broke, may block briefly
      * @throws VmmException when the deadline passes or {@code abortOn} completes first
      */
     public static AgentChannel connect(Path socket, Instant deadline, CompletableFuture<?> abortOn,
                                        UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
-        AgentChannel ch = new AgentChannel(socket, disconnectMapper == null ? e -> e : disconnectMapper);
+        return open(socket.toString(), unixSocket(socket), deadline, abortOn, disconnectMapper);
+    }
+
+    /** Like {@link #connect} with any way of obtaining the socket (tests accept one from the agent). */
+    public static AgentChannel open(String label, Connector connector, Instant deadline, CompletableFuture<?> abortOn,
+                                    UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+        AgentChannel ch = new AgentChannel(label, connector, disconnectMapper);
         ch.conn = ch.open(deadline, abortOn);
         return ch;
     }
 
-    private Connection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
-        SocketChannel sc = null;
-        IOException last = null;
-        while (sc == null) {
-            if (abortOn != null && abortOn.isDone()) throw new VmmException("gave up connecting to " + socket + ": aborted");
-            try {
-                SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+    /**
+     * @return a connector to a unix socket that retries every few milliseconds while the
+     * socket does not exist or refuses (QEMU still starting) — a bounded wait for the file
+     */
+    public static Connector unixSocket(Path socket) {
+        return (deadline, abortOn) -> {
+            while (true) {
+                if (abortOn != null && abortOn.isDone()) throw new VmmException("gave up connecting to " + socket + ": aborted");
+                SocketChannel c = null;
                 try {
+                    c = SocketChannel.open(StandardProtocolFamily.UNIX);
                     c.connect(UnixDomainSocketAddress.of(socket));
-                    sc = c;
+                    return c;
                 } catch (IOException e) {
-                    c.close();
-                    throw e;
+                    if (c != null) {
+                        try {
+                            c.close();
+                        } catch (IOException ignored) {
+                            // a socket that never connected
+                        }
+                    }
+                    if (Instant.now().isAfter(deadline)) {
+                        throw new VmmException("cannot connect to agent socket " + socket + ": " + e.getMessage(), e);
+                    }
+                    Thread.sleep(CONNECT_RETRY_MS);
                 }
-            } catch (IOException e) { // not there yet (QEMU starting): a bounded wait for the file
-                last = e;
-                if (Instant.now().isAfter(deadline)) {
-                    throw new VmmException("cannot connect to agent socket " + socket + ": " + last.getMessage(), last);
-                }
-                Thread.sleep(CONNECT_RETRY_MS);
             }
-        }
+        };
+    }
+
+    private Connection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+        SocketChannel sc = connector.connect(deadline, abortOn);
         Connection c = new Connection(sc);
         c.reader = Thread.ofVirtual().name("agent-reader " + socket).start(c::readLoop);
         CompletableFuture<?> wait = abortOn == null ? c.hello : CompletableFuture.anyOf(c.hello, abortOn);
