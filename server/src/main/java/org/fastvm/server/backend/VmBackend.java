@@ -16,6 +16,9 @@ public interface VmBackend extends AutoCloseable {
     /** Reattaches to a VM that kept running while the server was down; empty when it is gone. */
     Optional<BackendMachine> attach(String vmId);
 
+    /** Removes whatever is left of a VM that cannot be attached (kills a stray process, deletes its files). */
+    void discard(String vmId);
+
     /** Takes a snapshot of a running VM under {@code snapshotId}; returns when it is complete. */
     void snapshot(BackendMachine machine, String snapshotId);
 

@@ -221,6 +221,8 @@ public final class Vms implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.warn("vm={} destroy failed: {}", id, e.toString());
             }
+        } else {
+            discardQuietly(id); // e.g. a boot that failed or a VM lost across a restart
         }
         store.db().write(c -> store.vms().markDeleted(c, id, VmStatus.DELETING, now()));
     }
@@ -280,11 +282,13 @@ public final class Vms implements AutoCloseable {
                     } else {
                         store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.RUNNING, VmStatus.ERROR,
                                 "the VM was gone when the server restarted"));
+                        discardQuietly(vm.id());
                         LOG.warn("vm={} gone after restart; status error", vm.id());
                     }
                 }
                 case PROVISIONING -> {
                     attached.ifPresent(BackendMachine::destroy);
+                    if (attached.isEmpty()) discardQuietly(vm.id());
                     store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.ERROR,
                             "the server restarted while the VM was booting"));
                 }
@@ -293,6 +297,14 @@ public final class Vms implements AutoCloseable {
                     finishDelete(vm.id());
                 }
             }
+        }
+    }
+
+    private void discardQuietly(String id) {
+        try {
+            backend.discard(id);
+        } catch (RuntimeException e) {
+            LOG.warn("vm={} discard failed: {}", id, e.toString());
         }
     }
 

@@ -1,0 +1,148 @@
+package org.fastvm.server;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.fastvm.server.api.ApiServer;
+import org.fastvm.server.api.Tls;
+import org.fastvm.server.backend.VmBackend;
+import org.fastvm.server.core.ApiKeys;
+import org.fastvm.server.core.Orgs;
+import org.fastvm.server.core.Quotas;
+import org.fastvm.server.core.Snapshots;
+import org.fastvm.server.core.Vms;
+import org.fastvm.server.model.VmStatus;
+import org.fastvm.server.store.Database;
+import org.fastvm.server.store.Store;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.URI;
+import java.security.KeyStore;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * The control plane assembled: database, services over a {@link VmBackend}, reconciliation of
+ * rows with live VMs, and the HTTP API. {@link #close()} stops serving but leaves VMs running.
+ */
+public final class FastVmServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FastVmServer.class);
+
+    private final Store store;
+    private final VmBackend backend;
+    private final ExecutorService background;
+    private final Vms vms;
+    private final Orgs orgs;
+    private final ApiKeys apiKeys;
+    private final Quotas quotas;
+    private final ApiServer api;
+    private final Optional<ApiKeys.CreatedKey> bootstrapKey;
+
+    private FastVmServer(ServerConfig config, Store store, VmBackend backend) throws Exception {
+        this.store = store;
+        this.backend = backend;
+        this.background = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("fastvm-bg-", 0).factory());
+        PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        apiKeys = new ApiKeys(store);
+        orgs = new Orgs(store, apiKeys);
+        quotas = new Quotas(store, config.defaultQuota());
+        vms = new Vms(store, backend, quotas, config.launchWait(), background, meters);
+        Snapshots snapshots = new Snapshots(store, backend, vms, quotas, background, meters);
+        VmCounts counts = new VmCounts(vms);
+        for (VmStatus s : VmStatus.values()) {
+            if (s == VmStatus.DELETED) continue;
+            Gauge.builder("fastvm.vms", () -> counts.get().getOrDefault(s, 0L)).tag("status", s.wire())
+                    .description("VMs by status").register(meters);
+        }
+        vms.reconcile();
+        snapshots.reconcile();
+        bootstrapKey = orgs.bootstrap();
+        KeyStore keyStore = null;
+        if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
+        else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
+        api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), apiKeys, vms, snapshots, quotas,
+                store.db(), backend::accelerator, meters);
+        api.start();
+        LOG.info("serving {} (database {}, accelerator {})", api.baseUri(), store.db().dialect(), backend.accelerator());
+    }
+
+    /**
+     * Opens the database and starts serving.
+     *
+     * @param backend the VM engine (owned by the server from now on; closed by {@link #close()})
+     */
+    public static FastVmServer start(ServerConfig config, VmBackend backend) throws Exception {
+        Store store = Store.over(openDatabase(config));
+        try {
+            return new FastVmServer(config, store, backend);
+        } catch (Exception | Error e) {
+            store.close();
+            backend.close();
+            throw e;
+        }
+    }
+
+    /** @return the configured database (SQLite in the data dir unless a URL is given) */
+    public static Database openDatabase(ServerConfig config) {
+        return config.dbUrl() == null ? Database.openSqlite(config.dataDir())
+                : Database.open(config.dbUrl(), config.dbUser(), config.dbPassword());
+    }
+
+    /** @return the URL clients use */
+    public URI baseUri() { return api.baseUri(); }
+
+    /** @return the key created on the very first start (empty database), shown once */
+    public Optional<ApiKeys.CreatedKey> bootstrapKey() { return bootstrapKey; }
+
+    /** @return org administration */
+    public Orgs orgs() { return orgs; }
+
+    /** @return API key administration */
+    public ApiKeys apiKeys() { return apiKeys; }
+
+    /** @return quota administration */
+    public Quotas quotas() { return quotas; }
+
+    /** Waits until the HTTP server stops. */
+    public void join() throws InterruptedException {
+        api.join();
+    }
+
+    /** Stops serving and closes the database; VMs keep running and are reattached on the next start. */
+    @Override
+    public void close() throws Exception {
+        try {
+            api.close();
+        } finally {
+            background.shutdownNow();
+            vms.close();
+            backend.close();
+            store.close();
+        }
+    }
+
+    /** VM counts for the gauges, cached for a second so one scrape makes one query. */
+    private static final class VmCounts {
+        private final Vms vms;
+        private volatile Map<VmStatus, Long> cached = Map.of();
+        private volatile long at;
+
+        VmCounts(Vms vms) { this.vms = vms; }
+
+        Map<VmStatus, Long> get() {
+            long now = System.nanoTime();
+            if (now - at > 1_000_000_000L || cached.isEmpty()) {
+                try {
+                    cached = vms.countByStatus();
+                } catch (RuntimeException e) {
+                    return cached;
+                }
+                at = now;
+            }
+            return cached;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package org.fastvm.server;
+
+import org.fastvm.server.model.QuotaValues;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Everything {@code fastvm serve} can set. The CLI maps flags and FASTVM_* variables here.
+ *
+ * @param host          bind address (default 127.0.0.1)
+ * @param port          bind port (default 8080; 0 = any free port)
+ * @param dataDir       the data dir: fastvm.db, vms/, snapshots/, tls/
+ * @param dbUrl         a JDBC URL (jdbc:postgresql:...), or null for SQLite in the data dir
+ * @param dbUser        database user, or null
+ * @param dbPassword    database password, or null
+ * @param tlsCert       PEM certificate chain, or null
+ * @param tlsKey        PEM PKCS#8 private key, or null
+ * @param tlsSelfSigned generate (once) and use a self-signed certificate
+ * @param launchWait    how long POST /v1/vms waits for running before answering 202
+ * @param idleTimeout   how long a silent connection stays open
+ * @param defaultQuota  limits for orgs without an override
+ * @param image         guest image for VMs: minimal or debian
+ */
+public record ServerConfig(String host, int port, Path dataDir, String dbUrl, String dbUser, String dbPassword,
+                           Path tlsCert, Path tlsKey, boolean tlsSelfSigned, Duration launchWait, Duration idleTimeout,
+                           QuotaValues defaultQuota, String image) {
+    /** Default limits per org: room for a handful of VMs and snapshots on one host. */
+    public static final QuotaValues DEFAULT_QUOTA = new QuotaValues(16, 32768, 500, 50);
+
+    /** Validates the combination, naming the bad setting. */
+    public ServerConfig {
+        Objects.requireNonNull(host, "host");
+        Objects.requireNonNull(dataDir, "dataDir");
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("bind: port must be 0-65535, got " + port);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new IllegalArgumentException("tls-cert and tls-key: give both or neither");
+        }
+        if (tlsSelfSigned && tlsCert != null) {
+            throw new IllegalArgumentException("tls-self-signed: cannot be combined with tls-cert/tls-key");
+        }
+        if (launchWait == null || launchWait.isNegative()) throw new IllegalArgumentException("launch-wait: must be ≥ 0");
+        if (idleTimeout == null || idleTimeout.isNegative() || idleTimeout.isZero()) {
+            throw new IllegalArgumentException("idle-timeout: must be > 0");
+        }
+        Objects.requireNonNull(defaultQuota, "defaultQuota");
+        Objects.requireNonNull(image, "image");
+    }
+
+    /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, minimal image */
+    public static ServerConfig defaults(Path dataDir) {
+        return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
+                Duration.ofSeconds(60), Duration.ofHours(1), DEFAULT_QUOTA, "minimal");
+    }
+
+    /** @return a copy bound to {@code host:port} */
+    public ServerConfig withBind(String h, int p) {
+        return new ServerConfig(h, p, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idleTimeout, defaultQuota, image);
+    }
+
+    /** @return a copy with another default quota */
+    public ServerConfig withDefaultQuota(QuotaValues q) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idleTimeout, q, image);
+    }
+
+    /** @return a copy with another launch wait */
+    public ServerConfig withLaunchWait(Duration d) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, d,
+                idleTimeout, defaultQuota, image);
+    }
+
+    /** @return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned} */
+    public ServerConfig withTls(Path cert, Path key, boolean selfSigned) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, cert, key, selfSigned, launchWait,
+                idleTimeout, defaultQuota, image);
+    }
+
+    /** @return a copy using another database */
+    public ServerConfig withDb(String url, String user, String password) {
+        return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idleTimeout, defaultQuota, image);
+    }
+}

@@ -1,0 +1,182 @@
+package org.fastvm.server.api;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.fastvm.server.core.ApiKeys;
+import org.fastvm.server.core.ErrorKind;
+import org.fastvm.server.core.ServiceException;
+import org.eclipse.jetty.http.BadMessageException;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one entry point: assigns a request id, authenticates, routes to the resource handler,
+ * turns every failure into the contract's error JSON, records metrics and writes one
+ * structured log line per request.
+ */
+public final class ApiHandler extends Handler.Abstract {
+    private static final Logger ACCESS = LoggerFactory.getLogger("fastvm.access");
+    private static final Logger LOG = LoggerFactory.getLogger(ApiHandler.class);
+
+    private final ApiKeys apiKeys;
+    private final VmsHandler vms;
+    private final SnapshotsHandler snapshots;
+    private final ExecHandler exec;
+    private final QuotasHandler quotas;
+    private final HealthHandler health;
+    private final PrometheusMeterRegistry meters;
+
+    /** A matched route: its template (for metrics) and what serves it. */
+    private record Route(String template, boolean authenticated, Action action) {}
+
+    @FunctionalInterface
+    private interface Action {
+        void run(Exchange ex) throws Exception;
+    }
+
+    ApiHandler(ApiKeys apiKeys, VmsHandler vms, SnapshotsHandler snapshots, ExecHandler exec, QuotasHandler quotas,
+               HealthHandler health, PrometheusMeterRegistry meters) {
+        this.apiKeys = apiKeys;
+        this.vms = vms;
+        this.snapshots = snapshots;
+        this.exec = exec;
+        this.quotas = quotas;
+        this.health = health;
+        this.meters = meters;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        long t0 = System.nanoTime();
+        String requestId = UUID.randomUUID().toString();
+        response.getHeaders().put("x-request-id", requestId);
+        List<String> segments = segments(Request.getPathInContext(request));
+        Exchange ex = new Exchange(request, response, callback, segments, requestId);
+        String template = "unmatched";
+        try {
+            Route route = route(request.getMethod(), segments);
+            template = route.template();
+            if (route.authenticated()) {
+                Optional<String> org = apiKeys.authenticate(request.getHeaders().get("X-API-Key"));
+                if (org.isEmpty()) {
+                    throw new ServiceException(ErrorKind.UNAUTHORIZED,
+                            request.getHeaders().get("X-API-Key") == null ? "missing X-API-Key header" : "unknown or revoked API key");
+                }
+                ex.orgId = org.get();
+            }
+            route.action().run(ex);
+        } catch (ServiceException e) {
+            fail(ex, e.kind(), e.getMessage());
+        } catch (BadMessageException e) {
+            fail(ex, ErrorKind.INVALID_REQUEST, "bad request: " + e.getReason());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fail(ex, ErrorKind.UNAVAILABLE, "the server is shutting down");
+        } catch (Exception e) {
+            LOG.error("request {} {} {} failed", requestId, request.getMethod(), request.getHttpURI().getPath(), e);
+            fail(ex, ErrorKind.INTERNAL, "internal error (request id " + requestId + ")");
+        } finally {
+            long nanos = System.nanoTime() - t0;
+            int status = response.getStatus();
+            Timer.builder("http.server.requests").tag("method", request.getMethod()).tag("route", template)
+                    .tag("status", Integer.toString(status)).register(meters).record(nanos, TimeUnit.NANOSECONDS);
+            ACCESS.info("request id={} method={} route={} path={} status={} ms={} org={} proto={}", requestId,
+                    request.getMethod(), template, request.getHttpURI().getPath(), status, nanos / 1_000_000,
+                    ex.orgId == null ? "-" : ex.orgId, request.getConnectionMetaData().getProtocol());
+        }
+        return true;
+    }
+
+    private static void fail(Exchange ex, ErrorKind kind, String message) {
+        if (ex.isDone()) {
+            // Headers already went out (a stream): break it so the client cannot mistake it for success.
+            ex.abortStream(new ServiceException(kind, message));
+            return;
+        }
+        ApiError.write(ex.response, ex.callback, kind, message);
+    }
+
+    private Route route(String method, List<String> s) {
+        int n = s.size();
+        if (n == 1 && method.equals("GET")) {
+            switch (s.get(0)) {
+                case "healthz": return new Route("/healthz", false, health::healthz);
+                case "livez": return new Route("/livez", false, health::livez);
+                case "readyz": return new Route("/readyz", false, health::readyz);
+                case "metrics": return new Route("/metrics", false, this::metrics);
+                default: break;
+            }
+        }
+        if (n >= 2 && s.get(0).equals("v1")) {
+            String res = s.get(1);
+            if (res.equals("vms") && n == 2) {
+                return pick(method, "/v1/vms", Map.<String, Action>of("GET", vms::list, "POST", vms::launch));
+            }
+            if (res.equals("vms") && n == 3) {
+                return pick(method, "/v1/vms/{id}", Map.<String, Action>of("GET", vms::get, "PATCH", vms::patch, "DELETE", vms::delete));
+            }
+            if (res.equals("vms") && n == 4 && s.get(3).equals("firewall")) {
+                return pick(method, "/v1/vms/{id}/firewall", Map.<String, Action>of("PUT", vms::putFirewall, "PATCH", vms::patchFirewall));
+            }
+            if (res.equals("vms") && n == 4 && s.get(3).equals("exec")) {
+                return pick(method, "/v1/vms/{id}/exec", Map.<String, Action>of("POST", exec::exec));
+            }
+            if (res.equals("snapshots") && n == 2) {
+                return pick(method, "/v1/snapshots", Map.<String, Action>of("GET", snapshots::list, "POST", snapshots::create));
+            }
+            if (res.equals("snapshots") && n == 3) {
+                return pick(method, "/v1/snapshots/{id}", Map.<String, Action>of("GET", snapshots::get, "PATCH", snapshots::patch,
+                        "DELETE", snapshots::delete));
+            }
+            if (res.equals("org") && n == 3 && s.get(2).equals("quotas")) {
+                return pick(method, "/v1/org/quotas", Map.<String, Action>of("GET", quotas::get));
+            }
+        }
+        // Unknown paths under /v1 still need a key first, so they reveal nothing to strangers.
+        boolean underApi = n >= 1 && s.get(0).equals("v1");
+        return new Route("unmatched", underApi, ex -> {
+            throw new ServiceException(ErrorKind.NOT_FOUND, "no such endpoint: " + ex.method() + " " + ex.request.getHttpURI().getPath());
+        });
+    }
+
+    /** @return the route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
+    private static Route pick(String method, String template, Map<String, Action> actions) {
+        Action action = actions.get(method);
+        if (action != null) return new Route(template, true, action);
+        String allowed = String.join(", ", new TreeSet<>(actions.keySet()));
+        return new Route(template, true, ex -> {
+            ex.response.getHeaders().put(HttpHeader.ALLOW, allowed);
+            throw new ServiceException(ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);
+        });
+    }
+
+    private void metrics(Exchange ex) {
+        ex.text("text/plain; version=0.0.4; charset=utf-8", meters.scrape());
+    }
+
+    private static List<String> segments(String path) {
+        List<String> out = new ArrayList<>();
+        if (path == null) return out;
+        for (String p : path.split("/")) if (!p.isEmpty()) out.add(p);
+        return out;
+    }
+
+    /** @return the registry (for tests) */
+    MeterRegistry meters() {
+        return meters;
+    }
+}

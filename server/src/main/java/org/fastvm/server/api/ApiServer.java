@@ -1,0 +1,98 @@
+package org.fastvm.server.api;
+
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.fastvm.server.core.ApiKeys;
+import org.fastvm.server.core.Quotas;
+import org.fastvm.server.core.Snapshots;
+import org.fastvm.server.core.Vms;
+import org.fastvm.server.store.Database;
+import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SslConnectionFactory;
+import org.eclipse.jetty.util.VirtualThreads;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import java.net.URI;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.function.Supplier;
+
+/**
+ * The HTTP front: Jetty 12 with HTTP/1.1 and HTTP/2 on one port — h2c (prior knowledge and
+ * Upgrade) in cleartext, h2 via ALPN with TLS — and request handling on virtual threads.
+ */
+public final class ApiServer implements AutoCloseable {
+    private final Server server;
+    private final ServerConnector connector;
+    private final boolean tls;
+
+    /**
+     * @param host        bind address
+     * @param port        bind port (0 = any free port)
+     * @param keyStore    TLS key material, or null for cleartext
+     * @param idleTimeout how long a silent connection stays open (long: execs may be quiet)
+     */
+    public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, ApiKeys apiKeys, Vms vms,
+                     Snapshots snapshots, Quotas quotas, Database db, Supplier<String> accelerator,
+                     PrometheusMeterRegistry meters) {
+        QueuedThreadPool threads = new QueuedThreadPool();
+        threads.setName("fastvm-http");
+        threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("fastvm-req"));
+        server = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendDateHeader(true);
+        HttpConnectionFactory h1 = new HttpConnectionFactory(http);
+        tls = keyStore != null;
+        if (tls) {
+            http.addCustomizer(new SecureRequestCustomizer(false));
+            SslContextFactory.Server ssl = new SslContextFactory.Server();
+            ssl.setKeyStore(keyStore);
+            ssl.setKeyStorePassword(new String(Tls.STORE_PASSWORD));
+            ssl.setKeyManagerPassword(new String(Tls.STORE_PASSWORD));
+            HTTP2ServerConnectionFactory h2 = new HTTP2ServerConnectionFactory(http);
+            ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory("h2", "http/1.1");
+            alpn.setDefaultProtocol(h1.getProtocol());
+            connector = new ServerConnector(server, new SslConnectionFactory(ssl, alpn.getProtocol()), alpn, h2, h1);
+        } else {
+            connector = new ServerConnector(server, h1, new HTTP2CServerConnectionFactory(http));
+        }
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setIdleTimeout(idleTimeout.toMillis());
+        server.addConnector(connector);
+        server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
+                new QuotasHandler(quotas), new HealthHandler(db, accelerator), meters));
+        server.setStopTimeout(5000);
+    }
+
+    /** Starts listening. */
+    public void start() throws Exception {
+        server.start();
+    }
+
+    /** @return the base URL clients use, e.g. http://127.0.0.1:8080 */
+    public URI baseUri() {
+        String host = connector.getHost() == null || connector.getHost().equals("0.0.0.0") ? "127.0.0.1" : connector.getHost();
+        if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
+        return URI.create((tls ? "https" : "http") + "://" + host + ":" + connector.getLocalPort());
+    }
+
+    /** Waits until the server stops. */
+    public void join() throws InterruptedException {
+        server.join();
+    }
+
+    /** Stops listening (in-flight requests get a short grace). */
+    @Override
+    public void close() throws Exception {
+        server.stop();
+    }
+}

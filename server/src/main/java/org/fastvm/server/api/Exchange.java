@@ -1,0 +1,148 @@
+package org.fastvm.server.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import org.fastvm.server.core.ServiceException;
+import org.fastvm.server.model.ModelJson;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.FutureCallback;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/** One request being served: the parsed route, the caller's org, body reading and JSON writing. */
+public final class Exchange {
+    /** Largest request body accepted. */
+    public static final int MAX_BODY_BYTES = 1 << 20;
+
+    final Request request;
+    final Response response;
+    final Callback callback;
+    final List<String> segments;
+    final String requestId;
+    String orgId;
+    private boolean done;
+
+    Exchange(Request request, Response response, Callback callback, List<String> segments, String requestId) {
+        this.request = request;
+        this.response = response;
+        this.callback = callback;
+        this.segments = segments;
+        this.requestId = requestId;
+    }
+
+    /** @return the authenticated org */
+    public String orgId() { return orgId; }
+
+    /** @return the path segment at {@code i} (e.g. the id in /v1/vms/{id}) */
+    public String segment(int i) { return segments.get(i); }
+
+    /** @return the HTTP method */
+    public String method() { return request.getMethod(); }
+
+    /** @return true once a response has been completed */
+    boolean isDone() { return done; }
+
+    /**
+     * Reads the body as a JSON object: empty body = {}, more than 1 MiB, malformed JSON or a
+     * non-object → 400.
+     */
+    public JsonNode jsonBody() {
+        long declared = request.getLength();
+        if (declared > MAX_BODY_BYTES) throw tooLarge();
+        byte[] bytes;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+            bytes = readCapped(in);
+        } catch (IOException e) {
+            throw ServiceException.invalid("body", "could not be read: " + e.getMessage());
+        }
+        if (bytes.length == 0 || new String(bytes, StandardCharsets.UTF_8).isBlank()) return ModelJson.MAPPER.createObjectNode();
+        JsonNode node;
+        try {
+            node = ModelJson.MAPPER.readTree(bytes);
+        } catch (JsonProcessingException e) {
+            throw ServiceException.invalid("body", "malformed JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw ServiceException.invalid("body", "malformed JSON: " + e.getMessage());
+        }
+        if (node == null || node.isMissingNode()) return ModelJson.MAPPER.createObjectNode();
+        if (!node.isObject()) throw ServiceException.invalid("body", "must be a JSON object");
+        return node;
+    }
+
+    private static byte[] readCapped(InputStream in) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] buf = new byte[16384];
+        int n;
+        while ((n = in.read(buf)) > 0) {
+            out.write(buf, 0, n);
+            if (out.size() > MAX_BODY_BYTES) throw tooLarge();
+        }
+        return out.toByteArray();
+    }
+
+    private static ServiceException tooLarge() {
+        return ServiceException.invalid("body", "larger than " + MAX_BODY_BYTES + " bytes (1 MiB)");
+    }
+
+    /** Answers {@code status} with a JSON body and completes the exchange. */
+    public void json(int status, JsonNode body) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        done = true;
+        response.write(true, ByteBuffer.wrap(ModelJson.write(body).getBytes(StandardCharsets.UTF_8)), callback);
+    }
+
+    /** Answers 200 with a text body and completes the exchange. */
+    public void text(String contentType, String body) {
+        response.setStatus(200);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        done = true;
+        response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
+    }
+
+    /** Starts a streamed 200 response (headers go with the first write). */
+    void startStream(String contentType) {
+        response.setStatus(200);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
+        done = true;
+    }
+
+    /** Writes one piece of a streamed response and waits until it is sent; throws if the client is gone. */
+    void writeAndFlush(byte[] bytes) throws IOException {
+        FutureCallback cb = new FutureCallback();
+        response.write(false, ByteBuffer.wrap(bytes), cb);
+        try {
+            cb.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while writing", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IOException("client went away: " + e.getCause(), e.getCause());
+        }
+    }
+
+    /** Completes a streamed response. */
+    void endStream() {
+        response.write(true, null, callback);
+    }
+
+    /** Aborts a streamed response so the client sees a broken stream, not a clean end. */
+    void abortStream(Throwable why) {
+        callback.failed(why);
+    }
+
+    /** @return the request's header value, or null */
+    String header(String name) {
+        return request.getHeaders().get(name);
+    }
+}

@@ -1,0 +1,194 @@
+package org.fastvm.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.fastvm.server.core.ErrorKind;
+import org.fastvm.server.core.ServiceException;
+import org.fastvm.server.core.Vms;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.vmm.ExecHandle;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.VmmException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * POST /v1/vms/{id}/exec: buffered ExecResult (4 MiB per stream, truncation flagged) or an
+ * NDJSON stream flushed per event. Either way the command is bound to the connection: when
+ * the client goes away, its process group is killed.
+ */
+final class ExecHandler {
+    /** Cap per stream in a buffered result. */
+    static final int BUFFERED_CAP_BYTES = 4 * 1024 * 1024;
+    private static final Logger LOG = LoggerFactory.getLogger(ExecHandler.class);
+    private static final String NDJSON = "application/x-ndjson";
+
+    private final Vms vms;
+
+    ExecHandler(Vms vms) {
+        this.vms = vms;
+    }
+
+    void exec(Exchange ex) throws InterruptedException {
+        String id = ex.segment(2);
+        vms.require(ex.orgId(), id);
+        ExecRequest request = parse(ex.jsonBody());
+        String accept = ex.header("Accept");
+        if (accept != null && accept.toLowerCase(java.util.Locale.ROOT).contains(NDJSON)) stream(ex, id, request);
+        else buffered(ex, id, request);
+    }
+
+    /** Validates {command, timeoutSec?, stdin?}, naming the bad field. */
+    static ExecRequest parse(JsonNode body) {
+        JsonNode cmd = body.get("command");
+        if (cmd == null || cmd.isNull()) throw ServiceException.invalid("command", "required: a non-empty array of strings");
+        if (!cmd.isArray() || cmd.isEmpty()) throw ServiceException.invalid("command", "must be a non-empty array of strings");
+        List<String> argv = new ArrayList<>();
+        for (int i = 0; i < cmd.size(); i++) {
+            JsonNode a = cmd.get(i);
+            if (!a.isTextual()) throw ServiceException.invalid("command[" + i + "]", "must be a string");
+            if (a.asText().indexOf('\0') >= 0) throw ServiceException.invalid("command[" + i + "]", "must not contain NUL");
+            argv.add(a.asText());
+        }
+        if (argv.get(0).isEmpty()) throw ServiceException.invalid("command[0]", "must not be empty");
+        ExecRequest.Builder b = ExecRequest.builder(argv);
+        JsonNode t = body.get("timeoutSec");
+        if (t != null && !t.isNull()) {
+            if (!t.isIntegralNumber() || !t.canConvertToLong() || t.asLong() <= 0) {
+                throw ServiceException.invalid("timeoutSec", "must be an integer > 0, got " + t);
+            }
+            b.timeout(Duration.ofSeconds(Math.min(t.asLong(), Duration.ofDays(365).toSeconds())));
+        }
+        JsonNode in = body.get("stdin");
+        if (in != null && !in.isNull()) {
+            if (!in.isTextual()) throw ServiceException.invalid("stdin", "must be a base64 string");
+            try {
+                b.stdin(Base64.getMimeDecoder().decode(in.asText()));
+            } catch (IllegalArgumentException e) {
+                throw ServiceException.invalid("stdin", "not valid base64: " + e.getMessage());
+            }
+        }
+        try {
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw ServiceException.invalid("command", e.getMessage());
+        }
+    }
+
+    private void buffered(Exchange ex, String id, ExecRequest request) throws InterruptedException {
+        Collector c = new Collector();
+        ExecHandle handle = vms.startExec(ex.orgId(), id, request, c);
+        ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        ExecResult r;
+        try {
+            r = c.exit.get();
+        } catch (ExecutionException e) {
+            // The command had started: a 5xx here must not invite a retry that would run it twice.
+            throw new ServiceException(ErrorKind.INTERNAL, "the VM failed while the command ran: " + e.getCause().getMessage());
+        } catch (InterruptedException e) {
+            handle.cancel();
+            throw e;
+        }
+        ObjectNode n = ModelJson.MAPPER.createObjectNode();
+        n.put("exitCode", r.exitCode());
+        n.put("stdout", c.out.toString(StandardCharsets.UTF_8));
+        n.put("stderr", c.err.toString(StandardCharsets.UTF_8));
+        n.put("timedOut", r.timedOut());
+        n.put("stdoutTruncated", c.outTruncated);
+        n.put("stderrTruncated", c.errTruncated);
+        n.put("durationMs", r.durationMs());
+        ex.json(200, n);
+    }
+
+    private void stream(Exchange ex, String id, ExecRequest request) throws InterruptedException {
+        LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        // The listener runs on the engine's channel reader: it only queues; this thread writes.
+        ExecListener listener = new ExecListener() {
+            @Override public void onStdout(byte[] chunk) { events.add(event("o", chunk)); }
+            @Override public void onStderr(byte[] chunk) { events.add(event("e", chunk)); }
+            @Override public void onExit(ExecResult result) { events.add(result); }
+            @Override public void onError(VmmException error) { events.add(error); }
+        };
+        ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
+        ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        ex.startStream(NDJSON);
+        try {
+            ex.writeAndFlush(new byte[0]); // send the headers now: the client knows the command started
+            while (true) {
+                Object ev = events.take();
+                if (ev instanceof byte[] line) {
+                    ex.writeAndFlush(line);
+                } else if (ev instanceof ExecResult r) {
+                    ObjectNode x = ModelJson.MAPPER.createObjectNode();
+                    x.put("t", "x");
+                    if (r.exitCode() != 0) x.put("c", r.exitCode());
+                    if (r.timedOut()) x.put("to", true);
+                    x.put("ms", r.durationMs());
+                    ex.writeAndFlush((ModelJson.write(x) + "\n").getBytes(StandardCharsets.UTF_8));
+                    ex.endStream();
+                    return;
+                } else {
+                    LOG.warn("exec vm={} failed mid-stream: {}", id, ev);
+                    ex.abortStream((Throwable) ev);
+                    return;
+                }
+            }
+        } catch (IOException e) {
+            handle.cancel();
+            ex.abortStream(e);
+        } catch (InterruptedException e) {
+            handle.cancel();
+            ex.abortStream(e);
+            throw e;
+        }
+    }
+
+    private static byte[] event(String type, byte[] chunk) {
+        return ("{\"t\":\"" + type + "\",\"d\":\"" + Base64.getEncoder().encodeToString(chunk) + "\"}\n")
+                .getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static void killOnDisconnect(ExecHandle handle, String id, Throwable why) {
+        LOG.info("exec vm={}: client went away ({}); killing the command's process group", id, why.toString());
+        try {
+            handle.cancel();
+        } catch (RuntimeException e) {
+            LOG.debug("exec vm={}: kill after disconnect failed: {}", id, e.toString());
+        }
+    }
+
+    /** Buffers output up to the cap per stream, flagging what was dropped. */
+    private static final class Collector implements ExecListener {
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        final ByteArrayOutputStream err = new ByteArrayOutputStream();
+        volatile boolean outTruncated, errTruncated;
+        final CompletableFuture<ExecResult> exit = new CompletableFuture<>();
+
+        @Override public void onStdout(byte[] chunk) { if (append(out, chunk)) outTruncated = true; }
+        @Override public void onStderr(byte[] chunk) { if (append(err, chunk)) errTruncated = true; }
+        @Override public void onExit(ExecResult result) { exit.complete(result); }
+        @Override public void onError(VmmException error) { exit.completeExceptionally(error); }
+
+        /** @return true when bytes had to be dropped */
+        private static boolean append(ByteArrayOutputStream to, byte[] chunk) {
+            synchronized (to) {
+                int room = BUFFERED_CAP_BYTES - to.size();
+                to.write(chunk, 0, Math.max(0, Math.min(room, chunk.length)));
+                return chunk.length > room;
+            }
+        }
+    }
+}
