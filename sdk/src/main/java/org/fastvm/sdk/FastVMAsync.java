@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 import org.fastvm.sdk.errors.SnapshotFailedException;
@@ -401,7 +403,18 @@ public final class FastVMAsync {
       String vmId, List<String> argv, RunOptions options, Consumer<? super ExecEvent> onEvent) {
     require(onEvent, "onEvent");
     HttpCore.Call call = execCall(vmId, argv, options, Ndjson.MEDIA_TYPE);
-    return core.send(call, info -> new NdjsonSubscriber(onEvent, call.describe())).thenApply(HttpCore.Reply::body);
+    AtomicReference<NdjsonSubscriber> reader = new AtomicReference<>();
+    return core.send(call, info -> {
+      NdjsonSubscriber s = new NdjsonSubscriber(onEvent, call.describe());
+      reader.set(s);
+      return s;
+    }).handle((reply, error) -> {
+      if (error == null) return reply.body();
+      // When our reader gave up, the HTTP client reports only "cancelled": surface the real cause.
+      NdjsonSubscriber s = reader.get();
+      Throwable cause = s != null && s.failure() != null ? s.failure() : error;
+      throw cause instanceof CompletionException ce ? ce : new CompletionException(cause);
+    });
   }
 
   /** The exec request, shared by buffered and streamed commands. */

@@ -20,10 +20,16 @@ final class NdjsonSubscriber implements BodySubscriber<ExecEvent.Exit> {
   private final ByteArrayOutputStream line = new ByteArrayOutputStream();
   private Flow.Subscription subscription;
   private ExecEvent.Exit exit;
+  private volatile Throwable failure;
 
   NdjsonSubscriber(Consumer<? super ExecEvent> onEvent, String what) {
     this.onEvent = onEvent;
     this.what = what;
+  }
+
+  /** Why this subscriber gave up (bad line or callback failure); the HTTP client then reports a cancel. */
+  Throwable failure() {
+    return failure;
   }
 
   @Override
@@ -49,8 +55,9 @@ final class NdjsonSubscriber implements BodySubscriber<ExecEvent.Exit> {
         }
       }
     } catch (RuntimeException e) { // a bad line, or the caller's callback threw
-      subscription.cancel();
+      failure = e;
       result.completeExceptionally(e);
+      subscription.cancel();
     }
   }
 

@@ -1,0 +1,116 @@
+package org.fastvm.sdk;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.fastvm.sdk.models.FirewallRule;
+import org.fastvm.sdk.models.MachineType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/** Construction from the environment, and validation that happens before any request. */
+class ConfigTest {
+  static TestServer server;
+  static FastVM client;
+
+  @BeforeAll
+  static void start() throws Exception {
+    server = TestServer.start();
+    client = server.client();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    client.close();
+    server.close();
+  }
+
+  @BeforeEach
+  void reset() {
+    server.reset();
+  }
+
+  private static void rejects(String field, Executable call) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+    assertTrue(e.getMessage().contains(field), "message should name " + field + ": " + e.getMessage());
+  }
+
+  @Test
+  void missingApiKeyNamesTheVariable() {
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> FastVM.builder().environment(Map.of()).build());
+    assertTrue(e.getMessage().contains("FASTVM_API_KEY"), e.getMessage());
+  }
+
+  @Test
+  void environmentSuppliesKeyAndBaseUrl() {
+    try (FastVM fromEnv = FastVM.builder()
+        .environment(Map.of("FASTVM_API_KEY", "env-key", "FASTVM_BASE_URL", server.url())).build()) {
+      assertEquals(server.url(), fromEnv.baseUrl());
+      fromEnv.warmup();
+    }
+    assertEquals("env-key", server.hits().get(0).header("X-API-Key"));
+  }
+
+  @Test
+  void baseUrlDefaultsToTheHostedService() {
+    try (FastVM c = FastVM.builder().environment(Map.of("FASTVM_API_KEY", "k")).build()) {
+      assertEquals("https://api.fastvm.org", c.baseUrl());
+    }
+  }
+
+  @Test
+  void builderValuesWinOverTheEnvironment() {
+    try (FastVM c = FastVM.builder().apiKey("explicit").baseUrl(server.url())
+        .environment(Map.of("FASTVM_API_KEY", "env", "FASTVM_BASE_URL", "http://elsewhere:1")).build()) {
+      c.warmup();
+    }
+    assertEquals("explicit", server.hits().get(0).header("X-API-Key"));
+  }
+
+  @Test
+  void badConfigurationIsRejected() {
+    rejects("apiKey", () -> FastVM.builder().apiKey(""));
+    rejects("timeout", () -> FastVM.builder().timeout(Duration.ofMillis(-1)));
+    rejects("timeout", () -> FastVM.builder().timeout(Duration.ZERO));
+    rejects("baseUrl", () -> FastVM.builder().baseUrl("ftp://host"));
+    rejects("baseUrl", () -> FastVM.builder().baseUrl("not a url"));
+    rejects("FASTVM_BASE_URL", () -> FastVM.builder()
+        .environment(Map.of("FASTVM_API_KEY", "k", "FASTVM_BASE_URL", "localhost:8080")).build());
+  }
+
+  @Test
+  void badArgumentsAreRejectedBeforeAnyRequest() {
+    rejects("command", () -> client.run(Fixtures.VM_ID, ""));
+    rejects("command", () -> client.run(Fixtures.VM_ID, "   "));
+    rejects("command", () -> client.run(Fixtures.VM_ID, List.of()));
+    rejects("command[0]", () -> client.run(Fixtures.VM_ID, List.of("", "x")));
+    rejects("machine", () -> LaunchOptions.builder().machine("large"));
+    rejects("machine", () -> LaunchOptions.builder().machine("c0m2"));
+    rejects("machine", () -> LaunchOptions.builder().machine("C1M2"));
+    rejects("timeout", () -> LaunchOptions.builder().timeout(Duration.ofSeconds(-5)));
+    rejects("timeout", () -> RunOptions.builder().timeout(Duration.ofSeconds(-5)));
+    rejects("timeoutSec", () -> RunOptions.builder().timeoutSec(0));
+    rejects("transientRetries", () -> RunOptions.builder().transientRetries(-1));
+    rejects("diskGib", () -> LaunchOptions.builder().diskGib(0));
+    rejects("vm id", () -> client.get(""));
+    rejects("name", () -> client.rename(Fixtures.VM_ID, ""));
+    rejects("snapshot id", () -> client.restore(""));
+    rejects("portStart", () -> FirewallRule.tcp(0));
+    rejects("portEnd", () -> FirewallRule.tcp(90, 80));
+    assertEquals(0, server.hits().size(), "nothing was sent");
+  }
+
+  @Test
+  void machineTypeParsesTheForm() {
+    assertEquals(new MachineType(8, 16), MachineType.parse("c8m16"));
+    assertEquals("c2m4", MachineType.C2M4.toString());
+  }
+}

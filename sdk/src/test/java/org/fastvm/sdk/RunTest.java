@@ -1,0 +1,168 @@
+package org.fastvm.sdk;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import org.fastvm.sdk.errors.ConflictException;
+import org.fastvm.sdk.errors.FastVMConnectionException;
+import org.fastvm.sdk.errors.FastVMTimeoutException;
+import org.fastvm.sdk.errors.InternalServerException;
+import org.fastvm.sdk.models.CommandResult;
+import org.fastvm.sdk.models.VM;
+import org.fastvm.sdk.models.VMStatus;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** run(): command encoding, options, and the retry rule (502/503/504 only). */
+class RunTest {
+  static final String EXEC = "/v1/vms/" + Fixtures.VM_ID + "/exec";
+  static TestServer server;
+  static FastVM client;
+
+  @BeforeAll
+  static void start() throws Exception {
+    server = TestServer.start();
+    client = server.client();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    client.close();
+    server.close();
+  }
+
+  @BeforeEach
+  void reset() {
+    server.reset();
+  }
+
+  @Test
+  void shellStringBecomesShDashC() {
+    server.on("POST", EXEC, TestServer.json(200, Fixtures.execResult(0, "hello\\n")));
+    CommandResult r = client.run(Fixtures.VM_ID, "echo hello | tr a-z A-Z");
+    assertEquals("hello\n", r.stdout());
+    assertEquals(12, r.durationMs());
+    assertTrue(r.succeeded());
+    TestServer.Hit hit = server.apiHits().get(0);
+    assertEquals("POST", hit.method());
+    assertEquals("test-key", hit.header("X-API-Key"));
+    assertEquals("application/json", hit.header("Accept"));
+    JsonNode body = hit.json();
+    assertEquals(List.of("sh", "-c", "echo hello | tr a-z A-Z"),
+        List.of(body.at("/command/0").asText(), body.at("/command/1").asText(), body.at("/command/2").asText()));
+    assertEquals(3, body.get("command").size());
+    assertFalse(body.has("timeoutSec"));
+    assertFalse(body.has("stdin"));
+  }
+
+  @Test
+  void argvIsSentAsIsWithTimeoutSecAndStdin() {
+    server.on("POST", EXEC, TestServer.json(200, Fixtures.execResult(3, "")));
+    VM vm = new VM(Fixtures.VM_ID, "n", "o", "c1m2", 1, 2048, 10, VMStatus.RUNNING, null, null, null, null, null, null);
+    CommandResult r = client.run(vm, List.of("python3", "-c", "import sys; sys.exit(3)"),
+        RunOptions.builder().timeoutSec(7).stdin("in\n".getBytes(StandardCharsets.UTF_8)).build());
+    assertEquals(3, r.exitCode());
+    assertFalse(r.succeeded());
+    JsonNode body = server.apiHits().get(0).json();
+    assertEquals("python3", body.at("/command/0").asText());
+    assertEquals(3, body.get("command").size());
+    assertEquals(7, body.get("timeoutSec").asInt());
+    assertEquals("in\n", new String(Base64.getDecoder().decode(body.get("stdin").asText()), StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void transient503IsRetriedThenSucceeds() {
+    server.on("POST", EXEC, TestServer.error(503, "overloaded", "try again"), TestServer.json(200, Fixtures.execResult(0, "ok")));
+    assertEquals("ok", client.run(Fixtures.VM_ID, "true").stdout());
+    assertEquals(2, server.count("POST", EXEC));
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {502, 504})
+  void otherTransientStatusesAreRetried(int status) {
+    server.on("POST", EXEC, TestServer.error(status, "unreachable", "guest unreachable"),
+        TestServer.json(200, Fixtures.execResult(0, "ok")));
+    assertEquals("ok", client.run(Fixtures.VM_ID, "true").stdout());
+    assertEquals(2, server.count("POST", EXEC));
+  }
+
+  @Test
+  void retriesStopAfterTransientRetriesAndReportTheLastStatus() {
+    server.on("POST", EXEC, TestServer.error(503, "overloaded", "busy"));
+    InternalServerException e = assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
+    assertEquals(503, e.status());
+    assertEquals(4, server.count("POST", EXEC), "1 attempt + 3 transient retries");
+  }
+
+  @Test
+  void transientRetriesZeroMeansOneAttempt() {
+    server.on("POST", EXEC, TestServer.error(502, "unreachable", "x"));
+    assertThrows(InternalServerException.class,
+        () -> client.run(Fixtures.VM_ID, "true", RunOptions.builder().transientRetries(0).build()));
+    assertEquals(1, server.count("POST", EXEC));
+  }
+
+  @Test
+  void status500IsNeverRetried() {
+    server.on("POST", EXEC, TestServer.json(500, "{\"error\":\"vm_died\",\"message\":\"the VM died\"}", "x-should-retry", "false"),
+        TestServer.json(200, Fixtures.execResult(0, "")));
+    InternalServerException e = assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
+    assertEquals(500, e.status());
+    assertEquals("vm_died", e.errorCode().orElseThrow());
+    assertEquals(1, server.count("POST", EXEC));
+  }
+
+  @Test
+  void conflictIsNeverRetried() {
+    server.on("POST", EXEC, TestServer.error(409, "vm_not_running", "VM is stopped"), TestServer.json(200, Fixtures.execResult(0, "")));
+    ConflictException e = assertThrows(ConflictException.class, () -> client.run(Fixtures.VM_ID, "true"));
+    assertEquals("VM is stopped", e.errorMessage().orElseThrow());
+    assertEquals(1, server.count("POST", EXEC));
+  }
+
+  @Test
+  void serverSayingDoNotRetryWinsOverATransientStatus() {
+    server.on("POST", EXEC, TestServer.json(503, "{\"error\":\"x\"}", "x-should-retry", "false"),
+        TestServer.json(200, Fixtures.execResult(0, "")));
+    assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
+    assertEquals(1, server.count("POST", EXEC));
+  }
+
+  @Test
+  void transportTimeoutIsATimeoutAndIsNotRetried() {
+    server.on("POST", EXEC, TestServer.hang(), TestServer.json(200, Fixtures.execResult(0, "")));
+    FastVMTimeoutException e = assertThrows(FastVMTimeoutException.class,
+        () -> client.run(Fixtures.VM_ID, "sleep 100", RunOptions.builder().timeout(Duration.ofMillis(300)).build()));
+    assertTrue(e.getMessage().contains("POST /v1/vms/"), e.getMessage());
+    assertEquals(1, server.count("POST", EXEC), "a command that may have started is not sent again");
+  }
+
+  @Test
+  void connectionRefusedIsAConnectionException() throws Exception {
+    String deadUrl;
+    try (TestServer gone = TestServer.start()) {
+      deadUrl = gone.url();
+    }
+    try (FastVM dead = FastVM.builder().apiKey("k").baseUrl(deadUrl).timeout(Duration.ofSeconds(2)).build()) {
+      assertThrows(FastVMConnectionException.class, () -> dead.run(Fixtures.VM_ID, "true"));
+    }
+  }
+
+  @Test
+  void asyncRunRetriesTheSameWay() {
+    server.on("POST", EXEC, TestServer.error(504, "timeout", "gw"), TestServer.json(200, Fixtures.execResult(0, "ok")));
+    assertEquals("ok", client.async().run(Fixtures.VM_ID, "true").join().stdout());
+    assertEquals(2, server.count("POST", EXEC));
+  }
+}
