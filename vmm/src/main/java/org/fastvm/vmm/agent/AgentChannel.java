@@ -131,8 +131,17 @@ public final class AgentChannel implements AutoCloseable {
 
     private Connection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         SocketChannel sc = connector.connect(deadline, abortOn);
-        Connection c = new Connection(sc);
+        Connection c = new Connection(sc, newId());
         c.reader = Thread.ofVirtual().name("agent-reader " + socket).start(c::readLoop);
+        // Besides the unsolicited HELLO, ask for one: a host that closes and reconnects
+        // before the guest has read the EOF looks to the agent like one unbroken connection,
+        // so it would not greet us. The request waits in the socket until the agent reads.
+        try {
+            c.send(new Frame(FrameType.HELLO_REQ, c.helloReqId, new byte[0]));
+        } catch (VmmException e) {
+            c.close(e);
+            throw e;
+        }
         CompletableFuture<?> wait = abortOn == null ? c.hello : CompletableFuture.anyOf(c.hello, abortOn);
         long ms = Math.max(1, Duration.between(Instant.now(), deadline).toMillis());
         try {
@@ -359,11 +368,13 @@ public final class AgentChannel implements AutoCloseable {
         final ReentrantLock writeLock = new ReentrantLock();
         final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
         final CompletableFuture<AgentInfo> hello = new CompletableFuture<>();
+        final int helloReqId;
         volatile VmmException failure;
         Thread reader;
 
-        Connection(SocketChannel sc) {
+        Connection(SocketChannel sc, int helloReqId) {
             this.sc = sc;
+            this.helloReqId = helloReqId;
         }
 
         void send(Frame f) {
@@ -404,7 +415,7 @@ public final class AgentChannel implements AutoCloseable {
             switch (f.type()) {
                 case FrameType.HELLO -> {
                     AgentInfo info = helloInfo(f.fields());
-                    if (f.id() == 0) {
+                    if (f.id() == 0 || f.id() == helloReqId) {
                         if (!hello.complete(info)) LOG.log(Level.DEBUG, "agent said HELLO again: {0}", info);
                     } else {
                         route(f);
