@@ -150,7 +150,8 @@ final class HttpCore implements AutoCloseable {
     }
     return sent.handle((response, failure) -> {
           if (failure != null) {
-            return CompletableFuture.<Reply<T>>failedFuture(ApiErrors.fromFailure(failure, call.describe()));
+            String what = call.method() + " " + join(baseUrl, call.path());
+            return CompletableFuture.<Reply<T>>failedFuture(ApiErrors.fromFailure(failure, what));
           }
           int status = response.statusCode();
           if (response.body().error() == null) {
