@@ -1,0 +1,105 @@
+package org.fastvm.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import org.fastvm.vmm.Engine;
+import org.fastvm.vmm.EngineConfig;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.Machine;
+import org.fastvm.vmm.MachineSpec;
+
+/**
+ * {@code bench/run [--quick] [--json]}: boots minimal-image VMs with the real engine and
+ * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true})
+ * and {@code exec_rtt_ms} (one {@code true} exec on a running VM). VM dirs go to a temp
+ * dir that is removed at the end; images come from the usual cache.
+ */
+public final class Bench {
+    private Bench() {}
+
+    /** Entry point; see the class comment for the arguments. */
+    public static void main(String[] args) throws Exception {
+        boolean quick = false, json = false;
+        for (String a : args) {
+            switch (a) {
+                case "--quick" -> quick = true;
+                case "--json" -> json = true;
+                default -> {
+                    System.err.println("usage: bench/run [--quick] [--json]\nunknown argument: " + a);
+                    System.exit(2);
+                }
+            }
+        }
+        Logger.getLogger("").setLevel(Level.WARNING); // engine INFO logs would drown the table
+        int boots = quick ? 2 : 5;
+        int execs = quick ? 20 : 100;
+
+        Path data = Files.createTempDirectory("fastvm-bench-");
+        EngineConfig.Builder cb = EngineConfig.builder().dataDir(data).cacheDir(cacheDir());
+        String home = System.getProperty("fastvm.home");
+        if (home != null) cb.fastvmHome(Path.of(home));
+        try (Engine engine = Engine.open(cb.build())) {
+            engine.image("minimal"); // build/cache outside the timed region
+            Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT));
+            List<Double> bootMs = new ArrayList<>();
+            List<Double> rttMs = new ArrayList<>();
+            for (int i = 0; i < boots; i++) {
+                System.err.printf("boot %d/%d ...%n", i + 1, boots);
+                long t0 = System.nanoTime();
+                Machine m = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).build());
+                try {
+                    require(m.exec(ExecRequest.of("true")));
+                    bootMs.add(ms(System.nanoTime() - t0));
+                    if (i == 0) {
+                        for (int w = 0; w < 5; w++) require(m.exec(ExecRequest.of("true"))); // warm-up
+                        for (int k = 0; k < execs; k++) {
+                            long s = System.nanoTime();
+                            require(m.exec(ExecRequest.of("true")));
+                            rttMs.add(ms(System.nanoTime() - s));
+                        }
+                    }
+                } finally {
+                    m.destroy();
+                }
+            }
+            report.add("boot_ready_ms", new Stats(bootMs));
+            report.add("exec_rtt_ms", new Stats(rttMs));
+            System.out.print(report.table());
+            if (json) System.out.println(report.json());
+        } finally {
+            deleteTree(data);
+        }
+    }
+
+    private static void require(ExecResult r) {
+        if (r.exitCode() != 0) throw new IllegalStateException("'true' exited " + r.exitCode() + ": " + r.stderrText());
+    }
+
+    private static double ms(long nanos) {
+        return nanos / 1e6;
+    }
+
+    private static Path cacheDir() {
+        for (String v : new String[] {"FASTVM_CACHE_DIR", "FASTVM_DATA_DIR"}) {
+            String s = System.getenv(v);
+            if (s != null && !s.isBlank()) return Path.of(s).toAbsolutePath();
+        }
+        return Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) return;
+        try (var w = Files.walk(dir)) {
+            for (Path p : w.sorted(Collections.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package org.fastvm.bench;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * The benchmark's figures, in the order measured: a table for people and one JSON object
+ * for machines. Later benchmarks add keys (snapshot_pause_ms, restore_ready_ms, ...) with
+ * {@link #add}; the names are part of the interface, keep them.
+ */
+public final class Report {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final String accelerator;
+    private final Map<String, Stats> figures = new LinkedHashMap<>();
+
+    /** @param accelerator {@code kvm} or {@code tcg} */
+    public Report(String accelerator) {
+        this.accelerator = accelerator;
+    }
+
+    /** Adds (or replaces) a figure. */
+    public void add(String key, Stats stats) {
+        figures.put(key, stats);
+    }
+
+    /** @return a plain-text table */
+    public String table() {
+        var sb = new StringBuilder();
+        sb.append(String.format("accelerator: %s%n", accelerator));
+        sb.append(String.format("%-24s %10s %10s %10s %5s%n", "figure", "median", "min", "max", "n"));
+        figures.forEach((k, s) -> sb.append(String.format("%-24s %10.1f %10.1f %10.1f %5d%n", k,
+                s.median(), s.min(), s.max(), s.n())));
+        return sb.toString();
+    }
+
+    /** @return one line of JSON: accelerator plus {median,min,max,n} per figure */
+    public String json() {
+        ObjectNode root = JSON.createObjectNode().put("accelerator", accelerator);
+        figures.forEach((k, s) -> root.putObject(k).put("median", Stats.round(s.median()))
+                .put("min", Stats.round(s.min())).put("max", Stats.round(s.max())).put("n", s.n()));
+        return root.toString();
+    }
+}
