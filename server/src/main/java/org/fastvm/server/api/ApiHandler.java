@@ -107,6 +107,7 @@ public final class ApiHandler extends Handler.Abstract {
             ex.abortStream(new ServiceException(kind, message));
             return;
         }
+        ex.drainUnreadBody();
         ApiError.write(ex.response, ex.callback, kind, message);
     }
 

@@ -30,6 +30,7 @@ public final class Exchange {
     final String requestId;
     String orgId;
     private boolean done;
+    private boolean bodyRead;
 
     Exchange(Request request, Response response, Callback callback, List<String> segments, String requestId) {
         this.request = request;
@@ -56,6 +57,7 @@ public final class Exchange {
      * non-object → 400.
      */
     public JsonNode jsonBody() {
+        bodyRead = true;
         long declared = request.getLength();
         if (declared > MAX_BODY_BYTES) throw tooLarge();
         byte[] bytes;
@@ -93,8 +95,29 @@ public final class Exchange {
         return ServiceException.invalid("body", "larger than " + MAX_BODY_BYTES + " bytes (1 MiB)");
     }
 
+    /**
+     * Reads and drops a body nobody read (up to 1 MiB), so that an HTTP/1.1 connection stays
+     * usable for the client's next request instead of being closed under it.
+     */
+    void drainUnreadBody() {
+        if (bodyRead) return;
+        bodyRead = true;
+        if (request.getLength() > MAX_BODY_BYTES) return;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+            byte[] buf = new byte[16384];
+            long total = 0;
+            int n;
+            while ((n = in.read(buf)) > 0 && (total += n) <= MAX_BODY_BYTES) {
+                // discard
+            }
+        } catch (IOException | RuntimeException e) {
+            // The connection may close; nothing else to do.
+        }
+    }
+
     /** Answers {@code status} with a JSON body and completes the exchange. */
     public void json(int status, JsonNode body) {
+        drainUnreadBody();
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         done = true;

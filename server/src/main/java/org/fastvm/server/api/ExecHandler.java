@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * POST /v1/vms/{id}/exec: buffered ExecResult (4 MiB per stream, truncation flagged) or an
@@ -35,6 +37,8 @@ final class ExecHandler {
     static final int BUFFERED_CAP_BYTES = 4 * 1024 * 1024;
     private static final Logger LOG = LoggerFactory.getLogger(ExecHandler.class);
     private static final String NDJSON = "application/x-ndjson";
+    /** How often a quiet exec checks that its HTTP/1 client is still connected. */
+    private static final long LIVENESS_POLL_MS = 250;
 
     private final Vms vms;
 
@@ -76,7 +80,7 @@ final class ExecHandler {
         if (in != null && !in.isNull()) {
             if (!in.isTextual()) throw ServiceException.invalid("stdin", "must be a base64 string");
             try {
-                b.stdin(Base64.getMimeDecoder().decode(in.asText()));
+                b.stdin(Base64.getDecoder().decode(in.asText()));
             } catch (IllegalArgumentException e) {
                 throw ServiceException.invalid("stdin", "not valid base64: " + e.getMessage());
             }
@@ -92,9 +96,21 @@ final class ExecHandler {
         Collector c = new Collector();
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, c);
         ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        ClientLiveness liveness = ClientLiveness.of(ex.request);
         ExecResult r;
         try {
-            r = c.exit.get();
+            while (true) {
+                try {
+                    r = c.exit.get(LIVENESS_POLL_MS, TimeUnit.MILLISECONDS);
+                    break;
+                } catch (TimeoutException e) {
+                    if (liveness != null && liveness.gone()) {
+                        killOnDisconnect(handle, id, new IOException("HTTP/1 connection closed by the client"));
+                        ex.abortStream(new IOException("client went away"));
+                        return;
+                    }
+                }
+            }
         } catch (ExecutionException e) {
             // The command had started: a 5xx here must not invite a retry that would run it twice.
             throw new ServiceException(ErrorKind.INTERNAL, "the VM failed while the command ran: " + e.getCause().getMessage());
@@ -124,12 +140,15 @@ final class ExecHandler {
         };
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
         ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        ClientLiveness liveness = ClientLiveness.of(ex.request);
         ex.startStream(NDJSON);
         try {
             ex.writeAndFlush(new byte[0]); // send the headers now: the client knows the command started
             while (true) {
-                Object ev = events.take();
-                if (ev instanceof byte[] line) {
+                Object ev = events.poll(LIVENESS_POLL_MS, TimeUnit.MILLISECONDS);
+                if (ev == null) {
+                    if (liveness != null && liveness.gone()) throw new IOException("HTTP/1 connection closed by the client");
+                } else if (ev instanceof byte[] line) {
                     ex.writeAndFlush(line);
                 } else if (ev instanceof ExecResult r) {
                     ObjectNode x = ModelJson.MAPPER.createObjectNode();
@@ -147,7 +166,7 @@ final class ExecHandler {
                 }
             }
         } catch (IOException e) {
-            handle.cancel();
+            killOnDisconnect(handle, id, e);
             ex.abortStream(e);
         } catch (InterruptedException e) {
             handle.cancel();

@@ -1,0 +1,422 @@
+package org.fastvm.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The HTTP API over a scripted backend: every endpoint's status codes, shapes and rules. */
+class ApiTest extends ApiTestBase {
+    @TempDir
+    static Path dir;
+    static Env env;
+
+    @BeforeAll
+    static void start() throws Exception {
+        env = new Env(dir, new FakeBackend(), new QuotaValues(64, 1 << 20, 10_000, 100), Duration.ofSeconds(2));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (env != null) env.close();
+    }
+
+    static String launch(String body) throws Exception {
+        return env.expect(201, "POST", "/v1/vms", body).get("id").asText();
+    }
+
+    @Test
+    void healthNeedsNoKeyAndSaysThereIsNoPublicNetwork() throws Exception {
+        var r = env.call("GET", "/healthz", null, null);
+        assertEquals(200, r.statusCode());
+        assertEquals("application/json", r.headers().firstValue("content-type").orElseThrow());
+        JsonNode n = json(r.body());
+        assertEquals("ok", n.get("status").asText());
+        assertEquals("fake", n.get("accelerator").asText());
+        assertFalse(n.get("publicNetwork").asBoolean());
+        assertEquals(200, env.call("GET", "/healthz", "garbage", null).statusCode());
+        assertEquals(200, env.call("GET", "/livez", null, null).statusCode());
+        assertEquals(200, env.call("GET", "/readyz", null, null).statusCode());
+    }
+
+    @Test
+    void missingOrWrongKeyIs401WithNoRetry() throws Exception {
+        for (String key : new String[]{null, "fvm_wrong", ""}) {
+            var r = env.call("GET", "/v1/vms", key, null);
+            assertEquals(401, r.statusCode());
+            assertEquals("false", r.headers().firstValue("x-should-retry").orElseThrow());
+            assertEquals("unauthorized", json(r.body()).get("error").asText());
+        }
+        assertEquals(401, env.call("GET", "/v1/nonexistent", null, null).statusCode());
+        assertEquals(404, env.call("GET", "/v1/nonexistent", env.keyA, null).statusCode());
+    }
+
+    @Test
+    void launchReturnsTheContractShape() throws Exception {
+        JsonNode vm = env.expect(201, "POST", "/v1/vms",
+                "{\"machineType\":\"c2m4\",\"metadata\":{\"team\":\"red\"},\"unknownField\":42}");
+        String id = vm.get("id").asText();
+        assertEquals("vm-" + id.substring(0, 8), vm.get("name").asText());
+        assertEquals("c2m4", vm.get("machineName").asText());
+        assertEquals(2, vm.get("cpu").asInt());
+        assertEquals(4096, vm.get("memoryMiB").asInt());
+        assertEquals(10, vm.get("diskGiB").asInt());
+        assertEquals("running", vm.get("status").asText());
+        assertTrue(vm.get("createdAt").asText().endsWith("Z"));
+        assertFalse(vm.has("publicIpv6"));
+        assertEquals("restricted", vm.get("firewall").get("mode").asText());
+        assertEquals(0, vm.get("firewall").get("ingress").size());
+        assertEquals("red", vm.get("metadata").get("team").asText());
+        assertEquals(id, env.expect(200, "GET", "/v1/vms/" + id, null).get("id").asText());
+        JsonNode list = env.expect(200, "GET", "/v1/vms?metadata.team=red&status=running", null);
+        assertTrue(list.isArray());
+        assertTrue(contains(list, id));
+        assertFalse(contains(env.expect(200, "GET", "/v1/vms?metadata.team=blue", null), id));
+        assertFalse(contains(env.expect(200, "GET", "/v1/vms?status=error", null), id));
+        assertFalse(contains(env.expectAs(env.keyB, 200, "GET", "/v1/vms", null), id));
+    }
+
+    @Test
+    void namesAreNormalised() throws Exception {
+        JsonNode vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":\"  my \\t  box  \"}");
+        assertEquals("my box", vm.get("name").asText());
+        String id = vm.get("id").asText();
+        String longName = "n".repeat(100);
+        assertEquals("n".repeat(64), env.expect(200, "PATCH", "/v1/vms/" + id, "{\"name\":\"" + longName + "\"}").get("name").asText());
+        env.expect(400, "PATCH", "/v1/vms/" + id, "{\"name\":\"   \"}");
+        env.expect(400, "PATCH", "/v1/vms/" + id, "{}");
+        JsonNode md = env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{\"a\":\"1\"}}").get("metadata");
+        assertEquals("1", md.get("a").asText());
+        assertEquals(0, env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{}}").get("metadata").size());
+    }
+
+    @Test
+    void badLaunchInputIs400NamingTheField() throws Exception {
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c3m7\"}"), "machineType");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{}"), "machineType");
+        assertMessage(env.expect(400, "POST", "/v1/vms", ""), "machineType");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"diskGiB\":5}"), "diskGiB");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"diskGiB\":\"big\"}"), "diskGiB");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":"), "body");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "[1,2]"), "body");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"x\":\"" + "a".repeat(1 << 20) + "\"}"), "body");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":1}}"), "metadata.k");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":\"" + "v".repeat(4097) + "\"}}"),
+                "metadata.k");
+        String fw = "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"restricted\",\"ingress\":[%s]}}";
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}")),
+                "firewall.ingress[0].sourceCidrs[0]");
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}")),
+                "firewall.ingress[0].protocol");
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":0}")),
+                "firewall.ingress[0].portStart");
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":80}")),
+                "firewall.ingress[0].portEnd");
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":65536}")),
+                "firewall.ingress[0].portEnd");
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"closed\"}}"),
+                "firewall.mode");
+    }
+
+    @Test
+    void firewallPutAndPatchRoundTrip() throws Exception {
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        JsonNode put = env.expect(200, "PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"restricted\",\"ingress\":["
+                + "{\"protocol\":\"tcp\",\"portStart\":443,\"sourceCidrs\":[\"2001:db8::/32\"],\"description\":\"https\"}]}").get("firewall");
+        assertEquals(1, put.get("ingress").size());
+        JsonNode rule = put.get("ingress").get(0);
+        assertEquals(443, rule.get("portEnd").asInt());
+        assertEquals("2001:db8::/32", rule.get("sourceCidrs").get(0).asText());
+        assertEquals("https", rule.get("description").asText());
+        JsonNode patched = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}").get("firewall");
+        assertEquals("open", patched.get("mode").asText());
+        assertEquals(1, patched.get("ingress").size(), "omitted ingress stays");
+        JsonNode cleared = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}").get("firewall");
+        assertEquals("open", cleared.get("mode").asText());
+        assertEquals(0, cleared.get("ingress").size());
+        assertEquals("open", env.expect(200, "GET", "/v1/vms/" + id, null).get("firewall").get("mode").asText());
+        env.expect(400, "PUT", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}");
+    }
+
+    @Test
+    void otherOrgsAndMalformedIdsAre404OnEveryEndpoint() throws Exception {
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        String snap = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}").get("id").asText();
+        String b = env.keyB;
+        for (String badId : new String[]{id, "not-a-uuid", "%20", "00000000-0000-0000-0000-000000000000"}) {
+            String key = badId.equals(id) ? b : env.keyA;
+            env.expectAs(key, 404, "GET", "/v1/vms/" + badId, null);
+            env.expectAs(key, 404, "PATCH", "/v1/vms/" + badId, "{\"name\":\"x\"}");
+            env.expectAs(key, 404, "PUT", "/v1/vms/" + badId + "/firewall", "{\"mode\":\"open\"}");
+            env.expectAs(key, 404, "PATCH", "/v1/vms/" + badId + "/firewall", "{\"mode\":\"open\"}");
+            env.expectAs(key, 404, "POST", "/v1/vms/" + badId + "/exec", "{\"command\":[\"echo\",\"hi\"]}");
+            env.expectAs(key, 404, "POST", "/v1/snapshots", "{\"vmId\":\"" + badId + "\"}");
+            env.expectAs(key, 404, "DELETE", "/v1/vms/" + badId, null);
+        }
+        env.expectAs(b, 404, "GET", "/v1/snapshots/" + snap, null);
+        env.expectAs(b, 404, "PATCH", "/v1/snapshots/" + snap, "{\"name\":\"x\"}");
+        env.expectAs(b, 404, "DELETE", "/v1/snapshots/" + snap, null);
+        env.expectAs(b, 404, "POST", "/v1/vms", "{\"snapshotId\":\"" + snap + "\"}");
+        assertFalse(contains(env.expectAs(b, 200, "GET", "/v1/snapshots", null), snap));
+        // Still there for its owner.
+        env.expect(200, "GET", "/v1/vms/" + id, null);
+        env.expect(200, "GET", "/v1/snapshots/" + snap, null);
+    }
+
+    @Test
+    void bufferedExecCapsOutputAndReportsExitCodesAndTimeouts() throws Exception {
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        String path = "/v1/vms/" + id + "/exec";
+        JsonNode r = env.expect(200, "POST", path, "{\"command\":[\"echo\",\"hello\",\"world\"]}");
+        assertEquals("hello world\n", r.get("stdout").asText());
+        for (String f : new String[]{"exitCode", "stdout", "stderr", "timedOut", "stdoutTruncated", "stderrTruncated", "durationMs"}) {
+            assertTrue(r.has(f), f);
+        }
+        assertEquals(3, env.expect(200, "POST", path, "{\"command\":[\"exit\",\"3\"]}").get("exitCode").asInt());
+        assertTrue(env.expect(200, "POST", path, "{\"command\":[\"timeout\"],\"timeoutSec\":1}").get("timedOut").asBoolean());
+        String stdin = Base64.getEncoder().encodeToString("fed in".getBytes(StandardCharsets.UTF_8));
+        assertEquals("fed in", env.expect(200, "POST", path, "{\"command\":[\"cat\"],\"stdin\":\"" + stdin + "\"}").get("stdout").asText());
+        JsonNode big = env.expect(200, "POST", path, "{\"command\":[\"big\",\"5000000\"]}");
+        assertEquals(ExecHandler.BUFFERED_CAP_BYTES, big.get("stdout").asText().length());
+        assertEquals(ExecHandler.BUFFERED_CAP_BYTES, big.get("stderr").asText().length());
+        assertTrue(big.get("stdoutTruncated").asBoolean());
+        assertTrue(big.get("stderrTruncated").asBoolean());
+        JsonNode small = env.expect(200, "POST", path, "{\"command\":[\"big\",\"1000\"]}");
+        assertFalse(small.get("stdoutTruncated").asBoolean());
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[]}"), "command");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":\"echo hi\"}"), "command");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[\"\"]}"), "command[0]");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[\"echo\",1]}"), "command[1]");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[\"echo\"],\"timeoutSec\":0}"), "timeoutSec");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[\"echo\"],\"timeoutSec\":1.5}"), "timeoutSec");
+        assertMessage(env.expect(400, "POST", path, "{\"command\":[\"echo\"],\"stdin\":\"***\"}"), "stdin");
+    }
+
+    @Test
+    void ndjsonStreamsOutputBeforeTheCommandEnds() throws Exception {
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        env.backend.gate = new CountDownLatch(1);
+        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
+                .header("Accept", "application/x-ndjson").POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"gate\"]}")).build();
+        HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        assertEquals("application/x-ndjson", r.headers().firstValue("content-type").orElseThrow());
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+            JsonNode first = json(in.readLine()); // arrives while the command still waits on the gate
+            assertEquals("o", first.get("t").asText());
+            assertEquals("first\n", new String(Base64.getDecoder().decode(first.get("d").asText()), StandardCharsets.UTF_8));
+            env.backend.gate.countDown();
+            JsonNode second = json(in.readLine());
+            assertEquals("second\n", new String(Base64.getDecoder().decode(second.get("d").asText()), StandardCharsets.UTF_8));
+            JsonNode exit = json(in.readLine());
+            assertEquals("x", exit.get("t").asText());
+            assertFalse(exit.has("c"), "c omitted when 0");
+            assertFalse(exit.has("to"), "to omitted when false");
+            assertTrue(exit.has("ms"));
+            assertNull(in.readLine());
+        }
+        HttpRequest fail = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
+                .header("Accept", "application/x-ndjson").POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"exit\",\"7\"]}")).build();
+        String body = http.send(fail, HttpResponse.BodyHandlers.ofString()).body();
+        assertEquals(7, json(body.strip()).get("c").asInt());
+    }
+
+    @Test
+    void clientDisconnectKillsTheCommand() throws Exception {
+        for (HttpClient.Version v : new HttpClient.Version[]{HttpClient.Version.HTTP_1_1, HttpClient.Version.HTTP_2}) {
+            String id = launch("{\"machineType\":\"c1m2\"}");
+            env.backend.cancelled.clear();
+            HttpClient client = HttpClient.newBuilder().version(v).build();
+            if (v == HttpClient.Version.HTTP_2) { // prime the h2c upgrade with a GET so the POST is HTTP/2
+                HttpResponse<String> g = client.send(HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+                assertEquals(HttpClient.Version.HTTP_2, g.version());
+            }
+            HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
+                    .timeout(Duration.ofMillis(1500)).POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"hang\"]}")).build();
+            assertThrows(HttpTimeoutException.class, () -> client.send(req, HttpResponse.BodyHandlers.ofString()));
+            client.close();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!env.backend.cancelled.contains("hang") && System.nanoTime() < deadline) Thread.onSpinWait();
+            assertTrue(env.backend.cancelled.contains("hang"), "the command was killed after the " + v + " client left");
+        }
+    }
+
+    @Test
+    void execOnADeadVmIs409AndAVmDyingMidCommandIs500WithoutRetry() throws Exception {
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        var r = env.call("POST", "/v1/vms/" + id + "/exec", env.keyA, "{\"command\":[\"die\"]}");
+        assertEquals(500, r.statusCode());
+        assertEquals("false", r.headers().firstValue("x-should-retry").orElseThrow());
+        env.backend.machines.get(id).crash();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText().equals("error")) {
+            assertTrue(System.nanoTime() < deadline, "VM did not turn error after its process died");
+            Thread.sleep(20); // polling an HTTP status, as a client would
+        }
+        var conflict = env.call("POST", "/v1/vms/" + id + "/exec", env.keyA, "{\"command\":[\"echo\"]}");
+        assertEquals(409, conflict.statusCode());
+        assertEquals("false", conflict.headers().firstValue("x-should-retry").orElseThrow());
+    }
+
+    @Test
+    void snapshotsConvergeRestoreRenameAndDelete() throws Exception {
+        String vm = launch("{\"machineType\":\"c2m4\",\"diskGiB\":20,\"firewall\":{\"mode\":\"open\"}}");
+        JsonNode s = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\",\"name\":\" golden  one \"}");
+        assertEquals("golden one", s.get("name").asText());
+        assertEquals(vm, s.get("vmId").asText());
+        String sid = s.get("id").asText();
+        assertTrue(s.get("status").asText().equals("creating") || s.get("status").asText().equals("ready"));
+        assertEquals("ready", awaitSnapshot(sid));
+        JsonNode restored = env.expect(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + sid + "\"}");
+        assertEquals("golden one", restored.get("sourceName").asText());
+        assertEquals("c2m4", restored.get("machineName").asText());
+        assertEquals(20, restored.get("diskGiB").asInt());
+        assertEquals("open", restored.get("firewall").get("mode").asText());
+        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"snapshotId\":\"" + sid + "\",\"diskGiB\":10}"), "diskGiB");
+        JsonNode def = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}");
+        assertEquals("snapshot-" + vm.substring(0, 8), def.get("name").asText());
+        assertEquals("renamed", env.expect(200, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\"renamed\"}").get("name").asText());
+        assertTrue(contains(env.expect(200, "GET", "/v1/snapshots", null), sid));
+        JsonNode del = env.expect(200, "DELETE", "/v1/snapshots/" + sid, null);
+        assertEquals(sid, del.get("id").asText());
+        assertTrue(del.get("deleted").asBoolean());
+        env.expect(404, "GET", "/v1/snapshots/" + sid, null);
+        // The VM restored from it keeps working.
+        env.expect(200, "POST", "/v1/vms/" + restored.get("id").asText() + "/exec", "{\"command\":[\"echo\",\"ok\"]}");
+        env.expect(400, "POST", "/v1/snapshots", "{}");
+    }
+
+    @Test
+    void anEngineThatCannotSnapshotYieldsErrorNot5xx() throws Exception {
+        String vm = launch("{\"machineType\":\"c1m2\"}");
+        env.backend.supportsSnapshots = false;
+        try {
+            JsonNode s = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}");
+            assertEquals("error", awaitSnapshot(s.get("id").asText()));
+            env.expect(409, "POST", "/v1/vms", "{\"snapshotId\":\"" + s.get("id").asText() + "\"}");
+        } finally {
+            env.backend.supportsSnapshots = true;
+        }
+    }
+
+    @Test
+    void deleteReleasesQuotaAndHidesTheVm() throws Exception {
+        long before = env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong();
+        String id = launch("{\"machineType\":\"c4m8\"}");
+        JsonNode q = env.expect(200, "GET", "/v1/org/quotas", null);
+        assertEquals(before + 4, q.get("usage").get("vcpu").asLong());
+        assertEquals(64, q.get("limits").get("vcpu").asLong());
+        assertTrue(q.get("limits").has("snapshotCount") && q.get("usage").has("memoryMiB") && q.has("orgId"));
+        JsonNode d = env.expect(200, "DELETE", "/v1/vms/" + id, null);
+        assertEquals(id, d.get("id").asText());
+        assertTrue(d.get("deleted").asBoolean());
+        env.expect(404, "GET", "/v1/vms/" + id, null);
+        env.expect(404, "DELETE", "/v1/vms/" + id, null);
+        assertFalse(contains(env.expect(200, "GET", "/v1/vms", null), id));
+        assertEquals(before, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong());
+        assertFalse(env.backend.machines.containsKey(id) && env.backend.machines.get(id).isAlive());
+    }
+
+    @Test
+    void wrongMethodIs405AndBodilessRequestsAreAccepted() throws Exception {
+        var r = env.call("PUT", "/v1/vms", env.keyA, "{}");
+        assertEquals(405, r.statusCode());
+        assertEquals("GET, POST", r.headers().firstValue("allow").orElseThrow());
+        // Content-Type: application/json with an empty body on DELETE is fine.
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        HttpRequest del = HttpRequest.newBuilder(env.uri("/v1/vms/" + id)).header("X-API-Key", env.keyA)
+                .header("Content-Type", "application/json").header("X-Stainless-Lang", "js")
+                .method("DELETE", HttpRequest.BodyPublishers.noBody()).build();
+        assertEquals(200, http.send(del, HttpResponse.BodyHandlers.ofString()).statusCode());
+    }
+
+    @Test
+    void metricsArePrometheusText() throws Exception {
+        env.expect(200, "GET", "/v1/vms", null);
+        var r = env.call("GET", "/metrics", null, null);
+        assertEquals(200, r.statusCode());
+        assertTrue(r.body().contains("http_server_requests_seconds_count{"), r.body());
+        assertTrue(r.body().contains("route=\"/v1/vms\""));
+        assertTrue(r.body().contains("fastvm_vms{status=\"running\"}"));
+        assertTrue(r.headers().firstValue("x-request-id").isPresent());
+    }
+
+    @Test
+    void h2cWorksByUpgradeAndByPriorKnowledge() throws Exception {
+        HttpClient h2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
+        HttpResponse<String> r = h2.send(HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(HttpClient.Version.HTTP_2, r.version());
+        h2.close();
+        // Prior knowledge: the client preface then a SETTINGS frame; the server must answer with SETTINGS.
+        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+            s.setSoTimeout(5000);
+            OutputStream out = s.getOutputStream();
+            out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.write(new byte[]{0, 0, 0, 4, 0, 0, 0, 0, 0}); // empty SETTINGS
+            out.flush();
+            byte[] header = s.getInputStream().readNBytes(9);
+            assertEquals(9, header.length);
+            assertEquals(4, header[3], "first server frame is SETTINGS");
+        }
+    }
+
+    @Test
+    void slowBootsAnswer202ThenConverge() throws Exception {
+        CountDownLatch boot = new CountDownLatch(1);
+        env.backend.bootGate = boot;
+        JsonNode vm;
+        try {
+            vm = env.expect(202, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}");
+            assertEquals("provisioning", vm.get("status").asText());
+            env.expect(409, "POST", "/v1/vms/" + vm.get("id").asText() + "/exec", "{\"command\":[\"echo\"]}");
+        } finally {
+            env.backend.bootGate = null;
+            boot.countDown();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!env.expect(200, "GET", "/v1/vms/" + vm.get("id").asText(), null).get("status").asText().equals("running")) {
+            assertTrue(System.nanoTime() < deadline);
+            Thread.sleep(20); // client-style polling
+        }
+    }
+
+    static String awaitSnapshot(String id) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            String st = env.expect(200, "GET", "/v1/snapshots/" + id, null).get("status").asText();
+            if (!st.equals("creating")) return st;
+            assertTrue(System.nanoTime() < deadline, "snapshot stuck in creating");
+            Thread.sleep(20); // client-style polling
+        }
+    }
+
+    static boolean contains(JsonNode array, String id) {
+        for (JsonNode n : array) if (n.get("id").asText().equals(id)) return true;
+        return false;
+    }
+
+    static void assertMessage(JsonNode error, String field) {
+        assertEquals("invalid_request", error.get("error").asText());
+        assertTrue(error.get("message").asText().startsWith(field), "message should name " + field + ": " + error.get("message"));
+    }
+}

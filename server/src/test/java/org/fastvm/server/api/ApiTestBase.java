@@ -1,0 +1,71 @@
+package org.fastvm.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.ServerConfig;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.server.model.QuotaValues;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** Starts a server over a {@link FakeBackend} with two orgs and talks JSON to it. */
+abstract class ApiTestBase {
+    static HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+    /** A started server with org A and org B keys. */
+    static final class Env implements AutoCloseable {
+        final FakeBackend backend;
+        final ServerConfig config;
+        FastVmServer server;
+        final String keyA;
+        final String keyB;
+
+        Env(Path dir, FakeBackend backend, QuotaValues quota, Duration launchWait) throws Exception {
+            this.backend = backend;
+            this.config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withDefaultQuota(quota).withLaunchWait(launchWait);
+            server = FastVmServer.start(config, backend);
+            keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
+            keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+        }
+
+        URI uri(String path) {
+            return URI.create(server.baseUri() + path);
+        }
+
+        HttpResponse<String> call(String method, String path, String key, String body) throws IOException, InterruptedException {
+            HttpRequest.Builder b = HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(30))
+                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+            if (body != null) b.header("Content-Type", "application/json");
+            if (key != null) b.header("X-API-Key", key);
+            return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        }
+
+        /** Calls as org A and expects {@code status}; returns the parsed body. */
+        JsonNode expect(int status, String method, String path, String body) throws IOException, InterruptedException {
+            return expectAs(keyA, status, method, path, body);
+        }
+
+        JsonNode expectAs(String key, int status, String method, String path, String body) throws IOException, InterruptedException {
+            HttpResponse<String> r = call(method, path, key, body);
+            if (r.statusCode() != status) {
+                throw new AssertionError(method + " " + path + ": expected " + status + " got " + r.statusCode() + " " + r.body());
+            }
+            return ModelJson.MAPPER.readTree(r.body());
+        }
+
+        @Override
+        public void close() throws Exception {
+            if (server != null) server.close();
+        }
+    }
+
+    static JsonNode json(String s) throws IOException {
+        return ModelJson.MAPPER.readTree(s);
+    }
+}

@@ -1,0 +1,169 @@
+package org.fastvm.server.api;
+
+import org.fastvm.server.backend.BackendMachine;
+import org.fastvm.server.backend.BackendUnsupportedException;
+import org.fastvm.server.backend.LaunchSpec;
+import org.fastvm.server.backend.VmBackend;
+import org.fastvm.vmm.ExecHandle;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.MachineDeadException;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * A scripted VM backend for handler tests (no QEMU). Commands: {@code echo ARGS},
+ * {@code exit N}, {@code big BYTES} (that many 'x' on stdout and stderr), {@code hang}
+ * (runs until cancelled), {@code gate} (prints "first", waits for {@link #gate} to open,
+ * prints "second"). Every cancel is recorded.
+ */
+final class FakeBackend implements VmBackend {
+    final Map<String, FakeMachine> machines = new ConcurrentHashMap<>();
+    final Set<String> cancelled = ConcurrentHashMap.newKeySet();
+    final Set<String> snapshots = ConcurrentHashMap.newKeySet();
+    volatile CountDownLatch gate = new CountDownLatch(1);
+    volatile CountDownLatch bootGate;
+    volatile boolean supportsSnapshots = true;
+    final CountDownLatch hangStarted = new CountDownLatch(1);
+
+    @Override
+    public BackendMachine launch(LaunchSpec spec) {
+        CountDownLatch g = bootGate;
+        if (g != null) {
+            try {
+                g.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        FakeMachine m = new FakeMachine(spec.vmId());
+        machines.put(spec.vmId(), m);
+        return m;
+    }
+
+    @Override
+    public BackendMachine restore(String snapshotId, LaunchSpec spec) {
+        if (!snapshots.contains(snapshotId)) throw new IllegalStateException("no snapshot files for " + snapshotId);
+        return launch(spec);
+    }
+
+    @Override
+    public Optional<BackendMachine> attach(String vmId) {
+        FakeMachine m = machines.get(vmId);
+        return m != null && m.isAlive() ? Optional.of(m) : Optional.empty();
+    }
+
+    @Override
+    public void discard(String vmId) {
+        FakeMachine m = machines.remove(vmId);
+        if (m != null) m.destroy();
+    }
+
+    @Override
+    public void snapshot(BackendMachine machine, String snapshotId) {
+        if (!supportsSnapshots) throw new BackendUnsupportedException("snapshot");
+        snapshots.add(snapshotId);
+    }
+
+    @Override
+    public void deleteSnapshot(String snapshotId) {
+        snapshots.remove(snapshotId);
+    }
+
+    @Override
+    public String accelerator() {
+        return "fake";
+    }
+
+    @Override
+    public void close() {}
+
+    final class FakeMachine implements BackendMachine {
+        final String id;
+        final CompletableFuture<Void> exit = new CompletableFuture<>();
+
+        FakeMachine(String id) {
+            this.id = id;
+        }
+
+        @Override public String id() { return id; }
+        @Override public boolean isAlive() { return !exit.isDone(); }
+        @Override public CompletableFuture<Void> onExit() { return exit; }
+        @Override public void destroy() { exit.complete(null); }
+
+        /** Simulates QEMU dying. */
+        void crash() { exit.complete(null); }
+
+        @Override
+        public ExecHandle start(ExecRequest request, ExecListener l) {
+            if (!isAlive()) throw new MachineDeadException("fake " + id + " is dead");
+            List<String> argv = request.argv();
+            CompletableFuture<ExecResult> result = new CompletableFuture<>();
+            String execId = id + ":" + System.nanoTime();
+            ExecHandle handle = new ExecHandle() {
+                @Override public CompletableFuture<ExecResult> result() { return result; }
+                @Override public void kill(int signal) {
+                    cancelled.add(argv.get(0));
+                    finish(result, l, 128 + signal, false);
+                }
+                @Override public void writeStdin(byte[] data) {}
+                @Override public void closeStdin() {}
+            };
+            Thread.ofVirtual().start(() -> {
+                switch (argv.get(0)) {
+                    case "echo" -> {
+                        l.onStdout((String.join(" ", argv.subList(1, argv.size())) + "\n").getBytes(StandardCharsets.UTF_8));
+                        finish(result, l, 0, false);
+                    }
+                    case "cat" -> {
+                        l.onStdout(request.stdin() == null ? new byte[0] : request.stdin());
+                        finish(result, l, 0, false);
+                    }
+                    case "exit" -> finish(result, l, Integer.parseInt(argv.get(1)), false);
+                    case "timeout" -> finish(result, l, 137, true);
+                    case "big" -> {
+                        int n = Integer.parseInt(argv.get(1));
+                        byte[] chunk = "x".repeat(65536).getBytes(StandardCharsets.US_ASCII);
+                        for (int sent = 0; sent < n; sent += chunk.length) {
+                            byte[] c = sent + chunk.length <= n ? chunk : java.util.Arrays.copyOf(chunk, n - sent);
+                            l.onStdout(c);
+                            l.onStderr(c);
+                        }
+                        finish(result, l, 0, false);
+                    }
+                    case "hang" -> hangStarted.countDown();
+                    case "gate" -> {
+                        l.onStdout("first\n".getBytes(StandardCharsets.UTF_8));
+                        try {
+                            gate.await();
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        l.onStdout("second\n".getBytes(StandardCharsets.UTF_8));
+                        finish(result, l, 0, false);
+                    }
+                    case "die" -> {
+                        l.onStdout("partial\n".getBytes(StandardCharsets.UTF_8));
+                        l.onError(new MachineDeadException("fake " + id + " died mid-command"));
+                        result.completeExceptionally(new MachineDeadException("died"));
+                    }
+                    default -> finish(result, l, 127, false);
+                }
+            });
+            return handle;
+        }
+
+        private void finish(CompletableFuture<ExecResult> result, ExecListener l, int code, boolean timedOut) {
+            ExecResult r = new ExecResult(code, code > 128 ? code - 128 : 0, new byte[0], new byte[0], false, false, timedOut, 3);
+            if (result.complete(r)) l.onExit(r);
+        }
+    }
+}
