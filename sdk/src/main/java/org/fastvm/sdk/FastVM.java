@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.function.Function;
+import java.util.function.LongSupplier;
 import javax.net.ssl.SSLContext;
 import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.errors.FastVMException;
@@ -84,7 +85,7 @@ public final class FastVM implements AutoCloseable {
       base = fromEnv == null || fromEnv.isBlank() ? DEFAULT_BASE_URL : validBaseUrl(fromEnv, ENV_BASE_URL);
     }
     this.baseUrl = base;
-    this.core = new HttpCore(base, apiKey, b.timeout, b.sslContext);
+    this.core = new HttpCore(base, apiKey, b.timeout, b.sslContext, b.nanoClock);
     this.async = new FastVMAsync(core);
   }
 
@@ -605,8 +606,15 @@ public final class FastVM implements AutoCloseable {
     private Duration timeout = DEFAULT_TIMEOUT;
     private SSLContext sslContext;
     private Function<String, String> environment = System::getenv;
+    private LongSupplier nanoClock = System::nanoTime;
 
     private Builder() {}
+
+    /** For tests: the clock that decides when an idle connection is warmed again. */
+    Builder nanoClock(LongSupplier nanoClock) {
+      this.nanoClock = nanoClock;
+      return this;
+    }
 
     /**
      * Sets the API key sent as {@code X-API-Key}; otherwise {@code FASTVM_API_KEY} is read.

@@ -15,14 +15,16 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongSupplier;
 import javax.net.ssl.SSLContext;
 import org.fastvm.sdk.errors.FastVMException;
 
 /**
  * The one place that does HTTP: builds requests (base URL, headers, JSON), sends them on the
  * shared HTTP/2 client, applies {@link TransientRetry}, maps failures via {@link ApiErrors},
- * and warms the connection once before the first call.
+ * and warms the connection before the first call, and again after a long idle spell.
  */
 final class HttpCore implements AutoCloseable {
   static final String USER_AGENT = "fastvm-java/0.1.0";
@@ -45,9 +47,19 @@ final class HttpCore implements AutoCloseable {
   private final Duration timeout;
   private final ExecutorService executor;
   private final HttpClient http;
-  private final AtomicReference<CompletableFuture<Void>> warm = new AtomicReference<>();
+  /**
+   * After this long without a response the HTTP/2 connection may have been closed for idleness
+   * (the JDK closes idle h2 connections after 30 s by default, servers often sooner); a POST
+   * would then go out over new HTTP/1.1 connections, so the next call warms again first.
+   */
+  static final Duration IDLE_REWARM = Duration.ofSeconds(20);
 
-  HttpCore(String baseUrl, String apiKey, Duration timeout, SSLContext sslContext) {
+  private final AtomicReference<CompletableFuture<Void>> warm = new AtomicReference<>();
+  private final LongSupplier nanoClock;
+  private final AtomicLong lastResponse = new AtomicLong();
+
+  HttpCore(String baseUrl, String apiKey, Duration timeout, SSLContext sslContext, LongSupplier nanoClock) {
+    this.nanoClock = nanoClock;
     this.baseUrl = baseUrl;
     this.apiKey = apiKey;
     this.timeout = timeout;
@@ -95,17 +107,20 @@ final class HttpCore implements AutoCloseable {
    */
   CompletableFuture<Void> warmup() {
     Call call = new Call("GET", "/healthz", null, timeout, TransientRetry.DEFAULT_RETRIES, "application/json");
-    return attempt(call, HttpResponse.BodyHandlers.discarding(), 0).thenAccept(r -> {
-      warm.compareAndSet(null, CompletableFuture.completedFuture(null));
-    });
+    return attempt(call, HttpResponse.BodyHandlers.discarding(), 0).thenAccept(r -> warm.set(CompletableFuture.completedFuture(null)));
   }
 
   /**
    * Warms the connection once; concurrent first calls all wait for that one warmup. A warmup
    * that fails is forgotten (the real call reports its own error) so a later call retries it.
+   * After {@link #IDLE_REWARM} without a response, the next call warms again.
    */
   private CompletableFuture<Void> ensureWarm() {
     CompletableFuture<Void> current = warm.get();
+    if (current != null && current.isDone() && nanoClock.getAsLong() - lastResponse.get() > IDLE_REWARM.toNanos()) {
+      warm.compareAndSet(current, null); // one caller wins and re-warms; the others wait for it
+      current = warm.get();
+    }
     if (current != null) return current;
     CompletableFuture<Void> mine = new CompletableFuture<>();
     if (!warm.compareAndSet(null, mine)) return warm.get();
@@ -154,6 +169,7 @@ final class HttpCore implements AutoCloseable {
             return CompletableFuture.<Reply<T>>failedFuture(ApiErrors.fromFailure(failure, what));
           }
           int status = response.statusCode();
+          lastResponse.set(nanoClock.getAsLong());
           if (response.body().error() == null) {
             return CompletableFuture.completedFuture(new Reply<>(status, response.headers(), response.body().ok()));
           }

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.fastvm.sdk.models.VM;
 import org.junit.jupiter.api.AfterAll;
@@ -80,6 +81,24 @@ class ConnectionTest {
     assertEquals(1, server.count("GET", "/healthz"), "exactly one warmup");
     assertOneHttp2Connection(server.apiHits());
     assertEquals(1, server.connectionsOpened() - before, "TCP connections accepted");
+  }
+
+  @Test
+  void anIdleClientWarmsAgainBeforeItsNextCall() {
+    AtomicLong now = new AtomicLong();
+    try (FastVM client = FastVM.builder().apiKey("test-key").baseUrl(server.url())
+        .timeout(Duration.ofSeconds(5)).nanoClock(now::get).build()) {
+      client.get(Fixtures.VM_ID);
+      now.addAndGet(Duration.ofSeconds(5).toNanos());
+      client.get(Fixtures.VM_ID);
+      assertEquals(1, server.count("GET", "/healthz"), "recently used: no second warmup");
+
+      now.addAndGet(HttpCore.IDLE_REWARM.plusSeconds(1).toNanos());
+      client.get(Fixtures.VM_ID);
+    }
+    List<String> order = server.hits().stream().map(TestServer.Hit::path).collect(Collectors.toList());
+    String vm = "/v1/vms/" + Fixtures.VM_ID;
+    assertEquals(List.of("/healthz", vm, vm, "/healthz", vm), order);
   }
 
   @Test
