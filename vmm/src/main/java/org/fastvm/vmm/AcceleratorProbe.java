@@ -58,9 +58,8 @@ final class AcceleratorProbe {
             LOG.log(Level.INFO, "accelerator: TCG ({0})", why);
             return Accelerator.TCG;
         }
-        String key = hostKey();
-        Path cache = engine.config().cacheDir().resolve("host")
-                .resolve("accel-" + sha256(key).substring(0, 16) + ".json");
+        String key = hostKey(engine.config().qemuBinary());
+        Path cache = cacheFile(engine.config().cacheDir(), key);
         if (Files.isRegularFile(cache)) {
             try {
                 JsonNode n = JSON.readTree(cache.toFile());
@@ -121,9 +120,14 @@ final class AcceleratorProbe {
         }
     }
 
+    /** @return where the probe result for {@code hostKey} is cached */
+    static Path cacheFile(Path cacheDir, String hostKey) {
+        return cacheDir.resolve("host").resolve("accel-" + sha256(hostKey).substring(0, 16) + ".json");
+    }
+
     /** QEMU version + host kernel + CPU model: what decides whether KVM works here. */
-    private String hostKey() throws InterruptedException {
-        String qemu = ProcessRunner.run(List.of(engine.config().qemuBinary(), "--version"), Duration.ofSeconds(20))
+    static String hostKey(String qemuBinary) throws InterruptedException {
+        String qemu = ProcessRunner.run(List.of(qemuBinary, "--version"), Duration.ofSeconds(20))
                 .stdout().lines().findFirst().orElse("");
         String kernel = read("/proc/sys/kernel/osrelease").strip();
         String cpu = read("/proc/cpuinfo").lines().filter(l -> l.startsWith("model name")).findFirst()

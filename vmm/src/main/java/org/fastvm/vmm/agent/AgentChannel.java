@@ -203,6 +203,9 @@ public final class AgentChannel implements AutoCloseable {
      * @throws AgentErrorException        when the agent refuses the request
      */
     public ExecResult exec(ExecRequest req) throws InterruptedException {
+        if (req.stdinOpen()) {
+            throw new IllegalArgumentException("stdinOpen: only for streaming execs (start), nobody would close stdin here");
+        }
         var buffer = new BufferingListener(req.outputLimitBytes());
         ExecHandle h = start(req, buffer);
         ExecResult r;
@@ -505,6 +508,16 @@ public final class AgentChannel implements AutoCloseable {
 
         @Override
         public void onFrame(Frame f) {
+            try {
+                handle(f);
+            } catch (AgentProtocolException e) {
+                throw e; // a broken stream: the reader closes the connection
+            } catch (RuntimeException e) { // a failing listener must not take the channel down
+                LOG.log(Level.WARNING, "exec listener failed on " + f, e);
+            }
+        }
+
+        private void handle(Frame f) {
             switch (f.type()) {
                 case FrameType.STARTED -> listener.onStarted(f.fields().u32(Tag.PID, 0));
                 case FrameType.STDOUT -> listener.onStdout(f.fields().requireBytes(Tag.DATA));
@@ -518,8 +531,11 @@ public final class AgentChannel implements AutoCloseable {
                     int exit = code != null ? code : ExecResult.exitCodeForSignal(signal);
                     var r = new ExecResult(exit, signal, new byte[0], new byte[0], false, false,
                             fl.u8(Tag.TIMED_OUT, 0) != 0, fl.u64(Tag.DURATION_MS, 0));
-                    listener.onExit(r);
-                    result.complete(r);
+                    try {
+                        listener.onExit(r);
+                    } finally {
+                        result.complete(r);
+                    }
                 }
                 case FrameType.ERROR -> {
                     c.pending.remove(id);
@@ -535,6 +551,8 @@ public final class AgentChannel implements AutoCloseable {
             if (result.isDone()) return;
             try {
                 listener.onError(e);
+            } catch (RuntimeException le) {
+                LOG.log(Level.WARNING, "exec listener failed in onError", le);
             } finally {
                 result.completeExceptionally(e);
             }

@@ -237,6 +237,23 @@ class AgentChannelTest {
     }
 
     @Test
+    void aThrowingListenerDoesNotTakeTheChannelDown() throws Exception {
+        var h = shared.channel.start(ExecRequest.of("echo", "boom"), new Discard() {
+            @Override public void onStdout(byte[] chunk) { throw new IllegalStateException("listener bug"); }
+        });
+        assertEquals(0, h.result().get(10, TimeUnit.SECONDS).exitCode());
+        assertTrue(shared.channel.isConnected());
+        assertEquals("ok\n", exec(ExecRequest.of("echo", "ok")).stdoutText());
+    }
+
+    @Test
+    void bufferedExecRefusesOpenStdin() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> exec(ExecRequest.builder("cat").stdinOpen(true).build()));
+        assertTrue(e.getMessage().startsWith("stdinOpen"), e.getMessage());
+    }
+
+    @Test
     void agentErrorsAreTyped() {
         // --connect mode refuses requests that would change the host
         var e = assertThrows(AgentErrorException.class, () -> shared.channel.setHostname("nope"));
