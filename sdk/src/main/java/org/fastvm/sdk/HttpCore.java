@@ -84,7 +84,16 @@ final class HttpCore implements AutoCloseable {
 
   /** Runs {@code task} after {@code delay} on the client's threads, without blocking one. */
   java.util.concurrent.Executor after(Duration delay) {
-    return CompletableFuture.delayedExecutor(Math.max(0, delay.toMillis()), TimeUnit.MILLISECONDS, executor);
+    // After close() the pool rejects work; running inline lets the task fail on the closed client
+    // instead of leaving its future (and a blocked caller) hanging.
+    java.util.concurrent.Executor orInline = task -> {
+      try {
+        executor.execute(task);
+      } catch (java.util.concurrent.RejectedExecutionException closed) {
+        task.run();
+      }
+    };
+    return CompletableFuture.delayedExecutor(Math.max(0, delay.toMillis()), TimeUnit.MILLISECONDS, orInline);
   }
 
   /** Joins the base URL and a path with exactly one '/' and percent-encodes nothing else. */

@@ -2,6 +2,7 @@ package org.fastvm.sdk;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,12 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.util.Callback;
+import org.fastvm.sdk.errors.FastVMException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 import org.fastvm.sdk.errors.NotFoundException;
 import org.fastvm.sdk.errors.RateLimitException;
@@ -240,6 +247,25 @@ class LaunchRestoreSnapshotTest {
     server.on("GET", VM_PATH, TestServer.error(503, "overloaded", "busy"), TestServer.json(200, Fixtures.vm("running")));
     assertEquals(VMStatus.RUNNING, client.launch().status());
     assertEquals(2, server.count("GET", VM_PATH));
+  }
+
+  @Test
+  void closingTheClientEndsAWaitInsteadOfLeavingItHanging() throws Exception {
+    CountDownLatch polled = new CountDownLatch(1);
+    TestServer.Reply provisioning = TestServer.json(200, Fixtures.vm("provisioning"));
+    server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
+    // Signals once the first poll's answer is written, so close() most likely lands while the
+    // client pauses before its next poll (either way the wait must end, not hang).
+    server.on("GET", VM_PATH, (req, res, cb) -> provisioning.write(req, res, Callback.from(() -> {
+      cb.succeeded();
+      polled.countDown();
+    }, cb::failed)));
+    FastVM own = server.client();
+    CompletableFuture<VM> launch = own.async().launch(LaunchOptions.builder().timeout(Duration.ofSeconds(30)).build());
+    assertTrue(polled.await(5, TimeUnit.SECONDS), "the client polled");
+    own.close();
+    ExecutionException e = assertThrows(ExecutionException.class, () -> launch.get(5, TimeUnit.SECONDS));
+    assertInstanceOf(FastVMException.class, e.getCause());
   }
 
   @Test
