@@ -118,7 +118,11 @@ final class FakeFastVM implements AutoCloseable {
   }
 
   @Override
-  public void close() throws Exception {
-    server.stop();
+  public void close() throws java.io.IOException {
+    try {
+      server.stop();
+    } catch (Exception e) {
+      throw new java.io.IOException("stopping the fake API failed", e);
+    }
   }
 }

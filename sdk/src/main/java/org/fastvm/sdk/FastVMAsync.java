@@ -40,12 +40,16 @@ public final class FastVMAsync {
 
   FastVMAsync(HttpCore core) {
     this.core = core;
-    this.vmReady = new Readiness<>(core, "VM", VM::id, v -> v.status().asString(),
-        v -> v.status().known() == VMStatus.Known.RUNNING, v -> v.status().isTerminalFailure(),
+    // A missing status is treated like an unknown one: not ready yet, keep polling.
+    this.vmReady = new Readiness<>(core, "VM", VM::id,
+        v -> v.status() == null ? null : v.status().asString(),
+        v -> v.status() != null && v.status().known() == VMStatus.Known.RUNNING,
+        v -> v.status() != null && v.status().isTerminalFailure(),
         VmFailedException::new, (id, t) -> getVm(id, t));
-    this.snapshotReady = new Readiness<>(core, "snapshot", Snapshot::id, s -> s.status().asString(),
-        s -> s.status().known() == SnapshotStatus.Known.READY,
-        s -> s.status().known() == SnapshotStatus.Known.ERROR,
+    this.snapshotReady = new Readiness<>(core, "snapshot", Snapshot::id,
+        s -> s.status() == null ? null : s.status().asString(),
+        s -> s.status() != null && s.status().known() == SnapshotStatus.Known.READY,
+        s -> s.status() != null && s.status().known() == SnapshotStatus.Known.ERROR,
         SnapshotFailedException::new, (id, t) -> getSnapshotWithin(id, t));
   }
 

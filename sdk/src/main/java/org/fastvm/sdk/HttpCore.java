@@ -147,8 +147,7 @@ final class HttpCore implements AutoCloseable {
   /** Sends a call whose 2xx body is JSON of the given type. */
   <T> CompletableFuture<Reply<T>> json(Call call, com.fasterxml.jackson.databind.JavaType type) {
     return send(call, HttpResponse.BodyHandlers.ofByteArray())
-        .thenApply(r -> new Reply<>(r.status(), r.headers(),
-            r.body().length == 0 ? null : Json.<T>read(r.body(), type, call.describe())));
+        .thenApply(r -> new Reply<>(r.status(), r.headers(), Json.<T>read(r.body(), type, call.describe())));
   }
 
   /** Sends a call (after the one-time warmup), retrying per {@link TransientRetry}. */

@@ -36,9 +36,12 @@ final class Json {
     }
   }
 
+  /** Reads a 2xx body; an empty or {@code null} body is a broken response, not a value. */
   static <T> T read(byte[] body, JavaType type, String what) {
     try {
-      return MAPPER.readValue(body, type);
+      T value = MAPPER.readValue(body, type);
+      if (value == null) throw new FastVMConnectionException("empty JSON body in the response to " + what, null);
+      return value;
     } catch (IOException e) {
       throw new FastVMConnectionException("unreadable JSON in the response to " + what + ": " + e.getMessage(), e);
     }

@@ -6,6 +6,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Predicate;
+import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.errors.FastVMException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 
@@ -42,6 +43,10 @@ final class Readiness<T> {
 
   /** Resolves with {@code first} if it is already ready (no polling), else polls until the deadline. */
   CompletableFuture<T> await(T first, long deadlineNanos) {
+    if (id.apply(first) == null || id.apply(first).isEmpty()) {
+      return CompletableFuture.failedFuture(new FastVMConnectionException(
+          "the server's answer describes a " + noun + " without an id; cannot wait for it", null));
+    }
     if (ready.test(first)) return CompletableFuture.completedFuture(first);
     if (failed.test(first)) return CompletableFuture.failedFuture(failure.apply(first));
     return poll(first, FIRST_DELAY, deadlineNanos);

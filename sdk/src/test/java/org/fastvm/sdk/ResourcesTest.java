@@ -2,11 +2,13 @@ package org.fastvm.sdk;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.List;
+import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.models.FirewallMode;
 import org.fastvm.sdk.models.FirewallPolicy;
 import org.fastvm.sdk.models.FirewallRule;
@@ -157,6 +159,23 @@ class ResourcesTest {
     }
     assertEquals(3, server.count("GET", "/fastvm/v1/vms/" + Fixtures.VM_ID));
     assertEquals(3, server.count("GET", "/fastvm/healthz"), "the warmup goes under the prefix too");
+  }
+
+  @Test
+  void emptyOrUnreadableSuccessBodiesAreConnectionFailures() {
+    server.on("GET", VM_PATH, TestServer.json(200, ""), TestServer.json(200, "null"), TestServer.json(200, "{\"id\":"));
+    for (int i = 0; i < 3; i++) {
+      FastVMConnectionException e = assertThrows(FastVMConnectionException.class, () -> client.get(Fixtures.VM_ID));
+      assertTrue(e.getMessage().contains("GET " + VM_PATH), e.getMessage());
+    }
+  }
+
+  @Test
+  void aMissingStatusWhilePollingMeansKeepPolling() {
+    server.on("POST", "/v1/vms", TestServer.json(202, "{\"id\":\"" + Fixtures.VM_ID + "\"}"));
+    server.on("GET", VM_PATH, TestServer.json(200, Fixtures.vm("running")));
+    assertEquals(VMStatus.RUNNING, client.launch().status());
+    assertEquals(1, server.count("GET", VM_PATH));
   }
 
   @Test

@@ -245,8 +245,12 @@ final class TestServer implements AutoCloseable {
   }
 
   @Override
-  public void close() throws Exception {
-    server.stop();
+  public void close() throws IOException {
+    try {
+      server.stop();
+    } catch (Exception e) {
+      throw new IOException("stopping the test server failed", e);
+    }
     if (tmp != null) {
       try (var files = Files.walk(tmp)) {
         files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
