@@ -264,6 +264,16 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
+   * Lists the organisation's VMs matching the filters.
+   *
+   * @param options status and metadata filters
+   * @return the matching VMs
+   */
+  public List<VM> list(ListOptions options) {
+    return await(async.list(options));
+  }
+
+  /**
    * Deletes a VM.
    *
    * @param vmId the VM's id
@@ -450,6 +460,29 @@ public final class FastVM implements AutoCloseable {
    */
   public ExecStream stream(VM vm, String command) {
     return stream(FastVMAsync.idOf(vm), Checks.shell(command), RunOptions.defaults());
+  }
+
+  /**
+   * Runs a shell command and streams its output as it is produced.
+   *
+   * @param vm the VM
+   * @param command the shell command line
+   * @param options command time limit, transport timeout, retries, stdin
+   * @return the events; close it when done
+   */
+  public ExecStream stream(VM vm, String command, RunOptions options) {
+    return stream(FastVMAsync.idOf(vm), Checks.shell(command), options);
+  }
+
+  /**
+   * Runs a shell command and streams its output as it is produced.
+   *
+   * @param vmId the VM's id
+   * @param command the shell command line
+   * @return the events; close it when done
+   */
+  public ExecStream stream(String vmId, String command) {
+    return stream(vmId, Checks.shell(command), RunOptions.defaults());
   }
 
   /**

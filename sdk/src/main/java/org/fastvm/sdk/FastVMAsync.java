@@ -183,7 +183,19 @@ public final class FastVMAsync {
    * @return the VMs, not deleted ones
    */
   public CompletableFuture<List<VM>> list() {
-    HttpCore.Call call = new HttpCore.Call("GET", "/v1/vms", null, core.timeout(), TransientRetry.DEFAULT_RETRIES, JSON);
+    return list(ListOptions.builder().build());
+  }
+
+  /**
+   * Lists the organisation's VMs matching the filters ({@code GET /v1/vms?status=…&metadata.k=v}).
+   *
+   * @param options status and metadata filters
+   * @return the matching VMs
+   */
+  public CompletableFuture<List<VM>> list(ListOptions options) {
+    require(options, "options");
+    HttpCore.Call call = new HttpCore.Call("GET", "/v1/vms" + options.query(), null, core.timeout(),
+        TransientRetry.DEFAULT_RETRIES, JSON);
     return core.<List<VM>>json(call, Json.listOf(VM.class)).thenApply(r -> List.copyOf(r.body()));
   }
 
@@ -390,6 +402,20 @@ public final class FastVMAsync {
    */
   public CompletableFuture<ExecEvent.Exit> stream(VM vm, String command, Consumer<? super ExecEvent> onEvent) {
     return stream(idOf(vm), Checks.shell(command), RunOptions.defaults(), onEvent);
+  }
+
+  /**
+   * Streams a shell command's output to a callback.
+   *
+   * @param vm the VM
+   * @param command the shell command line
+   * @param options command time limit, transport timeout, retries, stdin
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(
+      VM vm, String command, RunOptions options, Consumer<? super ExecEvent> onEvent) {
+    return stream(idOf(vm), Checks.shell(command), options, onEvent);
   }
 
   /**

@@ -74,6 +74,14 @@ class ResourcesTest {
   }
 
   @Test
+  void listFiltersBecomeQueryParameters() {
+    server.on("GET", "/v1/vms", TestServer.json(200, "[]"));
+    assertEquals(List.of(), client.list(ListOptions.builder().status(VMStatus.RUNNING)
+        .metadata("team", "a b").metadata("env", "ci").build()));
+    assertEquals("status=running&metadata.env=ci&metadata.team=a%20b", only().query());
+  }
+
+  @Test
   void removeIsADelete() {
     server.on("DELETE", VM_PATH, TestServer.json(200, "{\"id\":\"" + Fixtures.VM_ID + "\",\"deleted\":true}"));
     client.remove(Fixtures.VM_ID);
