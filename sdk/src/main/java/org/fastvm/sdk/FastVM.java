@@ -545,6 +545,16 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
+   * Fetches a fresh view of a snapshot.
+   *
+   * @param snapshot the snapshot
+   * @return the snapshot as the server sees it now
+   */
+  public Snapshot getSnapshot(Snapshot snapshot) {
+    return await(async.getSnapshot(snapshot));
+  }
+
+  /**
    * Deletes a snapshot.
    *
    * @param snapshotId the snapshot's id

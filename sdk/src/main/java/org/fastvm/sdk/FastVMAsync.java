@@ -529,6 +529,16 @@ public final class FastVMAsync {
     return getSnapshotWithin(Checks.nonEmpty(snapshotId, "snapshot id"), core.timeout());
   }
 
+  /**
+   * Fetches a fresh view of a snapshot.
+   *
+   * @param snapshot the snapshot
+   * @return the snapshot as the server sees it now
+   */
+  public CompletableFuture<Snapshot> getSnapshot(Snapshot snapshot) {
+    return getSnapshot(idOf(snapshot));
+  }
+
   private CompletableFuture<Snapshot> getSnapshotWithin(String id, Duration timeout) {
     return body(new HttpCore.Call("GET", snapshotPath(id), null, timeout, TransientRetry.DEFAULT_RETRIES, JSON),
         Snapshot.class);

@@ -136,12 +136,14 @@ class ResourcesTest {
     server.on("DELETE", SNAP_PATH, TestServer.json(200, "{\"id\":\"" + Fixtures.SNAP_ID + "\",\"deleted\":true}"));
     List<Snapshot> snaps = client.listSnapshots();
     assertEquals(Fixtures.SNAP_ID, snaps.get(0).id());
+    server.on("GET", SNAP_PATH, TestServer.json(200, Fixtures.snapshot("ready")));
+    assertEquals("snap", client.getSnapshot(snaps.get(0)).name());
     client.renameSnapshot(snaps.get(0), "golden-2");
     client.removeSnapshot(snaps.get(0));
     List<TestServer.Hit> api = server.apiHits();
-    assertEquals(List.of("GET /v1/snapshots", "PATCH " + SNAP_PATH, "DELETE " + SNAP_PATH),
+    assertEquals(List.of("GET /v1/snapshots", "GET " + SNAP_PATH, "PATCH " + SNAP_PATH, "DELETE " + SNAP_PATH),
         api.stream().map(h -> h.method() + " " + h.path()).toList());
-    assertEquals("golden-2", api.get(1).json().get("name").asText());
+    assertEquals("golden-2", api.get(2).json().get("name").asText());
   }
 
   @Test
