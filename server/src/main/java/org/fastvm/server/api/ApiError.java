@@ -2,12 +2,16 @@ package org.fastvm.server.api;
 
 import org.fastvm.server.core.ErrorKind;
 import org.fastvm.server.model.ModelJson;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * The one place that writes an error response: {@code {"error": code, "message": text}} with
@@ -23,13 +27,39 @@ public final class ApiError {
     /** Writes the error and completes the exchange. */
     public static void write(Response response, Callback callback, ErrorKind kind, String message) {
         response.setStatus(kind.status());
-        var h = response.getHeaders();
+        response.write(true, ByteBuffer.wrap(prepare(response.getHeaders(), kind.code(), kind.isTransient(),
+                kind == ErrorKind.UNAVAILABLE, message)), callback);
+    }
+
+    /** Sets the error headers and returns the body, for errors Jetty itself raises (bad requests, etc.). */
+    static byte[] forStatus(HttpFields.Mutable headers, int status, String message) {
+        ErrorKind kind = Arrays.stream(ErrorKind.values()).filter(k -> k.status() == status).findFirst().orElse(null);
+        String code = kind != null ? kind.code() : "http_" + status;
+        boolean transientFailure = kind != null ? kind.isTransient() : status >= 500;
+        return prepare(headers, code, transientFailure, status == 503, message == null ? "HTTP " + status : message);
+    }
+
+    private static byte[] prepare(HttpFields.Mutable h, String code, boolean transientFailure, boolean retryAfter, String message) {
         h.put(HttpHeader.CONTENT_TYPE, "application/json");
-        h.put("x-should-retry", Boolean.toString(kind.isTransient()));
-        if (kind == ErrorKind.UNAVAILABLE) h.put(HttpHeader.RETRY_AFTER, Integer.toString(RETRY_AFTER_SECONDS));
+        h.put("x-should-retry", Boolean.toString(transientFailure));
+        if (retryAfter) h.put(HttpHeader.RETRY_AFTER, Integer.toString(RETRY_AFTER_SECONDS));
         var body = ModelJson.MAPPER.createObjectNode();
-        body.put("error", kind.code());
+        body.put("error", code);
         body.put("message", message);
-        response.write(true, ByteBuffer.wrap(ModelJson.write(body).getBytes(StandardCharsets.UTF_8)), callback);
+        return ModelJson.write(body).getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Jetty's own errors (malformed requests it rejects before any handler) in our JSON shape. */
+    static final class JettyErrors extends ErrorHandler {
+        @Override
+        public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
+            return ByteBuffer.wrap(forStatus(fields, status, reason));
+        }
+
+        @Override
+        protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
+                                        Callback callback) {
+            response.write(true, ByteBuffer.wrap(forStatus(response.getHeaders(), code, message)), callback);
+        }
     }
 }

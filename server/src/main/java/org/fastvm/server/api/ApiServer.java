@@ -9,6 +9,7 @@ import org.fastvm.server.store.Database;
 import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
+import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.SecureRequestCustomizer;
@@ -18,6 +19,8 @@ import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.util.VirtualThreads;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import org.slf4j.LoggerFactory;
 
 import java.net.URI;
 import java.security.KeyStore;
@@ -49,6 +52,9 @@ public final class ApiServer implements AutoCloseable {
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendDateHeader(true);
+        // Ids are opaque path segments that never touch a file system: let odd encodings reach
+        // the router (which answers 404) instead of Jetty dropping the connection with a bare 400.
+        http.setUriCompliance(UriCompliance.UNSAFE);
         HttpConnectionFactory h1 = new HttpConnectionFactory(http);
         tls = keyStore != null;
         if (tls) {
@@ -70,7 +76,8 @@ public final class ApiServer implements AutoCloseable {
         server.addConnector(connector);
         server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
                 new QuotasHandler(quotas), new HealthHandler(db, accelerator), meters));
-        server.setStopTimeout(5000);
+        server.setErrorHandler(new ApiError.JettyErrors());
+        server.setStopTimeout(2000);
     }
 
     /** Starts listening. */
@@ -93,6 +100,11 @@ public final class ApiServer implements AutoCloseable {
     /** Stops listening (in-flight requests get a short grace). */
     @Override
     public void close() throws Exception {
-        server.stop();
+        try {
+            server.stop();
+        } catch (java.util.concurrent.TimeoutException e) {
+            // Graceful shutdown gave up on a lingering connection; Jetty has still stopped everything.
+            LoggerFactory.getLogger(ApiServer.class).warn("graceful HTTP shutdown timed out; connections were closed");
+        }
     }
 }

@@ -22,6 +22,8 @@ import java.util.List;
 public final class Exchange {
     /** Largest request body accepted. */
     public static final int MAX_BODY_BYTES = 1 << 20;
+    /** Unread bodies up to this size are drained so the 4xx reaches the client intact; beyond it we close. */
+    static final int DRAIN_LIMIT_BYTES = 8 << 20;
 
     final Request request;
     final Response response;
@@ -57,12 +59,12 @@ public final class Exchange {
      * non-object → 400.
      */
     public JsonNode jsonBody() {
-        bodyRead = true;
         long declared = request.getLength();
         if (declared > MAX_BODY_BYTES) throw tooLarge();
         byte[] bytes;
         try (InputStream in = Content.Source.asInputStream(request)) {
             bytes = readCapped(in);
+            bodyRead = true;
         } catch (IOException e) {
             throw ServiceException.invalid("body", "could not be read: " + e.getMessage());
         }
@@ -102,12 +104,12 @@ public final class Exchange {
     void drainUnreadBody() {
         if (bodyRead) return;
         bodyRead = true;
-        if (request.getLength() > MAX_BODY_BYTES) return;
+        if (request.getLength() > DRAIN_LIMIT_BYTES) return;
         try (InputStream in = Content.Source.asInputStream(request)) {
             byte[] buf = new byte[16384];
             long total = 0;
             int n;
-            while ((n = in.read(buf)) > 0 && (total += n) <= MAX_BODY_BYTES) {
+            while ((n = in.read(buf)) > 0 && (total += n) <= DRAIN_LIMIT_BYTES) {
                 // discard
             }
         } catch (IOException | RuntimeException e) {
