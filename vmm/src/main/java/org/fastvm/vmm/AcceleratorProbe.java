@@ -106,11 +106,12 @@ final class AcceleratorProbe {
         Path probeDir = engine.config().dataDir().resolve("host");
         MachineSpec spec = MachineSpec.builder().id("kvm-probe-" + ProcessHandle.current().pid()).memoryMib(256).build();
         QemuMachine m = null;
+        FileTrees.deleteQuietly(probeDir.resolve(spec.id())); // left over by a probe that was killed
         try {
             m = engine.launch(spec, Accelerator.KVM, PROBE_BOOT_TIMEOUT, probeDir);
             ExecResult r = m.exec(ExecRequest.builder("true").timeout(PROBE_BOOT_TIMEOUT).build());
             return r.exitCode() == 0 ? null : "the probe guest's exec of 'true' exited " + r.exitCode();
-        } catch (VmmException e) {
+        } catch (VmmException | IllegalArgumentException e) {
             String msg = e.getMessage();
             int nl = msg.indexOf('\n');
             return "a guest did not boot on KVM within " + PROBE_BOOT_TIMEOUT.toSeconds() + "s: "

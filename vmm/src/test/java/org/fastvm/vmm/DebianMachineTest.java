@@ -67,6 +67,16 @@ class DebianMachineTest {
     }
 
     @Test
+    void rootFilesystemFreezesAndThaws() throws Exception {
+        vm.agent().fsSync();
+        vm.agent().fsFreeze();
+        vm.agent().fsThaw();
+        vm.agent().fsThaw(); // thawing a thawed fs is a no-op, not an error
+        var r = sh("echo written > /root/after-thaw && cat /root/after-thaw");
+        assertEquals("written\n", r.stdoutText(), r.stderrText());
+    }
+
+    @Test
     void rootFilesystemIsTheOverlayGrownToDiskGib() throws Exception {
         assertTrue(Files.isRegularFile(vm.dir().resolve("root.qcow2")));
         var df = sh("df -k / | tail -n 1");
