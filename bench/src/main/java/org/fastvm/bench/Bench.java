@@ -19,8 +19,9 @@ import org.fastvm.vmm.MachineSpec;
 
 /**
  * {@code bench/run [--quick] [--json]}: boots minimal-image VMs with the real engine and
- * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true})
- * and {@code exec_rtt_ms} (one {@code true} exec on a running VM). VM dirs go to a temp
+ * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true}),
+ * {@code exec_rtt_ms} (one {@code true} exec on a running VM) and {@code ping_rtt_ms} (one
+ * agent PING: the channel's share of an exec). VM dirs go to a temp
  * dir that is removed at the end; images come from the usual cache.
  */
 public final class Bench {
@@ -52,6 +53,7 @@ public final class Bench {
             Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT));
             List<Double> bootMs = new ArrayList<>();
             List<Double> rttMs = new ArrayList<>();
+            List<Double> pingMs = new ArrayList<>();
             for (int i = 0; i < boots; i++) {
                 System.err.printf("boot %d/%d ...%n", i + 1, boots);
                 long t0 = System.nanoTime();
@@ -66,6 +68,11 @@ public final class Bench {
                             require(m.exec(ExecRequest.of("true")));
                             rttMs.add(ms(System.nanoTime() - s));
                         }
+                        for (int k = 0; k < execs; k++) { // the channel alone, no fork/exec in the guest
+                            long s = System.nanoTime();
+                            m.agent().ping();
+                            pingMs.add(ms(System.nanoTime() - s));
+                        }
                     }
                 } finally {
                     m.destroy();
@@ -73,6 +80,7 @@ public final class Bench {
             }
             report.add("boot_ready_ms", new Stats(bootMs));
             report.add("exec_rtt_ms", new Stats(rttMs));
+            report.add("ping_rtt_ms", new Stats(pingMs));
             System.out.print(report.table());
             if (json) System.out.println(report.json());
         } finally {
