@@ -115,7 +115,7 @@ final class QemuMachine implements Machine {
     @Override
     public void reconnectAgent() throws InterruptedException {
         requireAlive("reconnect the agent");
-        agent.reconnect(Instant.now().plus(RECONNECT_TIMEOUT));
+        agent.reconnect(Instant.now().plus(RECONNECT_TIMEOUT), exit);
     }
 
     @Override

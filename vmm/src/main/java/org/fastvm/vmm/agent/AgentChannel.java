@@ -169,15 +169,16 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     /**
-     * Closes the socket and connects again, waiting for HELLO until {@code deadline}. In-flight
-     * requests on the old connection fail with {@link AgentDisconnectedException}.
+     * Closes the socket and connects again, waiting for HELLO until {@code deadline} (or until
+     * {@code abortOn} completes; may be null). In-flight requests on the old connection fail
+     * with {@link AgentDisconnectedException}. May be retried after a failure.
      */
-    public void reconnect(Instant deadline) throws InterruptedException {
+    public void reconnect(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         reconnectLock.lock();
         try {
             if (closed) throw new AgentDisconnectedException("agent channel " + socket + " is closed");
             conn.close(new AgentDisconnectedException("agent channel reopened"));
-            conn = open(deadline, null);
+            conn = open(deadline, abortOn);
         } finally {
             reconnectLock.unlock();
         }

@@ -265,7 +265,7 @@ class AgentChannelTest {
         try (Agent a = new Agent("reconnect")) {
             Path marker = dir.resolve("survivor-" + System.nanoTime());
             var h = a.channel.start(ExecRequest.of("sh", "-c", "sleep 1; touch " + marker + "; sleep 30"), new Discard());
-            a.channel.reconnect(Instant.now().plusSeconds(10));
+            a.channel.reconnect(Instant.now().plusSeconds(10), a.process.onExit());
             var err = assertThrows(ExecutionException.class, () -> h.result().get(5, TimeUnit.SECONDS));
             assertInstanceOf(AgentDisconnectedException.class, err.getCause());
             a.channel.ping();
