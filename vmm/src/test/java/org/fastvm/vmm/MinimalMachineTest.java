@@ -166,6 +166,36 @@ class MinimalMachineTest {
     }
 
     @Test
+    void qmpRunsCommandsAndDeliversEvents() throws Exception {
+        var qmp = ((QemuMachine) vm).qmp();
+        assertEquals("running", qmp.execute("query-status").path("status").asText());
+        var stopped = qmp.nextEvent(ev -> ev.path("event").asText().equals("STOP"));
+        qmp.execute("stop");
+        stopped.get(10, TimeUnit.SECONDS);
+        assertEquals("paused", qmp.execute("query-status").path("status").asText());
+        var resumed = qmp.nextEvent(ev -> ev.path("event").asText().equals("RESUME"));
+        qmp.execute("cont");
+        resumed.get(10, TimeUnit.SECONDS);
+        assertEquals("back\n", vm.exec(ExecRequest.of("echo", "back")).stdoutText());
+        var e = assertThrows(org.fastvm.vmm.qemu.QmpException.class, () -> qmp.execute("no-such-command"));
+        assertTrue(e.getMessage().contains("CommandNotFound"), e.getMessage());
+        // concurrent callers each get their own answer
+        List<CompletableFuture<String>> names = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            var f = new CompletableFuture<String>();
+            names.add(f);
+            Thread.ofVirtual().start(() -> {
+                try {
+                    f.complete(qmp.execute("query-name").path("name").asText());
+                } catch (Throwable t) {
+                    f.completeExceptionally(t);
+                }
+            });
+        }
+        for (var f : names) assertEquals("fastvm-" + vm.id(), f.get(10, TimeUnit.SECONDS));
+    }
+
+    @Test
     void controlRequestsWork() throws Exception {
         vm.agent().ping();
         vm.agent().fsSync();
