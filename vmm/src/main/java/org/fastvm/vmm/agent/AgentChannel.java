@@ -48,6 +48,8 @@ public final class AgentChannel implements AutoCloseable {
     private static final int STDIN_CHUNK_BYTES = 64 * 1024;
     /** Control requests (ping, clock, fs...) answer quickly; past this the agent is stuck. */
     private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(60);
+    /** How long past an exec's own timeout the host waits for EXIT before calling the agent stuck. */
+    private static final Duration EXIT_GRACE = Duration.ofSeconds(30);
 
     private final String socket; // a label for messages: the socket path
     private final Connector connector;
@@ -211,9 +213,21 @@ public final class AgentChannel implements AutoCloseable {
         ExecHandle h = start(req, buffer);
         ExecResult r;
         try {
-            r = h.result().get();
+            if (req.timeout() == null) {
+                r = h.result().get();
+            } else { // the agent enforces the timeout; this only guards against a stuck agent
+                r = h.result().get(req.timeout().plus(EXIT_GRACE).toMillis(), TimeUnit.MILLISECONDS);
+            }
         } catch (ExecutionException e) {
             throw asVmm(e.getCause(), "exec " + req.argv().get(0));
+        } catch (TimeoutException e) {
+            try {
+                h.cancel();
+            } catch (VmmException ignored) {
+                // the channel is gone as well; nothing more to stop
+            }
+            throw new VmmException("exec " + req.argv().get(0) + ": no EXIT from the agent within "
+                    + req.timeout().plus(EXIT_GRACE).toSeconds() + "s of a " + req.timeout().toMillis() + " ms timeout");
         }
         return buffer.withOutput(r);
     }

@@ -1,0 +1,152 @@
+package org.fastvm.vmm.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import org.fastvm.vmm.AgentDisconnectedException;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Host-side protocol handling against a scripted peer (a unit-test double standing in for
+ * the agent, to produce exactly the frames a real agent would only send by accident).
+ */
+class AgentChannelProtocolTest {
+    @TempDir
+    Path dir;
+
+    /** Listens, accepts one host, and lets the test read and write raw frames. */
+    private final class ScriptedAgent implements AutoCloseable {
+        final ServerSocketChannel server;
+        final CompletableFuture<SocketChannel> peer = new CompletableFuture<>();
+
+        ScriptedAgent() throws Exception {
+            server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            server.bind(UnixDomainSocketAddress.of(dir.resolve("agent.sock")));
+            Thread.ofVirtual().start(() -> {
+                try {
+                    peer.complete(server.accept());
+                } catch (Exception e) {
+                    peer.completeExceptionally(e);
+                }
+            });
+        }
+
+        SocketChannel peer() throws Exception {
+            return peer.get(10, TimeUnit.SECONDS);
+        }
+
+        Frame read() throws Exception {
+            return FrameCodec.read(peer());
+        }
+
+        void write(Frame f) throws Exception {
+            ByteBuffer b = FrameCodec.encode(f);
+            while (b.hasRemaining()) peer().write(b);
+        }
+
+        void writeRaw(byte[] bytes) throws Exception {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) peer().write(b);
+        }
+
+        @Override
+        public void close() throws Exception {
+            server.close();
+            if (peer.isDone() && !peer.isCompletedExceptionally()) peer.get().close();
+        }
+    }
+
+    private static Frame hello(int id) {
+        return new Frame(FrameType.HELLO, id, new FieldsWriter().string(Tag.VERSION, "fake/1").string(Tag.BOOT_ID, "b-1")
+                .string(Tag.NAME, "h").toByteArray());
+    }
+
+    private CompletableFuture<AgentChannel> connectAsync() {
+        var f = new CompletableFuture<AgentChannel>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                f.complete(AgentChannel.connect(dir.resolve("agent.sock"), Instant.now().plusSeconds(10), null, null));
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
+    private static final ExecListener DISCARD = new ExecListener() {
+        @Override public void onStdout(byte[] chunk) {}
+        @Override public void onStderr(byte[] chunk) {}
+        @Override public void onExit(ExecResult result) {}
+    };
+
+    @Test
+    void hostAsksForHelloAndAcceptsTheAnswerAlone() throws Exception {
+        try (var agent = new ScriptedAgent()) {
+            var ch = connectAsync();
+            Frame first = agent.read();
+            assertEquals(FrameType.HELLO_REQ, first.type(), "the host asks for HELLO right after connecting");
+            agent.write(hello(first.id())); // no unsolicited HELLO: e.g. the agent missed a fast reconnect
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                assertEquals("fake/1", c.info().version());
+            }
+        }
+    }
+
+    @Test
+    void framesForUnknownIdsAreIgnoredAndExitCarriesSignalAndTimeout() throws Exception {
+        try (var agent = new ScriptedAgent()) {
+            var ch = connectAsync();
+            agent.read();
+            agent.write(hello(0));
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                var h = c.start(ExecRequest.of("sleep", "1"), DISCARD);
+                Frame exec = agent.read();
+                assertEquals(FrameType.EXEC, exec.type());
+                agent.write(new Frame(FrameType.EXIT, 999_999, new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+                agent.write(new Frame(FrameType.STDOUT, exec.id(), new FieldsWriter().bytes(Tag.DATA, new byte[] {1}).toByteArray()));
+                agent.write(new Frame(FrameType.EXIT, exec.id(), new FieldsWriter().i32(Tag.SIGNAL, 15)
+                        .u8(Tag.TIMED_OUT, 1).u64(Tag.DURATION_MS, 1234).toByteArray()));
+                ExecResult r = h.result().get(10, TimeUnit.SECONDS);
+                assertEquals(15, r.signal());
+                assertEquals(143, r.exitCode());
+                assertTrue(r.timedOut());
+                assertEquals(1234, r.durationMs());
+            }
+        }
+    }
+
+    @Test
+    void garbageFromTheAgentFailsInFlightRequestsAsADisconnect() throws Exception {
+        try (var agent = new ScriptedAgent()) {
+            var ch = connectAsync();
+            agent.read();
+            agent.write(hello(0));
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                var h = c.start(ExecRequest.of("true"), DISCARD);
+                agent.read();
+                agent.writeRaw(new byte[] {'G', 'A', 'R', 'B', 'A', 'G', 'E', '!', 0, 0, 0, 0});
+                var e = assertThrows(ExecutionException.class, () -> h.result().get(10, TimeUnit.SECONDS));
+                assertInstanceOf(AgentDisconnectedException.class, e.getCause());
+                assertTrue(e.getCause().getMessage().contains("protocol error"), e.getCause().getMessage());
+                assertThrows(AgentDisconnectedException.class, c::ping);
+            }
+        }
+    }
+}
