@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 import javax.net.ssl.SSLContext;
 import org.fastvm.sdk.errors.FastVMException;
+import org.fastvm.sdk.errors.FastVMServiceException;
 
 /**
  * The one place that does HTTP: builds requests (base URL, headers, JSON), sends them on the
@@ -54,7 +55,8 @@ final class HttpCore implements AutoCloseable {
    */
   static final Duration IDLE_REWARM = Duration.ofSeconds(20);
 
-  private final AtomicReference<CompletableFuture<Void>> warm = new AtomicReference<>();
+  /** The latest warmup, in flight or done; it never completes exceptionally. */
+  private final AtomicReference<CompletableFuture<Warmup>> warm = new AtomicReference<>();
   private final LongSupplier nanoClock;
   private final AtomicLong lastResponse = new AtomicLong();
 
@@ -111,35 +113,47 @@ final class HttpCore implements AutoCloseable {
   }
 
   /**
+   * What one {@code GET /healthz} achieved. Any HTTP answer, even a proxy's 404, means the
+   * connection is open (and upgraded); {@code failure} is what {@link #warmup()} reports.
+   */
+  private record Warmup(boolean connected, RuntimeException failure) {}
+
+  /**
    * {@code GET /healthz}: on cleartext this request carries the h2c upgrade, over TLS ALPN
-   * picks h2; either way it leaves one HTTP/2 connection that all later calls share.
+   * picks h2; either way it leaves one HTTP/2 connection that all later calls share. Joins a
+   * warmup already in flight rather than opening a second connection next to it.
    */
   CompletableFuture<Void> warmup() {
-    Call call = new Call("GET", "/healthz", null, timeout, TransientRetry.DEFAULT_RETRIES, "application/json");
-    return attempt(call, HttpResponse.BodyHandlers.discarding(), 0).thenAccept(r -> warm.set(CompletableFuture.completedFuture(null)));
+    CompletableFuture<Warmup> current = warm.get();
+    CompletableFuture<Warmup> w = current != null && !current.isDone() ? current : startWarmup(current);
+    return w.thenAccept(result -> {
+      if (result.failure() != null) throw result.failure();
+    });
   }
 
   /**
    * Warms the connection once; concurrent first calls all wait for that one warmup. A warmup
-   * that fails is forgotten (the real call reports its own error) so a later call retries it.
-   * After {@link #IDLE_REWARM} without a response, the next call warms again.
+   * that did not connect is tried again by the next call (which otherwise reports its own
+   * error), and so is one older than {@link #IDLE_REWARM} without any response since.
    */
-  private CompletableFuture<Void> ensureWarm() {
-    CompletableFuture<Void> current = warm.get();
-    if (current != null && current.isDone() && nanoClock.getAsLong() - lastResponse.get() > IDLE_REWARM.toNanos()) {
-      warm.compareAndSet(current, null); // one caller wins and re-warms; the others wait for it
-      current = warm.get();
-    }
-    if (current != null) return current;
-    CompletableFuture<Void> mine = new CompletableFuture<>();
-    if (!warm.compareAndSet(null, mine)) return warm.get();
-    Call call = new Call("GET", "/healthz", null, timeout, 0, "application/json");
-    attempt(call, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
-      // Any HTTP answer (even 404 from a proxy) means the connection is open and upgraded.
-      if (e != null && !(ApiErrors.fromFailure(e, "") instanceof org.fastvm.sdk.errors.FastVMServiceException)) {
-        warm.compareAndSet(mine, null);
-      }
-      mine.complete(null);
+  private CompletableFuture<Warmup> ensureWarm() {
+    CompletableFuture<Warmup> current = warm.get();
+    if (current != null && !(current.isDone() && stale(current.join()))) return current;
+    return startWarmup(current);
+  }
+
+  private boolean stale(Warmup done) {
+    return !done.connected() || nanoClock.getAsLong() - lastResponse.get() > IDLE_REWARM.toNanos();
+  }
+
+  /** Starts a warmup in place of {@code replacing}, unless another caller did so first. */
+  private CompletableFuture<Warmup> startWarmup(CompletableFuture<Warmup> replacing) {
+    CompletableFuture<Warmup> mine = new CompletableFuture<>();
+    if (!warm.compareAndSet(replacing, mine)) return warm.get(); // share the winner's warmup
+    Call healthz = new Call("GET", "/healthz", null, timeout, 0, "application/json");
+    attempt(healthz, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
+      RuntimeException failure = e == null ? null : ApiErrors.fromFailure(e, healthz.describe());
+      mine.complete(new Warmup(failure == null || failure instanceof FastVMServiceException, failure));
     });
     return mine;
   }

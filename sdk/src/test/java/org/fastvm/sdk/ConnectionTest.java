@@ -1,6 +1,7 @@
 package org.fastvm.sdk;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
@@ -10,6 +11,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
+import org.fastvm.sdk.errors.FastVMConnectionException;
+import org.fastvm.sdk.errors.NotFoundException;
 import org.fastvm.sdk.models.VM;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -81,6 +84,39 @@ class ConnectionTest {
     assertEquals(1, server.count("GET", "/healthz"), "exactly one warmup");
     assertOneHttp2Connection(server.apiHits());
     assertEquals(1, server.connectionsOpened() - before, "TCP connections accepted");
+  }
+
+  @Test
+  void callsMadeWhileAnExplicitWarmupIsInFlightShareIt() {
+    int before = server.connectionsOpened();
+    try (FastVM client = server.client()) {
+      CompletableFuture<Void> warming = client.async().warmup(); // not awaited, as async users do
+      burst(client);
+      warming.join();
+    }
+    assertEquals(1, server.count("GET", "/healthz"), "one warmup, not a second one beside it");
+    assertOneHttp2Connection(server.apiHits());
+    assertEquals(1, server.connectionsOpened() - before, "TCP connections accepted");
+  }
+
+  @Test
+  void aWarmupThatCouldNotConnectIsTriedAgainByTheNextCall() throws Exception {
+    String deadUrl;
+    try (TestServer gone = TestServer.start()) {
+      deadUrl = gone.url();
+    }
+    try (FastVM dead = FastVM.builder().apiKey("k").baseUrl(deadUrl).timeout(Duration.ofSeconds(2)).build()) {
+      assertThrows(FastVMConnectionException.class, dead::warmup);
+      assertThrows(FastVMConnectionException.class, () -> dead.get(Fixtures.VM_ID));
+    }
+    // A warmup that reached a server, even one answering an error, is not repeated per call.
+    server.on("GET", "/healthz", TestServer.error(404, "not_found", "proxy without /healthz"));
+    try (FastVM client = server.client()) {
+      assertThrows(NotFoundException.class, client::warmup);
+      client.get(Fixtures.VM_ID);
+      client.get(Fixtures.VM_ID);
+    }
+    assertEquals(1, server.count("GET", "/healthz"));
   }
 
   @Test
