@@ -78,6 +78,12 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
                 idleTimeout, defaultQuota, image);
     }
 
+    /** @return a copy booting another guest image */
+    public ServerConfig withImage(String img) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idleTimeout, defaultQuota, img);
+    }
+
     /** @return a copy using another database */
     public ServerConfig withDb(String url, String user, String password) {
         return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,

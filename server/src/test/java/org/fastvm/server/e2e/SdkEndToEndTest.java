@@ -1,0 +1,238 @@
+package org.fastvm.server.e2e;
+
+import org.fastvm.sdk.FastVM;
+import org.fastvm.sdk.FirewallPatch;
+import org.fastvm.sdk.LaunchOptions;
+import org.fastvm.sdk.errors.AuthenticationException;
+import org.fastvm.sdk.errors.FastVMException;
+import org.fastvm.sdk.errors.NotFoundException;
+import org.fastvm.sdk.errors.RateLimitException;
+import org.fastvm.sdk.models.CommandResult;
+import org.fastvm.sdk.models.ExecEvent;
+import org.fastvm.sdk.models.FirewallMode;
+import org.fastvm.sdk.models.FirewallPolicy;
+import org.fastvm.sdk.models.FirewallRule;
+import org.fastvm.sdk.models.SnapshotStatus;
+import org.fastvm.sdk.models.VM;
+import org.fastvm.sdk.models.VMStatus;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.ServerConfig;
+import org.fastvm.server.model.QuotaOverride;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Server + Java SDK + real VMs (QEMU, TCG here). One server and a few VMs for the class;
+ * the restart test runs last because it replaces the server.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SdkEndToEndTest {
+    @TempDir
+    static Path dir;
+    static ServerConfig config;
+    static FastVmServer server;
+    static FastVM a;
+    static FastVM b;
+    static String keyC;
+    static VM vm;
+
+    @BeforeAll
+    static void start() throws Exception {
+        config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withLaunchWait(Duration.ofSeconds(60));
+        server = FastVmServer.start(config, RealEngine.open(dir));
+        String keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
+        String keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+        keyC = server.apiKeys().create(server.orgs().findOrCreate("org-c").id()).key();
+        server.quotas().setOverride(server.orgs().byName("org-c").id(), new QuotaOverride(4L, null, null, null));
+        a = client(keyA);
+        b = client(keyB);
+        a.warmup();
+        vm = a.launch(LaunchOptions.builder().machine("c1m2").name("e2e main").build());
+    }
+
+    static FastVM client(String key) {
+        return FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString()).timeout(Duration.ofSeconds(120)).build();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        try {
+            if (a != null) {
+                for (VM v : a.list()) a.remove(v);
+            }
+            if (b != null) b.close();
+            if (a != null) a.close();
+            FastVM c = server == null ? null : client(keyC);
+            if (c != null) {
+                for (VM v : c.list()) c.remove(v);
+                c.close();
+            }
+        } finally {
+            if (server != null) server.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void launchAndRunThroughTheSdk() {
+        assertEquals(VMStatus.RUNNING, vm.status());
+        assertEquals("e2e main", vm.name());
+        assertEquals(2048, vm.memoryMib());
+        assertNull(vm.publicIpv6());
+        CommandResult r = a.run(vm, "echo hello");
+        assertEquals(0, r.exitCode());
+        assertEquals("hello\n", r.stdout());
+        CommandResult fail = a.run(vm, List.of("sh", "-c", "echo oops >&2; exit 4"));
+        assertEquals(4, fail.exitCode());
+        assertEquals("oops\n", fail.stderr());
+    }
+
+    @Test
+    @Order(2)
+    void ndjsonDeliversOutputBeforeTheCommandEnds() throws Exception {
+        long t0 = System.nanoTime();
+        long firstAt = -1, exitAt = -1;
+        StringBuilder out = new StringBuilder();
+        try (var s = a.stream(vm, "echo first; sleep 2; echo second")) {
+            for (ExecEvent e : s) {
+                if (e instanceof ExecEvent.Stdout o) {
+                    if (firstAt < 0) firstAt = System.nanoTime() - t0;
+                    out.append(new String(o.data(), StandardCharsets.UTF_8));
+                } else if (e instanceof ExecEvent.Exit x) {
+                    exitAt = System.nanoTime() - t0;
+                    assertEquals(0, x.code());
+                }
+            }
+        }
+        assertEquals("first\nsecond\n", out.toString());
+        assertTrue(exitAt - firstAt > 1_500_000_000L, "first output arrived " + (exitAt - firstAt) / 1_000_000 + " ms before exit");
+    }
+
+    @Test
+    @Order(3)
+    void firewallRoundTripsAndRenameWorks() {
+        VM open = a.setFirewall(vm, FirewallPolicy.restricted(FirewallRule.tcp(443).withSourceCidrs("2001:db8::/32")));
+        assertEquals(FirewallMode.RESTRICTED, open.firewall().mode());
+        assertEquals(443, open.firewall().ingress().get(0).portStart());
+        VM patched = a.patchFirewall(vm, FirewallPatch.builder().mode(FirewallMode.OPEN).build());
+        assertEquals(FirewallMode.OPEN, patched.firewall().mode());
+        assertEquals(1, patched.firewall().ingress().size());
+        VM cleared = a.patchFirewall(vm, FirewallPatch.builder().ingress(List.of()).build());
+        assertTrue(cleared.firewall().ingress().isEmpty());
+        assertEquals("renamed box", a.rename(vm, "  renamed   box ").name());
+        assertEquals("renamed box", a.get(vm.id()).name());
+    }
+
+    @Test
+    @Order(4)
+    void otherOrgsSeeNothingAndBadKeysAre401() {
+        assertThrows(NotFoundException.class, () -> b.get(vm.id()));
+        assertThrows(NotFoundException.class, () -> b.run(vm.id(), "echo no"));
+        assertThrows(NotFoundException.class, () -> b.snapshot(vm.id()));
+        assertThrows(NotFoundException.class, () -> b.rename(vm.id(), "stolen"));
+        assertThrows(NotFoundException.class, () -> b.remove(vm.id()));
+        assertTrue(b.list().stream().noneMatch(v -> v.id().equals(vm.id())));
+        try (FastVM wrong = client("fvm_not-a-key")) {
+            assertThrows(AuthenticationException.class, wrong::list);
+        }
+        assertEquals(VMStatus.RUNNING, a.get(vm).status());
+    }
+
+    @Test
+    @Order(5)
+    void snapshotsEndInErrorUntilTheEngineCanTakeThem() {
+        // The engine has no snapshot support yet: the row must converge to error, never to a fake ready.
+        FastVMException e = assertThrows(FastVMException.class, () -> a.snapshot(vm));
+        var snaps = a.listSnapshots();
+        assertEquals(1, snaps.size(), e.getMessage());
+        assertEquals(SnapshotStatus.ERROR, snaps.get(0).status());
+        assertEquals(0, a.quotas().usage().snapshotCount(), "an error snapshot holds no quota");
+        a.removeSnapshot(snaps.get(0));
+        assertTrue(a.listSnapshots().isEmpty());
+    }
+
+    @Test
+    @Order(6)
+    void twentyConcurrentLaunchesAgainstAFourVcpuQuota() throws Exception {
+        try (FastVM c = client(keyC)) {
+            ExecutorService pool = Executors.newFixedThreadPool(20);
+            CountDownLatch go = new CountDownLatch(1);
+            List<Future<VM>> fs = new ArrayList<>();
+            try {
+                for (int i = 0; i < 20; i++) {
+                    fs.add(pool.submit(() -> {
+                        go.await();
+                        return c.launch(LaunchOptions.builder().machine("c1m2").build());
+                    }));
+                }
+                go.countDown();
+                int ok = 0, limited = 0;
+                for (Future<VM> f : fs) {
+                    try {
+                        assertEquals(VMStatus.RUNNING, f.get().status());
+                        ok++;
+                    } catch (java.util.concurrent.ExecutionException ex) {
+                        assertInstanceOf(RateLimitException.class, ex.getCause(), ex.getCause().toString());
+                        limited++;
+                    }
+                }
+                assertEquals(4, ok);
+                assertEquals(16, limited);
+            } finally {
+                pool.shutdownNow();
+            }
+            assertEquals(4, c.quotas().usage().vcpu());
+            assertEquals(4, c.list().size());
+            for (VM v : c.list()) c.remove(v);
+            assertEquals(0, c.quotas().usage().vcpu());
+        }
+    }
+
+    @Test
+    @Order(7)
+    void aVmWhoseQemuDiesTurnsErrorAndReleasesQuota() throws Exception {
+        VM doomed = a.launch(LaunchOptions.builder().machine("c2m4").build());
+        long before = a.quotas().usage().vcpu();
+        long pid = Long.parseLong(Files.readString(dir.resolve("vms").resolve(doomed.id()).resolve("pid")).strip());
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (a.get(doomed).status() != VMStatus.ERROR) {
+            assertTrue(System.nanoTime() < deadline, "VM did not turn error within 10 s of its QEMU dying");
+            Thread.sleep(100); // polling the API, as a client would
+        }
+        assertEquals(before - 2, a.quotas().usage().vcpu());
+        assertThrows(org.fastvm.sdk.errors.ConflictException.class, () -> a.run(doomed, "true"));
+        a.remove(doomed);
+    }
+
+    @Test
+    @Order(8)
+    void vmsSurviveAServerRestart() throws Exception {
+        a.run(vm, "echo marker > /tmp/marker");
+        a.close();
+        server.close();
+        server = FastVmServer.start(config, RealEngine.open(dir));
+        a = client(server.apiKeys().create(server.orgs().byName("org-a").id()).key());
+        assertEquals(VMStatus.RUNNING, a.get(vm.id()).status());
+        assertEquals("marker\n", a.run(vm.id(), "cat /tmp/marker").stdout());
+    }
+}
