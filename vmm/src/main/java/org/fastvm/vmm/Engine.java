@@ -145,6 +145,7 @@ public final class Engine implements AutoCloseable {
             String append = QemuCommand.kernelCmdline(accel, full.hostname(), img.kernelCmdline());
             QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, full.vcpus(), full.memoryMib(), dir,
                     img.kernel(), img.initrd(), append, disk);
+            long prepMs = Duration.between(started, Instant.now()).toMillis();
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
             Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
             var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid());
@@ -154,8 +155,9 @@ public final class Engine implements AutoCloseable {
             if (disk != null && full.diskGib() != 0) m.agent().growRootfs();
             AgentInfo hello = m.agentInfo();
             if (!full.hostname().equals(hello.hostname())) m.agent().setHostname(full.hostname());
-            LOG.log(Level.INFO, "machine {0} up in {1} ms (pid {2}, {3}, agent {4})", id,
-                    Duration.between(started, Instant.now()).toMillis(), proc.pid(), accel, hello.version());
+            LOG.log(Level.INFO, "machine {0} up in {1} ms (prepare {2} ms, QMP {3} ms, HELLO {4} ms; pid {5}, {6}, {7})",
+                    id, Duration.between(started, Instant.now()).toMillis(), prepMs, m.qmpReadyMs(), m.helloMs(),
+                    proc.pid(), accel, hello.version());
             if (parent.equals(vmsDir)) track(m);
             return m;
         } catch (IOException e) {

@@ -30,6 +30,8 @@ final class QemuMachine implements Machine {
     private volatile Qmp qmp;
     private volatile AgentChannel agent;
     private volatile boolean destroyed;
+    private long qmpReadyMs;
+    private long helloMs;
 
     QemuMachine(Path dir, MachineRecord record, ProcessHandle process, CompletableFuture<?> processExit) {
         this.dir = dir;
@@ -40,8 +42,21 @@ final class QemuMachine implements Machine {
 
     /** Connects QMP, then the agent (waiting for HELLO until {@code agentDeadline}). */
     void connect(Instant qmpDeadline, Instant agentDeadline) throws InterruptedException {
+        long t0 = System.nanoTime();
         qmp = Qmp.connect(dir.resolve("qmp.sock"), qmpDeadline, exit);
+        qmpReadyMs = (System.nanoTime() - t0) / 1_000_000;
         agent = AgentChannel.connect(dir.resolve("agent.sock"), agentDeadline, exit, this::explainDisconnect);
+        helloMs = (System.nanoTime() - t0) / 1_000_000;
+    }
+
+    /** @return ms from {@link #connect} to QMP negotiated (for logs) */
+    long qmpReadyMs() {
+        return qmpReadyMs;
+    }
+
+    /** @return ms from {@link #connect} to the agent's HELLO (for logs) */
+    long helloMs() {
+        return helloMs;
     }
 
     /** Turns an unexpected agent disconnect into MachineDeadException when QEMU has exited. */
