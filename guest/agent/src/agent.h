@@ -123,6 +123,7 @@ void send_ok(uint32_t id);
 void send_error(uint32_t id, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void send_hello(uint32_t id);
+void session_start(void);                   /* HELLO_REQ: forget frames queued for an earlier host */
 bool output_paused(void);                   /* too much queued for the port */
 int watch_add(struct watch *w, uint32_t events);
 void watch_del(struct watch *w);

@@ -450,7 +450,10 @@ fail:
 
 void control_handle(struct request *r) {
     switch (r->type) {
-    case T_HELLO_REQ: send_hello(r->id); break;
+    case T_HELLO_REQ:
+        session_start();
+        send_hello(r->id);
+        break;
     case T_PING: send_ok(r->id); break;
     case T_SET_TIME: set_time(r); break;
     case T_ADD_ENTROPY: add_entropy(r); break;

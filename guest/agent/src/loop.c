@@ -87,7 +87,8 @@ void watch_del(struct watch *w) {
 
 /* ---- outbound ---- */
 
-bool output_paused(void) { return outq_bytes > OUTQ_HIGH; }
+/* Without a host, output is dropped rather than queued, so there is nothing to wait for. */
+bool output_paused(void) { return connected && outq_bytes > OUTQ_HIGH; }
 
 void send_frame(struct frame *f) {
     frame_finish(f);
@@ -135,6 +136,25 @@ static void drop_outq(void) {
 }
 
 static void host_gone(void);
+
+/* HELLO_REQ opens a session: a host that reconnected faster than the guest noticed (or
+ * before a restored guest ran) must not receive frames queued for its predecessor. A frame
+ * already partly written has to be completed; the host skips it while it looks for the
+ * answer to its HELLO_REQ. */
+void session_start(void) {
+    struct frame *keep = outq_head && outq_head->sent ? outq_head : NULL;
+    struct frame *f = keep ? keep->next : outq_head;
+    while (f) {
+        struct frame *next = f->next;
+        outq_bytes -= f->len;
+        free(f);
+        f = next;
+    }
+    outq_head = keep;
+    if (keep)
+        keep->next = NULL;
+    outq_tail = keep ? &keep->next : &outq_head;
+}
 
 static void flush_port(void) {
     while (outq_head && port_writable && port_w.fd >= 0) {
@@ -192,12 +212,16 @@ static void reset_input(void) {
     resyncing = false;
 }
 
-/* The host went away: its requests' answers are useless now, but every process keeps running. */
+/* The host went away: every process keeps running; output produced from now on is dropped.
+ * Test mode drops the queue with the socket. The virtio port keeps it: the guest kernel can
+ * report "no host" after a new host's first bytes arrived (it learns of the connection later,
+ * in a workqueue), and then the queue holds that host's answers. A host that is really new
+ * skips whatever precedes the answer to its HELLO_REQ (docs/agent-protocol.md). */
 static void host_gone(void) {
     connected = false;
-    drop_outq();
     reset_input();
     if (sock_path) {
+        drop_outq();
         watch_del(&port_w);
         if (exit_on_eof) {
             exec_kill_all();
@@ -244,15 +268,12 @@ static void open_port(void) {
     watch_add(&port_w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
+/* Virtio port: a mask without EPOLLHUP means a host is connected now. A mask with it may be
+ * stale (the guest kernel handles "host opened" in a workqueue, after the host's first bytes
+ * may already have woken us), so only read() returning EOF counts as "host gone". */
 static void port_event(uint32_t ev) {
-    if (!sock_path) {
-        if (ev & EPOLLHUP) {
-            if (connected)
-                host_gone();
-        } else if (!connected) {
-            host_arrived();
-        }
-    }
+    if (!sock_path && !(ev & EPOLLHUP) && !connected)
+        host_arrived();
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
         port_w.ready = true;
     if (ev & EPOLLOUT)
@@ -349,14 +370,16 @@ static void read_port(void) {
         ssize_t n = read(port_w.fd, inbuf + inlen, INBUF_CAP - inlen);
         if (n > 0) {
             budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
-            if (!connected)
-                continue; /* stale bytes from a host that has gone */
+            if (!connected) /* bytes before the "host opened" event: a new host is talking */
+                host_arrived();
             inlen += (size_t)n;
             parse_input();
         } else if (n == 0) {
             /* virtio port: no host; socket: the host closed. Either way, wait for the next. */
             port_w.ready = false;
-            if (connected || sock_path)
+            if (sock_path)
+                flush_port(); /* a half-closed socket still takes the answers already queued */
+            if (connected || (sock_path && port_w.fd >= 0))
                 host_gone();
         } else if (errno == EAGAIN) {
             port_w.ready = false;
