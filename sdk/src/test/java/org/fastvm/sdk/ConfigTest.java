@@ -9,34 +9,11 @@ import java.util.List;
 import java.util.Map;
 import org.fastvm.sdk.models.FirewallRule;
 import org.fastvm.sdk.models.MachineType;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /** Construction from the environment, and validation that happens before any request. */
-class ConfigTest {
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
+class ConfigTest extends WithTestServer {
   private static void rejects(String field, Executable call) {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
     assertTrue(e.getMessage().contains(field), "message should name " + field + ": " + e.getMessage());

@@ -16,37 +16,14 @@ import org.fastvm.sdk.errors.PermissionDeniedException;
 import org.fastvm.sdk.errors.RateLimitException;
 import org.fastvm.sdk.errors.UnexpectedStatusException;
 import org.fastvm.sdk.errors.UnprocessableEntityException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Each error status becomes its exception, carrying status, code, message and body. */
-class ErrorMappingTest {
+class ErrorMappingTest extends WithTestServer {
   static final String PATH = "/v1/vms/" + Fixtures.VM_ID;
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
   static Stream<Arguments> statuses() {
     return Stream.of(
         Arguments.of(400, BadRequestException.class),

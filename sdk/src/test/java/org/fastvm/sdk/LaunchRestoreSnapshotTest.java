@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.util.Callback;
 import org.fastvm.sdk.errors.FastVMException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
+import org.fastvm.sdk.errors.InternalServerException;
 import org.fastvm.sdk.errors.NotFoundException;
 import org.fastvm.sdk.errors.RateLimitException;
 import org.fastvm.sdk.errors.SnapshotFailedException;
@@ -29,37 +30,14 @@ import org.fastvm.sdk.models.Snapshot;
 import org.fastvm.sdk.models.SnapshotStatus;
 import org.fastvm.sdk.models.VM;
 import org.fastvm.sdk.models.VMStatus;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** launch / restore / snapshot: request bodies, 201 vs 202 + polling, terminal states, deadlines. */
-class LaunchRestoreSnapshotTest {
+class LaunchRestoreSnapshotTest extends WithTestServer {
   static final String VM_PATH = "/v1/vms/" + Fixtures.VM_ID;
   static final String SNAP_PATH = "/v1/snapshots/" + Fixtures.SNAP_ID;
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
   @Test
   void launchSendsContractFieldsAndSkipsPollingOn201Running() {
     server.on("POST", "/v1/vms", TestServer.json(201, Fixtures.vm("running")));
@@ -169,6 +147,17 @@ class LaunchRestoreSnapshotTest {
     RateLimitException e = assertThrows(RateLimitException.class, client::launch);
     assertEquals("quota_exceeded", e.errorCode().orElseThrow());
     assertEquals(1, server.count("POST", "/v1/vms"));
+  }
+
+  @Test
+  void createCallsAreNotRetriedEvenOnATransientStatus() {
+    // Only run() has transientRetries; a second POST could create a second VM or snapshot.
+    server.on("POST", "/v1/vms", TestServer.error(503, "overloaded", "busy"), TestServer.json(201, Fixtures.vm("running")));
+    server.on("POST", "/v1/snapshots", TestServer.error(502, "unreachable", "x"), TestServer.json(201, Fixtures.snapshot("ready")));
+    assertEquals(503, assertThrows(InternalServerException.class, client::launch).status());
+    assertEquals(502, assertThrows(InternalServerException.class, () -> client.snapshot(Fixtures.VM_ID)).status());
+    assertEquals(1, server.count("POST", "/v1/vms"));
+    assertEquals(1, server.count("POST", "/v1/snapshots"));
   }
 
   @Test

@@ -16,35 +16,12 @@ import org.fastvm.sdk.models.OrgQuotaUsage;
 import org.fastvm.sdk.models.Snapshot;
 import org.fastvm.sdk.models.VM;
 import org.fastvm.sdk.models.VMStatus;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The plain resource calls: method, path, body, response mapping; base URL prefixes. */
-class ResourcesTest {
+class ResourcesTest extends WithTestServer {
   static final String VM_PATH = "/v1/vms/" + Fixtures.VM_ID;
   static final String SNAP_PATH = "/v1/snapshots/" + Fixtures.SNAP_ID;
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
   private TestServer.Hit only() {
     List<TestServer.Hit> api = server.apiHits();
     assertEquals(1, api.size(), api.toString());

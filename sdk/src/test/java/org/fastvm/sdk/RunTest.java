@@ -17,36 +17,13 @@ import org.fastvm.sdk.errors.InternalServerException;
 import org.fastvm.sdk.models.CommandResult;
 import org.fastvm.sdk.models.VM;
 import org.fastvm.sdk.models.VMStatus;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** run(): command encoding, options, and the retry rule (502/503/504 only). */
-class RunTest {
+class RunTest extends WithTestServer {
   static final String EXEC = "/v1/vms/" + Fixtures.VM_ID + "/exec";
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
   @Test
   void shellStringBecomesShDashC() {
     server.on("POST", EXEC, TestServer.json(200, Fixtures.execResult(0, "hello\\n")));

@@ -14,36 +14,13 @@ import java.util.stream.Collectors;
 import org.fastvm.sdk.errors.ConflictException;
 import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.models.ExecEvent;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Streaming exec over NDJSON, blocking and async. */
-class StreamTest {
+class StreamTest extends WithTestServer {
   static final String EXEC = "/v1/vms/" + Fixtures.VM_ID + "/exec";
   static final String NDJSON = "application/x-ndjson";
   static final byte[] BINARY = {0, (byte) 0xff, (byte) 0xfe, 10, 13, 'a'};
-  static TestServer server;
-  static FastVM client;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    client.close();
-    server.close();
-  }
-
-  @BeforeEach
-  void reset() {
-    server.reset();
-  }
-
   private static String b64(String s) {
     return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
   }
