@@ -172,7 +172,9 @@ public final class Engine implements AutoCloseable {
                     + "\n--- qemu.log ---\n" + tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
                     + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
             throw cleanUp(m, proc, dir, b);
-        } catch (RuntimeException | Error e) { // never leave a QEMU behind, whatever broke
+        } catch (RuntimeException e) { // never leave a QEMU behind, whatever broke
+            throw cleanUp(m, proc, dir, e);
+        } catch (Error e) {
             throw cleanUp(m, proc, dir, e);
         }
     }
