@@ -2,6 +2,7 @@ package org.fastvm.sdk;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 /** Argument validation, done before any request; every message names the field. */
 final class Checks {
@@ -26,19 +27,34 @@ final class Checks {
     return value;
   }
 
+  /** An immutable copy of string pairs, refusing null keys and values by name (not a bare NPE). */
+  static Map<String, String> stringMap(Map<String, String> map, String field) {
+    if (map == null) throw new IllegalArgumentException(field + " must not be null");
+    map.forEach((k, v) -> {
+      if (k == null) throw new IllegalArgumentException(field + " must not have a null key");
+      if (v == null) throw new IllegalArgumentException(field + "[" + k + "] must not be null");
+    });
+    return Map.copyOf(map);
+  }
+
   /** A shell string becomes {@code sh -c <string>}, as the contract says. */
   static List<String> shell(String command) {
     return List.of("sh", "-c", nonEmpty(command, "command"));
   }
 
   static List<String> argv(List<String> command) {
-    if (command == null || command.isEmpty()) {
-      throw new IllegalArgumentException("command must not be empty");
+    List<String> argv = listCopy(command, "command");
+    if (argv.isEmpty()) throw new IllegalArgumentException("command must not be empty");
+    if (argv.get(0).isEmpty()) throw new IllegalArgumentException("command[0] (the program) must not be empty");
+    return argv;
+  }
+
+  /** An immutable copy of a list, refusing null elements by index (not a bare NPE). */
+  static <T> List<T> listCopy(List<T> list, String field) {
+    if (list == null) throw new IllegalArgumentException(field + " must not be null");
+    for (int i = 0; i < list.size(); i++) {
+      if (list.get(i) == null) throw new IllegalArgumentException(field + "[" + i + "] must not be null");
     }
-    for (int i = 0; i < command.size(); i++) {
-      if (command.get(i) == null) throw new IllegalArgumentException("command[" + i + "] must not be null");
-    }
-    if (command.get(0).isEmpty()) throw new IllegalArgumentException("command[0] (the program) must not be empty");
-    return List.copyOf(command);
+    return List.copyOf(list);
   }
 }

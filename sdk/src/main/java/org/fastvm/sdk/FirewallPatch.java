@@ -72,8 +72,7 @@ public final class FirewallPatch {
      * @return this builder
      */
     public Builder ingress(List<FirewallRule> ingress) {
-      if (ingress == null) throw new IllegalArgumentException("ingress must not be null");
-      this.ingress = List.copyOf(ingress);
+      this.ingress = Checks.listCopy(ingress, "ingress");
       return this;
     }
 

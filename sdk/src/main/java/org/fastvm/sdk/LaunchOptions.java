@@ -176,8 +176,7 @@ public final class LaunchOptions {
      * @return this builder
      */
     public Builder metadata(Map<String, String> metadata) {
-      if (metadata == null) throw new IllegalArgumentException("metadata must not be null");
-      this.metadata = Map.copyOf(metadata);
+      this.metadata = Checks.stringMap(metadata, "metadata");
       return this;
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import org.fastvm.sdk.models.FirewallPolicy;
 import org.fastvm.sdk.models.FirewallRule;
 import org.fastvm.sdk.models.MachineType;
 import org.junit.jupiter.api.Test;
@@ -82,6 +83,14 @@ class ConfigTest extends WithTestServer {
     rejects("snapshot id", () -> client.restore(""));
     rejects("portStart", () -> FirewallRule.tcp(0));
     rejects("portEnd", () -> FirewallRule.tcp(90, 80));
+    Map<String, String> nullValue = new java.util.HashMap<>();
+    nullValue.put("team", null);
+    rejects("metadata[team]", () -> LaunchOptions.builder().metadata(nullValue));
+    rejects("metadata[team]", () -> RestoreOptions.builder().metadata(nullValue));
+    rejects("ingress[1]", () -> FirewallPatch.builder().ingress(java.util.Arrays.asList(FirewallRule.tcp(22), null)));
+    rejects("ingress[0]", () -> FirewallPolicy.restricted((FirewallRule) null));
+    rejects("sourceCidrs[0]", () -> FirewallRule.tcp(22).withSourceCidrs((String) null));
+    rejects("command[1]", () -> client.run(Fixtures.VM_ID, java.util.Arrays.asList("echo", null)));
     assertEquals(0, server.hits().size(), "nothing was sent");
   }
 

@@ -2,8 +2,8 @@ package org.fastvm.sdk.models;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Objects;
 
 /**
  * A VM's public IPv6 ingress policy. {@code open} allows all inbound traffic;
@@ -20,11 +20,11 @@ public record FirewallPolicy(FirewallMode mode, List<FirewallRule> ingress) {
   /**
    * Validates the mode and copies the list.
    *
-   * @throws IllegalArgumentException when {@code mode} is null
+   * @throws IllegalArgumentException when {@code mode} or a rule is null
    */
   public FirewallPolicy {
     if (mode == null) throw new IllegalArgumentException("firewall mode must not be null");
-    ingress = ingress == null ? List.of() : List.copyOf(ingress);
+    ingress = Copies.list(ingress, "firewall ingress");
   }
 
   /**
@@ -43,7 +43,6 @@ public record FirewallPolicy(FirewallMode mode, List<FirewallRule> ingress) {
    * @return the restricted policy
    */
   public static FirewallPolicy restricted(FirewallRule... rules) {
-    for (FirewallRule r : rules) Objects.requireNonNull(r, "firewall rule");
-    return new FirewallPolicy(FirewallMode.RESTRICTED, List.of(rules));
+    return new FirewallPolicy(FirewallMode.RESTRICTED, Arrays.asList(rules));
   }
 }

@@ -2,6 +2,7 @@ package org.fastvm.sdk.models;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -35,7 +36,7 @@ public record FirewallRule(
       throw new IllegalArgumentException(
           "firewall rule portEnd must be portStart-65535, got " + portEnd);
     }
-    sourceCidrs = sourceCidrs == null ? List.of() : List.copyOf(sourceCidrs);
+    sourceCidrs = Copies.list(sourceCidrs, "firewall rule sourceCidrs");
   }
 
   /**
@@ -76,7 +77,7 @@ public record FirewallRule(
    * @return a copy with {@code sourceCidrs} replaced
    */
   public FirewallRule withSourceCidrs(String... cidrs) {
-    return new FirewallRule(protocol, portStart, portEnd, List.of(cidrs), description);
+    return new FirewallRule(protocol, portStart, portEnd, Arrays.asList(cidrs), description);
   }
 
   /**
