@@ -413,6 +413,30 @@ def test_big_output_bounded_memory(h):
     assert hwm < 8 * 1024, "agent peak RSS %d KiB" % hwm
 
 
+def test_hello_req_opens_session(h):
+    # a host that cannot tell what is queued: HELLO_REQ under a fresh id, skip to its answer
+    big = h.start(["head", "-c", str(20 << 20), "/dev/zero"])
+    assert h.recv(big).type == STARTED
+    nonce = 0x5EED1234
+    h.request(HELLO_REQ, nonce)
+    prefix = b"FV\x01\x81" + struct.pack(">I", nonce)
+    deadline = time.monotonic() + WAIT
+    while prefix not in h.buf:
+        assert select.select([h.conn], [], [], max(0, deadline - time.monotonic()))[0], "no HELLO answer"
+        h.buf += h.conn.recv(1 << 20)
+    del h.buf[:h.buf.index(prefix)]
+    h.queue = []
+    f = h.recv(nonce)
+    assert f.type == HELLO and f.str(VERSION) == "fastvm-agent/1.0"
+    assert h.call(PING).type == OK  # in step after the skip
+    while True:  # the command's later output and EXIT still arrive
+        f = h.recv(big)
+        assert f.type in (STDOUT, EXIT), f
+        if f.type == EXIT:
+            assert f.int(CODE) == 0
+            break
+
+
 def test_control_requests(h):
     assert h.call(FS_SYNC).type == OK
     assert h.call(ADD_ENTROPY, (DATA, os.urandom(32))).type == OK
@@ -573,7 +597,7 @@ TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
     test_stdin, test_env_and_cwd, test_start_failures, test_timeout_kills_tree, test_kill,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
-    test_control_requests, test_protocol_errors, test_fuzz,
+    test_hello_req_opens_session, test_control_requests, test_protocol_errors, test_fuzz,
 ]
 
 
