@@ -84,7 +84,7 @@ static void child(struct request *req, char **env, const char *cwd, int in_r, in
     signal(SIGPIPE, SIG_DFL); /* ignored dispositions survive exec; the agent's must not */
     setsid();
     if (in_r < 0)
-        in_r = open("/dev/null", O_RDONLY);
+        in_r = open("/dev/null", O_RDONLY | O_CLOEXEC);
     dup2(in_r, 0);
     dup2(out_w, 1);
     dup2(err_w, 2);

@@ -314,6 +314,16 @@ def test_env_and_cwd(h):
     assert h.run(["hello-fastvm"], env=["PATH=" + bindir + ":/bin"]).stdout == b"found\n"
 
 
+def test_no_fd_leaks(h):
+    # the command sees its three stdio fds and nothing of the agent (port, epoll, other pipes)
+    fid = h.start(["sleep", "100"])  # another command's pipes exist meanwhile
+    assert h.recv(fid).type == STARTED
+    r = h.run(["sh", "-c", "ls /proc/$$/fd; ls -l /proc/$$/fd >&2"])
+    assert sorted(r.stdout.split()) == [b"0", b"1", b"2"], r.stderr
+    h.request(KILL, fid)
+    h.collect(fid)
+
+
 def test_start_failures(h):
     r = h.run(["no-such-program-fastvm"])
     assert r.pid and r.exit.int(CODE) == 127
@@ -595,7 +605,7 @@ def test_fuzz(h):
 
 TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
-    test_stdin, test_env_and_cwd, test_start_failures, test_timeout_kills_tree, test_kill,
+    test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree, test_kill,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_hello_req_opens_session, test_control_requests, test_protocol_errors, test_fuzz,
 ]
