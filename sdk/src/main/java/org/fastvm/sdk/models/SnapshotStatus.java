@@ -1,15 +1,13 @@
 package org.fastvm.sdk.models;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
-import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Locale;
-import java.util.Objects;
+import java.util.List;
 
 /**
  * A snapshot's status: {@code creating}, {@code ready} or {@code error}. Open like
  * {@link VMStatus}: unknown values are kept in {@link #asString()}.
  */
-public final class SnapshotStatus {
+public final class SnapshotStatus extends OpenValue {
   /** Being written; not yet restorable. */
   public static final SnapshotStatus CREATING = new SnapshotStatus("creating");
   /** Restorable. */
@@ -29,10 +27,8 @@ public final class SnapshotStatus {
     UNKNOWN
   }
 
-  private final String value;
-
   private SnapshotStatus(String value) {
-    this.value = value;
+    super(value);
   }
 
   /**
@@ -43,21 +39,7 @@ public final class SnapshotStatus {
    */
   @JsonCreator
   public static SnapshotStatus of(String value) {
-    Objects.requireNonNull(value, "status");
-    for (SnapshotStatus s : new SnapshotStatus[] {CREATING, READY, ERROR}) {
-      if (s.value.equals(value)) return s;
-    }
-    return new SnapshotStatus(value);
-  }
-
-  /**
-   * The wire value, exactly as the server sent it.
-   *
-   * @return the raw status string
-   */
-  @JsonValue
-  public String asString() {
-    return value;
+    return lookup(value, "status", List.of(CREATING, READY, ERROR), SnapshotStatus::new);
   }
 
   /**
@@ -66,25 +48,6 @@ public final class SnapshotStatus {
    * @return the enum constant
    */
   public Known known() {
-    try {
-      return Known.valueOf(value.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      return Known.UNKNOWN;
-    }
-  }
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof SnapshotStatus other && other.value.equals(value);
-  }
-
-  @Override
-  public int hashCode() {
-    return value.hashCode();
-  }
-
-  @Override
-  public String toString() {
-    return value;
+    return knownAs(Known.class, Known.UNKNOWN);
   }
 }

@@ -1,16 +1,14 @@
 package org.fastvm.sdk.models;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
-import com.fasterxml.jackson.annotation.JsonValue;
-import java.util.Locale;
-import java.util.Objects;
+import java.util.List;
 
 /**
  * A VM's status. The set is open: a server may send values this SDK does not know yet
  * (later API versions add {@code pausing}, {@code paused}, {@code resuming}); those are kept
  * verbatim in {@link #asString()} and reported as {@link Known#UNKNOWN} by {@link #known()}.
  */
-public final class VMStatus {
+public final class VMStatus extends OpenValue {
   /** Being created or restored; not yet usable. */
   public static final VMStatus PROVISIONING = new VMStatus("provisioning");
   /** Ready: commands can run. */
@@ -50,10 +48,8 @@ public final class VMStatus {
     UNKNOWN
   }
 
-  private final String value;
-
   private VMStatus(String value) {
-    this.value = value;
+    super(value);
   }
 
   /**
@@ -64,21 +60,8 @@ public final class VMStatus {
    */
   @JsonCreator
   public static VMStatus of(String value) {
-    Objects.requireNonNull(value, "status");
-    for (VMStatus s : new VMStatus[] {PROVISIONING, RUNNING, STOPPED, DELETING, ERROR, PAUSING, PAUSED, RESUMING}) {
-      if (s.value.equals(value)) return s;
-    }
-    return new VMStatus(value);
-  }
-
-  /**
-   * The wire value, exactly as the server sent it.
-   *
-   * @return the raw status string
-   */
-  @JsonValue
-  public String asString() {
-    return value;
+    return lookup(value, "status",
+        List.of(PROVISIONING, RUNNING, STOPPED, DELETING, ERROR, PAUSING, PAUSED, RESUMING), VMStatus::new);
   }
 
   /**
@@ -87,11 +70,7 @@ public final class VMStatus {
    * @return the enum constant for switch statements
    */
   public Known known() {
-    try {
-      return Known.valueOf(value.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      return Known.UNKNOWN;
-    }
+    return knownAs(Known.class, Known.UNKNOWN);
   }
 
   /**
@@ -103,20 +82,5 @@ public final class VMStatus {
   public boolean isTerminalFailure() {
     Known k = known();
     return k == Known.ERROR || k == Known.STOPPED || k == Known.DELETING;
-  }
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof VMStatus other && other.value.equals(value);
-  }
-
-  @Override
-  public int hashCode() {
-    return value.hashCode();
-  }
-
-  @Override
-  public String toString() {
-    return value;
   }
 }
