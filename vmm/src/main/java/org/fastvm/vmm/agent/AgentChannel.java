@@ -54,7 +54,11 @@ public final class AgentChannel implements AutoCloseable {
     private final String socket; // a label for messages: the socket path
     private final Connector connector;
     private final UnaryOperator<VmmException> disconnectMapper;
-    private final AtomicInteger nextId = new AtomicInteger();
+    /**
+     * Request ids start at a random point: after an engine restart the agent may still run
+     * execs (and send their EXIT frames) under ids the previous host chose.
+     */
+    private final AtomicInteger nextId = new AtomicInteger(java.util.concurrent.ThreadLocalRandom.current().nextInt());
     private final ReentrantLock reconnectLock = new ReentrantLock();
     private volatile Connection conn;
     private volatile boolean closed;
