@@ -163,15 +163,16 @@ static void flush_port(void) {
         for (struct frame *f = outq_head; f && n < 64; f = f->next, n++)
             iov[n] = (struct iovec){f->data + f->sent, f->len - f->sent};
         ssize_t w = writev(port_w.fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                port_writable = false; /* the next EPOLLOUT edge resumes */
-                return;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            /* EAGAIN (or a virtio port with a full queue answering 0): the next EPOLLOUT
+             * edge resumes. Anything else: the host is gone; wait for the port to say so. */
+            port_writable = false;
+            if (w < 0 && errno != EAGAIN) {
+                logmsg("write to host: %s", strerror(errno));
+                host_gone();
             }
-            logmsg("write to host: %s", strerror(errno));
-            host_gone();
             return;
         }
         outq_bytes -= (size_t)w;
