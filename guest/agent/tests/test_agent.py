@@ -2,7 +2,7 @@
 """End-to-end tests of the real fastvm-agent in --connect test mode.
 
 The test plays the host: it listens on a unix socket, the agent connects to it, and the
-test speaks the protocol of docs/agent-protocol.md. Usage: test_agent.py path/to/fastvm-agent
+test speaks the protocol of docs/agent-protocol.md. Usage: test_agent.py path/to/fastvm-agent [TEST_NAME...] [--skip=TEST_NAME...]
 Exits non-zero if any test fails.
 """
 import hashlib
@@ -613,14 +613,16 @@ TESTS = [
 
 def main():
     agent = os.path.abspath(sys.argv[1])
-    only = sys.argv[2:]
+    args = sys.argv[2:]
+    skip = {a[len("--skip="):] for a in args if a.startswith("--skip=")}
+    only = [a for a in args if not a.startswith("--skip=")]
     failed = 0
     t_all = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fastvm-agent-test-") as tmp:
         h = Host(agent, tmp)
         try:
             for t in TESTS:
-                if only and t.__name__ not in only:
+                if (only and t.__name__ not in only) or t.__name__ in skip:
                     continue
                 t0 = time.monotonic()
                 try:
