@@ -92,6 +92,14 @@ final class TestServer implements AutoCloseable {
     return (req, res, cb) -> {};
   }
 
+  /** Closes the TCP connection without answering: a transport failure on the client side. */
+  static Reply dropConnection() {
+    return (req, res, cb) -> {
+      req.getConnectionMetaData().getConnection().getEndPoint().close();
+      cb.failed(new IOException("connection dropped by the test"));
+    };
+  }
+
   /** Writes the given chunks one by one, each flushed as its own DATA frame / TCP write. */
   static Reply chunks(int status, String contentType, String... pieces) {
     return (req, res, cb) -> {
