@@ -139,9 +139,9 @@ public final class AgentChannel implements AutoCloseable {
         SocketChannel sc = connector.connect(deadline, abortOn);
         Connection c = new Connection(sc, newId());
         c.reader = Thread.ofVirtual().name("agent-reader " + socket).start(c::readLoop);
-        // Besides the unsolicited HELLO, ask for one: a host that closes and reconnects
-        // before the guest has read the EOF looks to the agent like one unbroken connection,
-        // so it would not greet us. The request waits in the socket until the agent reads.
+        // The host opens every connection with HELLO_REQ (docs/agent-protocol.md): the agent
+        // cannot always notice a new host (a fast reconnect, a restored clone), but it answers
+        // this in every case; the answer's header is where the reader gets in step.
         try {
             c.send(new Frame(FrameType.HELLO_REQ, c.helloReqId, new byte[0]));
         } catch (VmmException e) {
@@ -415,7 +415,14 @@ public final class AgentChannel implements AutoCloseable {
         void readLoop() {
             VmmException why;
             try {
-                while (true) dispatch(FrameCodec.read(sc));
+                var in = new FrameReader(sc);
+                // Get in step: the stream may start mid-frame (output queued for an earlier host),
+                // so everything before the HELLO answering our HELLO_REQ is discarded.
+                long skipped = in.skipTo(helloAnswerPrefix());
+                if (skipped > 0) LOG.log(Level.DEBUG, "skipped {0} bytes before the HELLO on {1}", skipped, socket);
+                Frame first = in.next();
+                hello.complete(helloInfo(first.fields()));
+                while (true) dispatch(in.next());
             } catch (EOFException e) {
                 why = new AgentDisconnectedException("the agent channel " + socket + " closed (EOF)");
             } catch (ClosedChannelException e) {
@@ -433,12 +440,17 @@ public final class AgentChannel implements AutoCloseable {
             }
         }
 
+        /** The first 8 header bytes of the HELLO answering this connection's HELLO_REQ. */
+        byte[] helloAnswerPrefix() {
+            return ByteBuffer.allocate(8).putShort((short) Frame.MAGIC).put((byte) Frame.VERSION)
+                    .put((byte) FrameType.HELLO).putInt(helloReqId).array();
+        }
+
         void dispatch(Frame f) {
             switch (f.type()) {
                 case FrameType.HELLO -> {
-                    AgentInfo info = helloInfo(f.fields());
-                    if (f.id() == 0 || f.id() == helloReqId) {
-                        if (!hello.complete(info)) LOG.log(Level.DEBUG, "agent said HELLO again: {0}", info);
+                    if (f.id() == 0) { // the agent noticed us late; we are in step already
+                        LOG.log(Level.DEBUG, "unsolicited HELLO after the handshake on {0}", socket);
                     } else {
                         route(f);
                     }

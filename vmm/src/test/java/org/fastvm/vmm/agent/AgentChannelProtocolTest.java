@@ -110,11 +110,40 @@ class AgentChannelProtocolTest {
     }
 
     @Test
+    void hostGetsInStepWhenTheStreamStartsMidFrame() throws Exception {
+        try (var agent = new ScriptedAgent()) {
+            var ch = connectAsync();
+            Frame req = agent.read();
+            // the tail of a frame meant for an earlier host, a whole stale frame, an unsolicited
+            // HELLO, a lookalike HELLO for another id, and only then the answer
+            byte[] stale = FrameCodec.encode(new Frame(FrameType.STDOUT, 77, new byte[5000])).array();
+            agent.writeRaw(java.util.Arrays.copyOfRange(stale, 1234, stale.length));
+            agent.write(new Frame(FrameType.EXIT, 77, new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+            agent.write(hello(0));
+            agent.write(hello(req.id() + 1));
+            agent.write(hello(req.id()));
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                assertEquals("fake/1", c.info().version());
+                var ping = CompletableFuture.runAsync(() -> {
+                    try {
+                        c.ping();
+                    } catch (InterruptedException e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                Frame p = agent.read();
+                assertEquals(FrameType.PING, p.type());
+                agent.write(new Frame(FrameType.OK, p.id(), new byte[0]));
+                ping.get(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
     void framesForUnknownIdsAreIgnoredAndExitCarriesSignalAndTimeout() throws Exception {
         try (var agent = new ScriptedAgent()) {
             var ch = connectAsync();
-            agent.read();
-            agent.write(hello(0));
+            agent.write(hello(agent.read().id()));
             try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
                 var h = c.start(ExecRequest.of("sleep", "1"), DISCARD);
                 Frame exec = agent.read();
@@ -136,8 +165,7 @@ class AgentChannelProtocolTest {
     void garbageFromTheAgentFailsInFlightRequestsAsADisconnect() throws Exception {
         try (var agent = new ScriptedAgent()) {
             var ch = connectAsync();
-            agent.read();
-            agent.write(hello(0));
+            agent.write(hello(agent.read().id()));
             try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
                 var h = c.start(ExecRequest.of("true"), DISCARD);
                 agent.read();
