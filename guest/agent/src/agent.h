@@ -33,6 +33,7 @@ enum tag {
     G_IFNAME = 0x0b, G_MAC = 0x0c, G_ADDR = 0x0d, G_GATEWAY = 0x0e,
     G_VERSION = 0x10, G_BOOT_ID = 0x11, G_PID = 0x12, G_CODE = 0x13, G_TIMED_OUT = 0x14,
     G_DURATION_MS = 0x15, G_CODE_NAME = 0x16, G_MESSAGE = 0x17, G_SIZE_BYTES = 0x18,
+    G_NEW_SESSION = 0x19,
 };
 
 /* ---- proto.c: frames and TLV fields ---- */
@@ -83,6 +84,7 @@ struct request {
     const uint8_t *stdin_data; size_t stdin_len; bool has_stdin;
     const uint8_t *data; size_t data_len; bool has_data;
     bool stdin_open;
+    bool new_session; /* HELLO_REQ from a host that just connected */
     uint64_t timeout_ms;
     int32_t signal; bool has_signal;
     uint64_t time_ns; bool has_time;
@@ -123,7 +125,7 @@ void send_ok(uint32_t id);
 void send_error(uint32_t id, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void send_hello(uint32_t id);
-void session_start(void);                   /* HELLO_REQ: forget frames queued for an earlier host */
+void session_start(void);                   /* forget frames queued for an earlier host */
 bool output_paused(void);                   /* too much queued for the port */
 int watch_add(struct watch *w, uint32_t events);
 void watch_del(struct watch *w);

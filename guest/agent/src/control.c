@@ -451,7 +451,8 @@ fail:
 void control_handle(struct request *r) {
     switch (r->type) {
     case T_HELLO_REQ:
-        session_start();
+        if (r->new_session)
+            session_start();
         send_hello(r->id);
         break;
     case T_PING: send_ok(r->id); break;

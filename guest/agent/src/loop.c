@@ -137,8 +137,8 @@ static void drop_outq(void) {
 
 static void host_gone(void);
 
-/* HELLO_REQ opens a session: a host that reconnected faster than the guest noticed (or
- * before a restored guest ran) must not receive frames queued for its predecessor. A frame
+/* HELLO_REQ with NEW_SESSION: a host that reconnected faster than the guest noticed (or
+ * before a restored guest ran) need not wait for frames queued for its predecessor. A frame
  * already partly written has to be completed; the host skips it while it looks for the
  * answer to its HELLO_REQ. */
 void session_start(void) {

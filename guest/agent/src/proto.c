@@ -100,6 +100,7 @@ static const char *tag_name(uint8_t tag) {
     case G_MAC: return "MAC";
     case G_ADDR: return "ADDR";
     case G_GATEWAY: return "GATEWAY";
+    case G_NEW_SESSION: return "NEW_SESSION";
     default: return "?";
     }
 }
@@ -169,9 +170,10 @@ bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t
             req->data = v, req->data_len = n, req->has_data = true;
             break;
         case G_STDIN_OPEN:
+        case G_NEW_SESSION:
             if (n != 1 || v[0] > 1)
                 return fail(req, "field %s must be one byte, 0 or 1", tag);
-            req->stdin_open = v[0];
+            *(tag == G_STDIN_OPEN ? &req->stdin_open : &req->new_session) = v[0];
             break;
         case G_TIMEOUT_MS:
             if (n != 8)

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_agent import (ADD_ENTROPY, ADDR, CODE, DATA, FS_FREEZE, FS_THAW, GATEWAY,  # noqa: E402
-                        GROW_ROOTFS, HELLO, HELLO_REQ, IFNAME, MAC, NAME, NET_CONFIG, OK, SET_HOSTNAME,
+                        GROW_ROOTFS, HELLO, HELLO_REQ, IFNAME, MAC, NAME, NET_CONFIG, NEW_SESSION, OK, SET_HOSTNAME,
                         SET_TIME, SIZE_BYTES, STARTED, TIME_NS, VERSION, Host)
 
 MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
@@ -158,7 +158,7 @@ class VmHost(Host):
         self.conn = sock or wait_connect(self.path, timeout)
         self.buf, self.queue = bytearray(), []
         nonce = self.new_id()
-        self.request(HELLO_REQ, nonce)
+        self.request(HELLO_REQ, nonce, (NEW_SESSION, b"\x01"))
         prefix = b"FV\x01\x81" + struct.pack(">I", nonce)
         while prefix not in self.buf:
             left = t0 + timeout - time.monotonic()

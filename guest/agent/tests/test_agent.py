@@ -5,6 +5,7 @@ The test plays the host: it listens on a unix socket, the agent connects to it, 
 test speaks the protocol of docs/agent-protocol.md. Usage: test_agent.py path/to/fastvm-agent [TEST_NAME...] [--skip=TEST_NAME...]
 Exits non-zero if any test fails.
 """
+import fcntl
 import hashlib
 import os
 import random
@@ -15,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import traceback
 
@@ -26,7 +28,7 @@ HELLO, STARTED, STDOUT, STDERR, EXIT, OK, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 
 ARG, ENV, CWD, T_STDIN, STDIN_OPEN, TIMEOUT_MS, DATA, SIGNAL = 1, 2, 3, 4, 5, 6, 7, 8
 TIME_NS, NAME, IFNAME, MAC, ADDR, GATEWAY = 9, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E
 VERSION, BOOT_ID, PID, CODE, TIMED_OUT, DURATION_MS, CODE_NAME, MESSAGE = range(0x10, 0x18)
-SIZE_BYTES = 0x18
+SIZE_BYTES, NEW_SESSION = 0x18, 0x19
 
 WAIT = 10.0  # seconds: an upper bound for anything that should happen "now"
 
@@ -101,6 +103,7 @@ class Host:
                                      stdout=self.log, stderr=self.log)
         self.conn = None
         self.next_id = 1
+        self.rx_bytes = 0
         self.accept()
 
     def accept(self):
@@ -154,6 +157,7 @@ class Host:
             chunk = self.conn.recv(1 << 20)
             if not chunk:
                 raise AssertionError("agent closed the connection")
+            self.rx_bytes += len(chunk)
             self.buf += chunk
 
     def recv(self, fid=None, timeout=WAIT):
@@ -225,6 +229,10 @@ def alive(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def pending_bytes(sock):
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
 def eventually(cond, what, timeout=WAIT):
@@ -425,15 +433,20 @@ def test_big_output_bounded_memory(h):
 
 def test_hello_req_opens_session(h):
     # a host that cannot tell what is queued: HELLO_REQ under a fresh id, skip to its answer
+    rx0 = h.rx_bytes + len(h.buf)
     big = h.start(["head", "-c", str(20 << 20), "/dev/zero"])
     assert h.recv(big).type == STARTED
+    assert h.recv(big).type == STDOUT
+    eventually(lambda: pending_bytes(h.conn) > 150_000, "the socket to fill up")  # the agent queues
     nonce = 0x5EED1234
-    h.request(HELLO_REQ, nonce)
+    h.request(HELLO_REQ, nonce, (NEW_SESSION, b"\x01"))
     prefix = b"FV\x01\x81" + struct.pack(">I", nonce)
     deadline = time.monotonic() + WAIT
     while prefix not in h.buf:
         assert select.select([h.conn], [], [], max(0, deadline - time.monotonic()))[0], "no HELLO answer"
-        h.buf += h.conn.recv(1 << 20)
+        chunk = h.conn.recv(1 << 20)
+        h.rx_bytes += len(chunk)
+        h.buf += chunk
     del h.buf[:h.buf.index(prefix)]
     h.queue = []
     f = h.recv(nonce)
@@ -445,6 +458,31 @@ def test_hello_req_opens_session(h):
         if f.type == EXIT:
             assert f.int(CODE) == 0
             break
+    # NEW_SESSION dropped the queued, unsent frames: less than the output itself arrived
+    assert h.rx_bytes - len(h.buf) - rx0 < 20 << 20, h.rx_bytes - rx0
+
+
+def test_hello_req_mid_session_loses_nothing(h):
+    # without NEW_SESSION, HELLO_REQ is only a question: queued output is kept
+    data = random.Random(11).randbytes(8 << 20)
+    path = os.path.join(h.tmp, "blob8")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    fid = h.start(["cat", path])
+    got = []
+    f = h.recv(fid)
+    while f.type != STDOUT:  # output is flowing: from here on the agent has frames queued
+        got.append(f)
+        f = h.recv(fid)
+    got.append(f)
+    # stop reading until our socket is backed up, so the agent has to queue output
+    eventually(lambda: pending_bytes(h.conn) > 150_000, "the socket to fill up")
+    hid = h.new_id()
+    h.request(HELLO_REQ, hid)
+    assert h.recv(hid).type == HELLO
+    h.queue = got + h.queue
+    r = h.collect(fid)
+    assert len(r.stdout) == len(data) and bytes(r.stdout) == data and r.exit.int(CODE) == 0
 
 
 def test_control_requests(h):
@@ -539,6 +577,7 @@ def test_fuzz(h):
     seeds = [
         frame(PING, 1),
         frame(HELLO_REQ, 2),
+        frame(HELLO_REQ, 9, tlv(NEW_SESSION, b"\x01")),
         frame(EXEC, 3, tlv(ARG, "echo") + tlv(ARG, "fuzz") + tlv(ENV, "A=1") + tlv(CWD, "/tmp")
               + tlv(TIMEOUT_MS, struct.pack(">Q", 2000))),
         frame(EXEC, 4, tlv(ARG, "true") + tlv(T_STDIN, b"abc") + tlv(STDIN_OPEN, b"\x01")),
@@ -607,7 +646,7 @@ TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
     test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree, test_kill,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
-    test_hello_req_opens_session, test_control_requests, test_protocol_errors, test_fuzz,
+    test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
 ]
 
 
