@@ -596,6 +596,7 @@ public final class AgentChannel implements AutoCloseable {
 
         @Override
         public void kill(int signal) {
+            if (signal < 1 || signal > 64) throw new IllegalArgumentException("signal: must be 1..64, got " + signal);
             if (result.isDone()) return;
             c.send(new Frame(FrameType.KILL, id, new FieldsWriter().i32(Tag.SIGNAL, signal).toByteArray()));
         }
