@@ -509,6 +509,29 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
+   * Runs a program and streams its output as it is produced.
+   *
+   * @param vm the VM
+   * @param argv the program and its arguments
+   * @param options command time limit, transport timeout, retries, stdin
+   * @return the events; close it when done
+   */
+  public ExecStream stream(VM vm, List<String> argv, RunOptions options) {
+    return stream(FastVMAsync.idOf(vm), argv, options);
+  }
+
+  /**
+   * Runs a program and streams its output as it is produced.
+   *
+   * @param vmId the VM's id
+   * @param argv the program and its arguments
+   * @return the events; close it when done
+   */
+  public ExecStream stream(String vmId, List<String> argv) {
+    return stream(vmId, argv, RunOptions.defaults());
+  }
+
+  /**
    * Runs a program and streams its output ({@code Accept: application/x-ndjson}): stdout and
    * stderr chunks as bytes, as they are produced, then the exit event. Returns once the
    * server accepted the command; the events are read while iterating.

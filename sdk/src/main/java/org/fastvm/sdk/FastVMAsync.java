@@ -419,6 +419,70 @@ public final class FastVMAsync {
   }
 
   /**
+   * Streams a shell command's output to a callback, with default options.
+   *
+   * @param vmId the VM's id
+   * @param command the shell command line
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(String vmId, String command, Consumer<? super ExecEvent> onEvent) {
+    return stream(vmId, Checks.shell(command), RunOptions.defaults(), onEvent);
+  }
+
+  /**
+   * Streams a shell command's output to a callback.
+   *
+   * @param vmId the VM's id
+   * @param command the shell command line
+   * @param options command time limit, transport timeout, retries, stdin
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(
+      String vmId, String command, RunOptions options, Consumer<? super ExecEvent> onEvent) {
+    return stream(vmId, Checks.shell(command), options, onEvent);
+  }
+
+  /**
+   * Streams a program's output to a callback, with default options.
+   *
+   * @param vm the VM
+   * @param argv the program and its arguments
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(VM vm, List<String> argv, Consumer<? super ExecEvent> onEvent) {
+    return stream(idOf(vm), argv, RunOptions.defaults(), onEvent);
+  }
+
+  /**
+   * Streams a program's output to a callback.
+   *
+   * @param vm the VM
+   * @param argv the program and its arguments
+   * @param options command time limit, transport timeout, retries, stdin
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(
+      VM vm, List<String> argv, RunOptions options, Consumer<? super ExecEvent> onEvent) {
+    return stream(idOf(vm), argv, options, onEvent);
+  }
+
+  /**
+   * Streams a program's output to a callback, with default options.
+   *
+   * @param vmId the VM's id
+   * @param argv the program and its arguments
+   * @param onEvent receives each event in order, the exit event last, on a client thread
+   * @return the exit event once the stream ended
+   */
+  public CompletableFuture<ExecEvent.Exit> stream(String vmId, List<String> argv, Consumer<? super ExecEvent> onEvent) {
+    return stream(vmId, argv, RunOptions.defaults(), onEvent);
+  }
+
+  /**
    * Streams a command's output to a callback ({@code POST /v1/vms/{id}/exec},
    * {@code Accept: application/x-ndjson}): stdout/stderr chunks as they are produced, then the
    * exit event. If the callback throws, the stream is cancelled and the future fails with it.

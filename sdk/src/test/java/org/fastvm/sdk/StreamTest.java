@@ -14,6 +14,8 @@ import java.util.stream.Collectors;
 import org.fastvm.sdk.errors.ConflictException;
 import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.models.ExecEvent;
+import org.fastvm.sdk.models.VM;
+import org.fastvm.sdk.models.VMStatus;
 import org.junit.jupiter.api.Test;
 
 /** Streaming exec over NDJSON, blocking and async. */
@@ -111,6 +113,19 @@ class StreamTest extends WithTestServer {
     assertEquals("hello ", ((ExecEvent.Stdout) seen.get(0)).text());
     assertArrayEquals(BINARY, ((ExecEvent.Stderr) seen.get(1)).data());
     assertEquals(exit, seen.get(3));
+  }
+
+  @Test
+  void streamTakesTheVmOrItsIdAndAShellStringOrArgvOnBothFaces() {
+    server.on("POST", EXEC, TestServer.chunks(200, NDJSON, "{\"t\":\"x\",\"ms\":1}\n"));
+    VM vm = new VM(Fixtures.VM_ID, "n", "o", "c1m2", 1, 2048, 10, VMStatus.RUNNING, null, null, null, null, null, null);
+    try (ExecStream s = client.stream(vm, List.of("ls", "/"), RunOptions.defaults())) {
+      assertEquals(1, s.stream().count());
+    }
+    client.async().stream(Fixtures.VM_ID, "ls /", ev -> {}).join();
+    client.async().stream(vm, List.of("ls", "/"), ev -> {}).join();
+    List<String> commands = server.apiHits().stream().map(h -> h.json().get("command").toString()).toList();
+    assertEquals(List.of("[\"ls\",\"/\"]", "[\"sh\",\"-c\",\"ls /\"]", "[\"ls\",\"/\"]"), commands);
   }
 
   @Test
