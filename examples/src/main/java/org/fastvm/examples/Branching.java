@@ -73,9 +73,12 @@ public final class Branching {
         removals.add(r.handle((vm, e) -> vm).thenCompose(vm -> vm == null
             ? CompletableFuture.<Void>completedFuture(null) : async.remove(vm)));
       }
-      CompletableFuture.allOf(removals.toArray(CompletableFuture[]::new)).join();
-      if (snapshot != null) client.removeSnapshot(snapshot);
-      client.remove(base);
+      try {
+        CompletableFuture.allOf(removals.toArray(CompletableFuture[]::new)).join();
+        if (snapshot != null) client.removeSnapshot(snapshot);
+      } finally {
+        client.remove(base); // even when removing a branch or the snapshot failed
+      }
     }
   }
 }

@@ -69,9 +69,12 @@ public final class QuickStart {
       out.println("restored " + copy.id() + ", /tmp/state = " + state);
       out.println("done");
     } finally {
-      if (copy != null) client.remove(copy);
-      if (snapshot != null) client.removeSnapshot(snapshot);
-      client.remove(vm);
+      try {
+        if (copy != null) client.remove(copy);
+        if (snapshot != null) client.removeSnapshot(snapshot);
+      } finally {
+        client.remove(vm); // even when removing the copy or the snapshot failed
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 package org.fastvm.examples;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -8,6 +9,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.fastvm.sdk.FastVM;
+import org.fastvm.sdk.errors.InternalServerException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -62,5 +64,21 @@ class ExamplesTest {
     assertEquals(1, api.clientSockets.size(), "client sockets: " + api.clientSockets);
     assertTrue(api.vms.isEmpty(), "VMs left behind: " + api.vms.keySet());
     assertTrue(api.snapshots.isEmpty(), "snapshots left behind: " + api.snapshots.keySet());
+  }
+
+  @Test
+  void quickStartRemovesItsVmsEvenWhenRemovingTheSnapshotFails() {
+    api.failing = (method, path) -> method.equals("DELETE") && path.startsWith("/v1/snapshots/");
+    assertThrows(InternalServerException.class, () -> QuickStart.run(client, out));
+    assertEquals(1, api.restores.get(), "it got as far as the copy");
+    assertTrue(api.vms.isEmpty(), "VMs left behind: " + api.vms.keySet());
+  }
+
+  @Test
+  void branchingRemovesEveryVmEvenWhenRemovingTheSnapshotFails() {
+    api.failing = (method, path) -> method.equals("DELETE") && path.startsWith("/v1/snapshots/");
+    assertThrows(InternalServerException.class, () -> Branching.run(client, out));
+    assertEquals(Branching.BRANCHES, api.restores.get());
+    assertTrue(api.vms.isEmpty(), "VMs left behind: " + api.vms.keySet());
   }
 }

@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiPredicate;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
@@ -35,6 +36,8 @@ final class FakeFastVM implements AutoCloseable {
   final Set<String> clientSockets = ConcurrentHashMap.newKeySet();
   final AtomicInteger restores = new AtomicInteger();
   final AtomicInteger execs = new AtomicInteger();
+  /** Requests (method, path) to answer with a 500, for testing the examples' cleanup. */
+  volatile BiPredicate<String, String> failing = (method, path) -> false;
   private final Server server = new Server();
   private final ServerConnector connector;
 
@@ -63,7 +66,9 @@ final class FakeFastVM implements AutoCloseable {
 
   private void route(String method, String path, JsonNode body, String accept, Response res, Callback cb) throws Exception {
     String[] p = path.split("/");
-    if (path.equals("/healthz")) {
+    if (failing.test(method, path)) {
+      send(res, cb, 500, "{\"error\":\"injected\",\"message\":\"failure injected by the test\"}");
+    } else if (path.equals("/healthz")) {
       send(res, cb, 200, "{\"status\":\"ok\"}");
     } else if (method.equals("POST") && path.equals("/v1/vms")) {
       String id = UUID.randomUUID().toString();
