@@ -151,7 +151,7 @@ class VmHost(Host):
     """The host side against QEMU's agent socket: connect, HELLO_REQ, skip to its answer."""
 
     def __init__(self, path):
-        self.path, self.tmp, self.next_id, self.conn = path, "/tmp", 1000, None
+        self.path, self.tmp, self.next_id, self.conn, self.rx_bytes = path, "/tmp", 1000, None, 0
 
     def connect(self, timeout=120, sock=None):
         t0 = time.monotonic()

@@ -408,7 +408,10 @@ def test_reconnect_mid_stream(h):
     assert h.call(PING).type == OK
     eventually(lambda: os.path.exists(marker), "the command outlived the reconnect")
     assert h.run(["echo", "again"]).stdout == b"again\n"
-    # frames for the old ids may still arrive; the host ignores them
+    # the old commands' frames arrive on the new connection too; stop the big one and drain
+    h.request(KILL, big)
+    while h.recv(big).type != EXIT:
+        pass
     h.queue = [f for f in h.queue if f.id not in (fid, big)]
 
 
