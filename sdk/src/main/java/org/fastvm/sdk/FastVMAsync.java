@@ -41,16 +41,16 @@ public final class FastVMAsync {
   FastVMAsync(HttpCore core) {
     this.core = core;
     // A missing status is treated like an unknown one: not ready yet, keep polling.
-    this.vmReady = new Readiness<>(core, "VM", VM::id,
+    this.vmReady = new Readiness<>(core, new Readiness.Rules<>(VM.class, "VM", VM::id,
         v -> v.status() == null ? null : v.status().asString(),
         v -> v.status() != null && v.status().known() == VMStatus.Known.RUNNING,
         v -> v.status() != null && v.status().isTerminalFailure(),
-        VmFailedException::new, (id, t) -> getVm(id, t));
-    this.snapshotReady = new Readiness<>(core, "snapshot", Snapshot::id,
+        VmFailedException::new), this::getVm, core::after);
+    this.snapshotReady = new Readiness<>(core, new Readiness.Rules<>(Snapshot.class, "snapshot", Snapshot::id,
         s -> s.status() == null ? null : s.status().asString(),
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.READY,
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.ERROR,
-        SnapshotFailedException::new, (id, t) -> getSnapshotWithin(id, t));
+        SnapshotFailedException::new), this::getSnapshotWithin, core::after);
   }
 
   // ---------------------------------------------------------------- connection
@@ -149,8 +149,7 @@ public final class FastVMAsync {
   private CompletableFuture<VM> createVm(Map<String, Object> body, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     HttpCore.Call call = new HttpCore.Call("POST", "/v1/vms", body, shorter(timeout, core.timeout()), 0, JSON);
-    return core.<VM>json(call, Json.type(VM.class))
-        .thenCompose(reply -> vmReady.await(reply.body(), deadline));
+    return vmReady.create(call, deadline);
   }
 
   /**
@@ -579,8 +578,7 @@ public final class FastVMAsync {
     body.put("vmId", vmId);
     options.name().ifPresent(n -> body.put("name", n));
     HttpCore.Call call = new HttpCore.Call("POST", "/v1/snapshots", body, shorter(timeout, core.timeout()), 0, JSON);
-    return core.<Snapshot>json(call, Json.type(Snapshot.class))
-        .thenCompose(reply -> snapshotReady.await(reply.body(), deadline));
+    return snapshotReady.create(call, deadline);
   }
 
   /**

@@ -2,6 +2,7 @@ package org.fastvm.sdk;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BiFunction;
 import java.util.function.Function;
@@ -11,67 +12,94 @@ import org.fastvm.sdk.errors.FastVMException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 
 /**
- * Waits for a VM or snapshot to become ready by polling. Polling starts after 25 ms and backs
- * off by 1.6× with jitter to 1 s, so readiness is seen soon after it happens; a terminal
- * failure ends the wait at once; the deadline ends it with the last status seen.
+ * Creates a VM or snapshot and waits for it to become ready by polling. Polling starts after
+ * 25 ms and backs off by 1.6× with jitter to 1 s, so readiness is seen soon after it happens;
+ * a terminal failure ends the wait at once; the deadline ends it with the last status seen;
+ * so does the caller completing or cancelling the future (e.g. {@code orTimeout}).
  */
 final class Readiness<T> {
   static final Duration FIRST_DELAY = Duration.ofMillis(25);
   static final Duration MAX_DELAY = Duration.ofSeconds(1);
 
+  /** How the waiting reads the resource and judges its state. */
+  record Rules<T>(Class<T> type, String noun, Function<T, String> id, Function<T, String> status,
+      Predicate<T> ready, Predicate<T> failed, Function<T, FastVMException> failure) {}
+
   private final HttpCore core;
-  private final String noun;
-  private final Function<T, String> id;
-  private final Function<T, String> status;
-  private final Predicate<T> ready;
-  private final Predicate<T> failed;
-  private final Function<T, FastVMException> failure;
+  private final Rules<T> rules;
+  /** Fetches the resource by id within a request timeout. */
   private final BiFunction<String, Duration, CompletableFuture<T>> fetch;
+  /** Runs a task after a pause without blocking a thread; tests drive it by hand. */
+  private final Function<Duration, Executor> after;
 
-  Readiness(HttpCore core, String noun, Function<T, String> id, Function<T, String> status,
-      Predicate<T> ready, Predicate<T> failed, Function<T, FastVMException> failure,
-      BiFunction<String, Duration, CompletableFuture<T>> fetch) {
+  Readiness(HttpCore core, Rules<T> rules, BiFunction<String, Duration, CompletableFuture<T>> fetch,
+      Function<Duration, Executor> after) {
     this.core = core;
-    this.noun = noun;
-    this.id = id;
-    this.status = status;
-    this.ready = ready;
-    this.failed = failed;
-    this.failure = failure;
+    this.rules = rules;
     this.fetch = fetch;
+    this.after = after;
   }
 
-  /** Resolves with {@code first} if it is already ready (no polling), else polls until the deadline. */
-  CompletableFuture<T> await(T first, long deadlineNanos) {
-    if (id.apply(first) == null || id.apply(first).isEmpty()) {
-      return CompletableFuture.failedFuture(new FastVMConnectionException(
-          "the server's answer describes a " + noun + " without an id; cannot wait for it", null));
+  /** Sends {@code create}, then waits until the resource it answered with is ready. */
+  CompletableFuture<T> create(HttpCore.Call create, long deadlineNanos) {
+    CompletableFuture<T> result = new CompletableFuture<>();
+    core.<T>json(create, Json.type(rules.type())).whenComplete((reply, error) -> {
+      if (error != null) {
+        result.completeExceptionally(ApiErrors.fromFailure(error, create.describe()));
+      } else {
+        await(reply.body(), deadlineNanos, result);
+      }
+    });
+    return result;
+  }
+
+  /** Completes {@code result} with {@code first} if it is already ready (no polling), else polls. */
+  void await(T first, long deadlineNanos, CompletableFuture<T> result) {
+    String id = rules.id().apply(first);
+    if (id == null || id.isEmpty()) {
+      result.completeExceptionally(new FastVMConnectionException(
+          "the server's answer describes a " + rules.noun() + " without an id; cannot wait for it", null));
+      return;
     }
-    if (ready.test(first)) return CompletableFuture.completedFuture(first);
-    if (failed.test(first)) return CompletableFuture.failedFuture(failure.apply(first));
-    return poll(first, FIRST_DELAY, deadlineNanos);
+    settle(first, FIRST_DELAY, deadlineNanos, result);
   }
 
-  private CompletableFuture<T> poll(T last, Duration delay, long deadlineNanos) {
+  /** Ends the wait on a ready or failed resource, else schedules the next look. */
+  private void settle(T current, Duration delay, long deadlineNanos, CompletableFuture<T> result) {
+    if (rules.ready().test(current)) {
+      result.complete(current);
+    } else if (rules.failed().test(current)) {
+      result.completeExceptionally(rules.failure().apply(current));
+    } else {
+      pollLater(current, delay, deadlineNanos, result);
+    }
+  }
+
+  private void pollLater(T last, Duration delay, long deadlineNanos, CompletableFuture<T> result) {
     long remaining = deadlineNanos - System.nanoTime();
-    if (remaining <= 0) return CompletableFuture.failedFuture(timeout(last, null));
+    if (remaining <= 0) {
+      result.completeExceptionally(timeout(last, null));
+      return;
+    }
     long jittered = (long) (delay.toNanos() * ThreadLocalRandom.current().nextDouble(0.8, 1.0));
     Duration pause = Duration.ofNanos(Math.min(jittered, remaining));
     Duration next = delay.multipliedBy(8).dividedBy(5);
     Duration nextDelay = next.compareTo(MAX_DELAY) > 0 ? MAX_DELAY : next;
-    return CompletableFuture.supplyAsync(() -> null, core.after(pause))
-        .thenCompose(x -> fetch.apply(id.apply(last), requestTimeout(deadlineNanos)))
-        .handle((current, error) -> {
-          if (error != null) {
-            RuntimeException e = ApiErrors.fromFailure(error, "GET " + noun);
-            return CompletableFuture.<T>failedFuture(
-                e instanceof FastVMTimeoutException ? timeout(last, e) : e);
+    after.apply(pause).execute(() -> {
+      if (result.isDone()) return; // the caller cancelled or stopped waiting: poll no more
+      try {
+        fetch.apply(rules.id().apply(last), requestTimeout(deadlineNanos)).whenComplete((current, error) -> {
+          if (error == null) {
+            settle(current, nextDelay, deadlineNanos, result);
+            return;
           }
-          if (ready.test(current)) return CompletableFuture.completedFuture(current);
-          if (failed.test(current)) return CompletableFuture.<T>failedFuture(failure.apply(current));
-          return poll(current, nextDelay, deadlineNanos);
-        })
-        .thenCompose(f -> f);
+          RuntimeException e = ApiErrors.fromFailure(error, "GET " + rules.noun());
+          result.completeExceptionally(e instanceof FastVMTimeoutException ? timeout(last, e) : e);
+        });
+      } catch (RuntimeException e) { // never leave the caller waiting on a lost task
+        result.completeExceptionally(e);
+      }
+    });
   }
 
   /** A poll may not outlive the deadline by more than a short grace for the final look. */
@@ -83,9 +111,9 @@ final class Readiness<T> {
   }
 
   private FastVMTimeoutException timeout(T last, Throwable cause) {
-    String lastStatus = status.apply(last);
+    String id = rules.id().apply(last);
+    String lastStatus = rules.status().apply(last);
     return new FastVMTimeoutException(
-        noun + " " + id.apply(last) + " not ready before the deadline; last status: " + lastStatus,
-        id.apply(last), lastStatus, cause);
+        rules.noun() + " " + id + " not ready before the deadline; last status: " + lastStatus, id, lastStatus, cause);
   }
 }
