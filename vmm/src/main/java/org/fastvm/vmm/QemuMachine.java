@@ -158,7 +158,7 @@ final class QemuMachine implements Machine {
 
     /** Closes the channels and ends QEMU: QMP quit, then SIGKILL after a short grace. */
     void stopProcess() {
-        if (agent != null) agent.close();
+        if (agent != null) agent.close(new MachineDeadException("machine " + id() + " is being destroyed"));
         if (!exit.isDone() && qmp != null) {
             try {
                 qmp.execute("quit");

@@ -105,7 +105,14 @@ class MachineLifecycleTest {
         machines.add(vm);
         assertTrue(vm.id().matches("vm-[0-9a-f]{12}"), vm.id());
         long pid = vm.pid();
+        var inFlight = vm.start(ExecRequest.of("sleep", "60"), new ExecListener() {
+            @Override public void onStdout(byte[] chunk) {}
+            @Override public void onStderr(byte[] chunk) {}
+            @Override public void onExit(ExecResult result) {}
+        });
         vm.destroy();
+        var e = assertThrows(ExecutionException.class, () -> inFlight.result().get(10, TimeUnit.SECONDS));
+        assertInstanceOf(MachineDeadException.class, e.getCause());
         assertFalse(vm.isAlive());
         assertTrue(vm.onExit().isDone());
         assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));

@@ -197,8 +197,13 @@ public final class AgentChannel implements AutoCloseable {
 
     @Override
     public void close() {
+        close(new AgentDisconnectedException("agent channel " + socket + " closed"));
+    }
+
+    /** Closes the channel; requests in flight fail with {@code why}. */
+    public void close(VmmException why) {
         closed = true;
-        conn.close(new AgentDisconnectedException("agent channel closed"));
+        conn.close(why);
     }
 
     // ---- exec -------------------------------------------------------------------------
