@@ -94,7 +94,8 @@ final class AcceleratorProbe {
     /** @return null when /dev/kvm opens read-write, else why not */
     private static String kvmDeviceProblem() {
         if (!Files.exists(KVM_DEVICE)) return "/dev/kvm does not exist";
-        try (FileChannel c = FileChannel.open(KVM_DEVICE, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+        try {
+            FileChannel.open(KVM_DEVICE, StandardOpenOption.READ, StandardOpenOption.WRITE).close();
             return null;
         } catch (IOException | SecurityException e) {
             return "/dev/kvm cannot be opened read-write: " + e.getMessage();

@@ -67,9 +67,9 @@ class AgentChannelProtocolTest {
         }
 
         @Override
-        public void close() throws Exception {
+        public void close() throws java.io.IOException {
             server.close();
-            if (peer.isDone() && !peer.isCompletedExceptionally()) peer.get().close();
+            if (peer.isDone() && !peer.isCompletedExceptionally()) peer.getNow(null).close();
         }
     }
 

@@ -81,10 +81,10 @@ class AgentChannelTest {
         }
 
         @Override
-        public void close() throws Exception {
+        public void close() throws IOException {
             channel.close();
             process.destroyForcibly();
-            process.waitFor();
+            process.onExit().join();
             server.close();
         }
     }
