@@ -637,7 +637,10 @@ public final class FastVM implements AutoCloseable {
     try {
       return future.get();
     } catch (ExecutionException e) {
-      throw ApiErrors.fromFailure(e.getCause(), "FastVM call");
+      RuntimeException failure = ApiErrors.fromFailure(e.getCause(), "FastVM call");
+      // It was made on a client thread; without this its trace would not show the caller.
+      failure.addSuppressed(new Exception("the blocking FastVM call was made here"));
+      throw failure;
     } catch (InterruptedException e) {
       future.cancel(true);
       Thread.currentThread().interrupt();

@@ -71,4 +71,13 @@ class ErrorMappingTest extends WithTestServer {
     RateLimitException e = assertThrows(RateLimitException.class, client::quotas);
     assertEquals("3", e.headers().firstValue("retry-after").orElseThrow());
   }
+
+  @Test
+  void aBlockingCallsFailureShowsWhereTheCallWasMade() {
+    server.on("GET", PATH, TestServer.error(404, "not_found", "no such vm"));
+    NotFoundException e = assertThrows(NotFoundException.class, () -> client.get(Fixtures.VM_ID));
+    assertEquals(1, e.getSuppressed().length);
+    assertTrue(java.util.Arrays.stream(e.getSuppressed()[0].getStackTrace())
+        .anyMatch(f -> f.getMethodName().contains("aBlockingCallsFailureShowsWhereTheCallWasMade")));
+  }
 }
