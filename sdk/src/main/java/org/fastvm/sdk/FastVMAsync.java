@@ -45,7 +45,7 @@ public final class FastVMAsync {
         v -> v.status() == null ? null : v.status().asString(),
         v -> v.status() != null && v.status().known() == VMStatus.Known.RUNNING,
         v -> v.status() != null && v.status().isTerminalFailure(),
-        VmFailedException::new), this::getVm, core::after);
+        VmFailedException::new), this::getVmWithin, core::after);
     this.snapshotReady = new Readiness<>(core, new Readiness.Rules<>(Snapshot.class, "snapshot", Snapshot::id,
         s -> s.status() == null ? null : s.status().asString(),
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.READY,
@@ -93,7 +93,7 @@ public final class FastVMAsync {
     options.diskGib().ifPresent(d -> body.put("diskGiB", d));
     options.firewall().ifPresent(f -> body.put("firewall", f));
     options.metadata().ifPresent(m -> body.put("metadata", m));
-    return createVm(body, options.timeout().orElse(core.timeout()));
+    return vmReady.create("/v1/vms", body, options.timeout().orElse(core.timeout()));
   }
 
   /**
@@ -143,13 +143,7 @@ public final class FastVMAsync {
     options.name().ifPresent(n -> body.put("name", n));
     options.firewall().ifPresent(f -> body.put("firewall", f));
     options.metadata().ifPresent(m -> body.put("metadata", m));
-    return createVm(body, options.timeout().orElse(core.timeout()));
-  }
-
-  private CompletableFuture<VM> createVm(Map<String, Object> body, Duration timeout) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    HttpCore.Call call = new HttpCore.Call("POST", "/v1/vms", body, shorter(timeout, core.timeout()), 0, JSON);
-    return vmReady.create(call, deadline);
+    return vmReady.create("/v1/vms", body, options.timeout().orElse(core.timeout()));
   }
 
   /**
@@ -159,7 +153,7 @@ public final class FastVMAsync {
    * @return the VM
    */
   public CompletableFuture<VM> get(String vmId) {
-    return getVm(Checks.nonEmpty(vmId, "vm id"), core.timeout());
+    return getVmWithin(Checks.nonEmpty(vmId, "vm id"), core.timeout());
   }
 
   /**
@@ -172,7 +166,7 @@ public final class FastVMAsync {
     return get(idOf(vm));
   }
 
-  private CompletableFuture<VM> getVm(String id, Duration timeout) {
+  private CompletableFuture<VM> getVmWithin(String id, Duration timeout) {
     return body(new HttpCore.Call("GET", vmPath(id), null, timeout, TransientRetry.DEFAULT_RETRIES, JSON), VM.class);
   }
 
@@ -572,13 +566,10 @@ public final class FastVMAsync {
   public CompletableFuture<Snapshot> snapshot(String vmId, SnapshotOptions options) {
     Checks.nonEmpty(vmId, "vm id");
     require(options, "options");
-    Duration timeout = options.timeout().orElse(core.timeout());
-    long deadline = System.nanoTime() + timeout.toNanos();
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("vmId", vmId);
     options.name().ifPresent(n -> body.put("name", n));
-    HttpCore.Call call = new HttpCore.Call("POST", "/v1/snapshots", body, shorter(timeout, core.timeout()), 0, JSON);
-    return snapshotReady.create(call, deadline);
+    return snapshotReady.create("/v1/snapshots", body, options.timeout().orElse(core.timeout()));
   }
 
   /**
@@ -701,9 +692,5 @@ public final class FastVMAsync {
 
   private static void require(Object value, String field) {
     if (value == null) throw new IllegalArgumentException(field + " must not be null");
-  }
-
-  private static Duration shorter(Duration a, Duration b) {
-    return a.compareTo(b) < 0 ? a : b;
   }
 }

@@ -1,6 +1,7 @@
 package org.fastvm.sdk;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
@@ -40,8 +41,15 @@ final class Readiness<T> {
     this.after = after;
   }
 
-  /** Sends {@code create}, then waits until the resource it answered with is ready. */
-  CompletableFuture<T> create(HttpCore.Call create, long deadlineNanos) {
+  /**
+   * {@code POST}s {@code body} to {@code path}, then waits until the resource it answered with
+   * is ready; {@code waitLimit} covers both. Creating is not retried: a second POST could create
+   * a second resource.
+   */
+  CompletableFuture<T> create(String path, Map<String, Object> body, Duration waitLimit) {
+    long deadlineNanos = System.nanoTime() + waitLimit.toNanos();
+    Duration requestTimeout = waitLimit.compareTo(core.timeout()) < 0 ? waitLimit : core.timeout();
+    HttpCore.Call create = new HttpCore.Call("POST", path, body, requestTimeout, 0, "application/json");
     CompletableFuture<T> result = new CompletableFuture<>();
     core.<T>json(create, Json.type(rules.type())).whenComplete((reply, error) -> {
       if (error != null) {
