@@ -13,9 +13,13 @@ import java.util.Optional;
 public class FastVMServiceException extends FastVMException {
   private static final long serialVersionUID = 1L;
 
+  /** The HTTP status code. */
   private final int status;
+  /** The body's {@code error} field, or null. */
   private final String errorCode;
+  /** The body's {@code message} field, or null. */
   private final String errorMessage;
+  /** The raw body, never null. */
   private final String body;
   private final transient HttpHeaders headers;
 

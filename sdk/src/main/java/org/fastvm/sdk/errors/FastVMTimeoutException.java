@@ -11,7 +11,9 @@ import java.util.Optional;
 public class FastVMTimeoutException extends FastVMException {
   private static final long serialVersionUID = 1L;
 
+  /** The VM or snapshot waited for, or null. */
   private final String resourceId;
+  /** Its status last observed, or null. */
   private final String lastStatus;
 
   /**

@@ -3,7 +3,6 @@ package org.fastvm.sdk.models;
 import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.List;
 import java.util.Locale;
-import java.util.Objects;
 import java.util.function.Function;
 
 /**
@@ -20,7 +19,7 @@ abstract class OpenValue {
 
   /** The constant among {@code known} with this wire value, else a new value from {@code make}. */
   static <T extends OpenValue> T lookup(String value, String field, List<T> known, Function<String, T> make) {
-    Objects.requireNonNull(value, field);
+    if (value == null) throw new IllegalArgumentException(field + " must not be null");
     for (T t : known) {
       if (t.asString().equals(value)) return t;
     }
