@@ -752,8 +752,7 @@ public final class FastVM implements AutoCloseable {
      * @return this builder
      */
     public Builder environment(Map<String, String> environment) {
-      if (environment == null) throw new IllegalArgumentException("environment must not be null");
-      Map<String, String> copy = Map.copyOf(environment);
+      Map<String, String> copy = Checks.stringMap(environment, "environment");
       return environment(copy::get);
     }
 
