@@ -8,17 +8,21 @@ import java.util.Map;
 final class Checks {
   private Checks() {}
 
+  /** The one rule for a missing argument: an IllegalArgumentException naming it. */
+  static <T> T notNull(T value, String field) {
+    if (value == null) throw new IllegalArgumentException(field + " must not be null");
+    return value;
+  }
+
   static Duration positive(Duration d, String field) {
-    if (d == null) throw new IllegalArgumentException(field + " must not be null");
-    if (d.isNegative() || d.isZero()) {
+    if (notNull(d, field).isNegative() || d.isZero()) {
       throw new IllegalArgumentException(field + " must be positive, got " + d);
     }
     return d;
   }
 
   static String nonEmpty(String s, String field) {
-    if (s == null) throw new IllegalArgumentException(field + " must not be null");
-    if (s.isBlank()) throw new IllegalArgumentException(field + " must not be empty");
+    if (notNull(s, field).isBlank()) throw new IllegalArgumentException(field + " must not be empty");
     return s;
   }
 
@@ -29,8 +33,7 @@ final class Checks {
 
   /** An immutable copy of string pairs, refusing null keys and values by name (not a bare NPE). */
   static Map<String, String> stringMap(Map<String, String> map, String field) {
-    if (map == null) throw new IllegalArgumentException(field + " must not be null");
-    map.forEach((k, v) -> {
+    notNull(map, field).forEach((k, v) -> {
       if (k == null) throw new IllegalArgumentException(field + " must not have a null key");
       if (v == null) throw new IllegalArgumentException(field + "[" + k + "] must not be null");
     });
@@ -51,7 +54,7 @@ final class Checks {
 
   /** An immutable copy of a list, refusing null elements by index (not a bare NPE). */
   static <T> List<T> listCopy(List<T> list, String field) {
-    if (list == null) throw new IllegalArgumentException(field + " must not be null");
+    notNull(list, field);
     for (int i = 0; i < list.size(); i++) {
       if (list.get(i) == null) throw new IllegalArgumentException(field + "[" + i + "] must not be null");
     }

@@ -727,8 +727,7 @@ public final class FastVM implements AutoCloseable {
      * @return this builder
      */
     public Builder sslContext(SSLContext sslContext) {
-      if (sslContext == null) throw new IllegalArgumentException("sslContext must not be null");
-      this.sslContext = sslContext;
+      this.sslContext = Checks.notNull(sslContext, "sslContext");
       return this;
     }
 
@@ -740,8 +739,7 @@ public final class FastVM implements AutoCloseable {
      * @return this builder
      */
     public Builder environment(Function<String, String> environment) {
-      if (environment == null) throw new IllegalArgumentException("environment must not be null");
-      this.environment = environment;
+      this.environment = Checks.notNull(environment, "environment");
       return this;
     }
 

@@ -86,7 +86,7 @@ public final class FastVMAsync {
    *     stopped}/{@code deleting}, {@link FastVMTimeoutException} at the deadline
    */
   public CompletableFuture<VM> launch(LaunchOptions options) {
-    require(options, "options");
+    Checks.notNull(options, "options");
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("machineType", options.machine().toString());
     body.put("name", options.name().orElseGet(() -> UUID.randomUUID().toString()));
@@ -137,7 +137,7 @@ public final class FastVMAsync {
    */
   public CompletableFuture<VM> restore(String snapshotId, RestoreOptions options) {
     Checks.nonEmpty(snapshotId, "snapshot id");
-    require(options, "options");
+    Checks.notNull(options, "options");
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("snapshotId", snapshotId);
     options.name().ifPresent(n -> body.put("name", n));
@@ -186,7 +186,7 @@ public final class FastVMAsync {
    * @return the matching VMs
    */
   public CompletableFuture<List<VM>> list(ListOptions options) {
-    require(options, "options");
+    Checks.notNull(options, "options");
     HttpCore.Call call = new HttpCore.Call("GET", "/v1/vms" + options.query(), null, core.timeout(),
         TransientRetry.DEFAULT_RETRIES, JSON);
     return core.<List<VM>>json(call, Json.listOf(VM.class)).thenApply(r -> List.copyOf(r.body()));
@@ -246,7 +246,7 @@ public final class FastVMAsync {
    */
   public CompletableFuture<VM> setFirewall(String vmId, FirewallPolicy policy) {
     Checks.nonEmpty(vmId, "vm id");
-    require(policy, "firewall");
+    Checks.notNull(policy, "firewall");
     return body(new HttpCore.Call("PUT", vmPath(vmId) + "/firewall", policy, core.timeout(), 0, JSON), VM.class);
   }
 
@@ -270,7 +270,7 @@ public final class FastVMAsync {
    */
   public CompletableFuture<VM> patchFirewall(String vmId, FirewallPatch patch) {
     Checks.nonEmpty(vmId, "vm id");
-    require(patch, "patch");
+    Checks.notNull(patch, "patch");
     Map<String, Object> body = new LinkedHashMap<>();
     patch.mode().ifPresent(m -> body.put("mode", m));
     patch.ingress().ifPresent(i -> body.put("ingress", i));
@@ -488,7 +488,7 @@ public final class FastVMAsync {
    */
   public CompletableFuture<ExecEvent.Exit> stream(
       String vmId, List<String> argv, RunOptions options, Consumer<? super ExecEvent> onEvent) {
-    require(onEvent, "onEvent");
+    Checks.notNull(onEvent, "onEvent");
     HttpCore.Call call = execCall(vmId, argv, options, Ndjson.MEDIA_TYPE);
     AtomicReference<NdjsonSubscriber> reader = new AtomicReference<>();
     return core.send(call, info -> {
@@ -508,7 +508,7 @@ public final class FastVMAsync {
   HttpCore.Call execCall(String vmId, List<String> argv, RunOptions options, String accept) {
     Checks.nonEmpty(vmId, "vm id");
     List<String> command = Checks.argv(argv);
-    require(options, "options");
+    Checks.notNull(options, "options");
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("command", command);
     options.timeoutSec().ifPresent(t -> body.put("timeoutSec", t));
@@ -565,7 +565,7 @@ public final class FastVMAsync {
    */
   public CompletableFuture<Snapshot> snapshot(String vmId, SnapshotOptions options) {
     Checks.nonEmpty(vmId, "vm id");
-    require(options, "options");
+    Checks.notNull(options, "options");
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("vmId", vmId);
     options.name().ifPresent(n -> body.put("name", n));
@@ -681,16 +681,12 @@ public final class FastVMAsync {
   }
 
   static String idOf(VM vm) {
-    require(vm, "vm");
+    Checks.notNull(vm, "vm");
     return Checks.nonEmpty(vm.id(), "vm id");
   }
 
   static String idOf(Snapshot snapshot) {
-    require(snapshot, "snapshot");
+    Checks.notNull(snapshot, "snapshot");
     return Checks.nonEmpty(snapshot.id(), "snapshot id");
-  }
-
-  private static void require(Object value, String field) {
-    if (value == null) throw new IllegalArgumentException(field + " must not be null");
   }
 }

@@ -60,8 +60,7 @@ public final class FirewallPatch {
      * @return this builder
      */
     public Builder mode(FirewallMode mode) {
-      if (mode == null) throw new IllegalArgumentException("mode must not be null");
-      this.mode = mode;
+      this.mode = Checks.notNull(mode, "mode");
       return this;
     }
 

@@ -130,8 +130,7 @@ public final class LaunchOptions {
      * @return this builder
      */
     public Builder machine(MachineType machine) {
-      if (machine == null) throw new IllegalArgumentException("machine must not be null");
-      this.machine = machine;
+      this.machine = Checks.notNull(machine, "machine");
       return this;
     }
 
@@ -164,8 +163,7 @@ public final class LaunchOptions {
      * @return this builder
      */
     public Builder firewall(FirewallPolicy firewall) {
-      if (firewall == null) throw new IllegalArgumentException("firewall must not be null");
-      this.firewall = firewall;
+      this.firewall = Checks.notNull(firewall, "firewall");
       return this;
     }
 

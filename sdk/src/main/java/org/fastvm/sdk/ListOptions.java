@@ -71,8 +71,7 @@ public final class ListOptions {
      * @return this builder
      */
     public Builder status(VMStatus status) {
-      if (status == null) throw new IllegalArgumentException("status must not be null");
-      this.status = status;
+      this.status = Checks.notNull(status, "status");
       return this;
     }
 
@@ -85,8 +84,7 @@ public final class ListOptions {
      */
     public Builder metadata(String key, String value) {
       Checks.nonEmpty(key, "metadata key");
-      if (value == null) throw new IllegalArgumentException("metadata value must not be null");
-      metadata.put(key, value);
+      metadata.put(key, Checks.notNull(value, "metadata value"));
       return this;
     }
 

@@ -104,8 +104,7 @@ public final class RestoreOptions {
      * @return this builder
      */
     public Builder firewall(FirewallPolicy firewall) {
-      if (firewall == null) throw new IllegalArgumentException("firewall must not be null");
-      this.firewall = firewall;
+      this.firewall = Checks.notNull(firewall, "firewall");
       return this;
     }
 

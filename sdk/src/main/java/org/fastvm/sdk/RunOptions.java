@@ -123,8 +123,7 @@ public final class RunOptions {
      * @return this builder
      */
     public Builder stdin(byte[] stdin) {
-      if (stdin == null) throw new IllegalArgumentException("stdin must not be null");
-      this.stdin = stdin.clone();
+      this.stdin = Checks.notNull(stdin, "stdin").clone();
       return this;
     }
 
