@@ -78,6 +78,7 @@ public final class FastVM implements AutoCloseable {
         throw new IllegalStateException(ENV_API_KEY + " is not set: set the environment variable "
             + ENV_API_KEY + " or pass FastVM.builder().apiKey(...)");
       }
+      apiKey = validApiKey(apiKey, ENV_API_KEY);
     }
     String base = b.baseUrl;
     if (base == null) {
@@ -648,6 +649,18 @@ public final class FastVM implements AutoCloseable {
     }
   }
 
+  /** A key is sent as a header: a stray newline (a key file read whole) must fail here, named. */
+  private static String validApiKey(String key, String field) {
+    for (int i = 0; i < key.length(); i++) {
+      char c = key.charAt(i);
+      if (c <= ' ' || c == 0x7f) {
+        throw new IllegalArgumentException(field + " contains whitespace or a control character at index " + i
+            + " (a trailing newline?); an API key is a single token");
+      }
+    }
+    return key;
+  }
+
   private static String validBaseUrl(String url, String field) {
     URI uri;
     try {
@@ -692,7 +705,7 @@ public final class FastVM implements AutoCloseable {
      * @return this builder
      */
     public Builder apiKey(String apiKey) {
-      this.apiKey = Checks.nonEmpty(apiKey, "apiKey");
+      this.apiKey = validApiKey(Checks.nonEmpty(apiKey, "apiKey"), "apiKey");
       return this;
     }
 

@@ -56,6 +56,8 @@ class ConfigTest extends WithTestServer {
   @Test
   void badConfigurationIsRejected() {
     rejects("apiKey", () -> FastVM.builder().apiKey(""));
+    rejects("apiKey", () -> FastVM.builder().apiKey("key with space"));
+    rejects("FASTVM_API_KEY", () -> FastVM.builder().environment(Map.of("FASTVM_API_KEY", "secret\n")).build());
     rejects("timeout", () -> FastVM.builder().timeout(Duration.ofMillis(-1)));
     rejects("timeout", () -> FastVM.builder().timeout(Duration.ZERO));
     rejects("baseUrl", () -> FastVM.builder().baseUrl("ftp://host"));
