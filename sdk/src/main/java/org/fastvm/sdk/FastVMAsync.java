@@ -1,5 +1,6 @@
 package org.fastvm.sdk;
 
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -167,7 +168,7 @@ public final class FastVMAsync {
   }
 
   private CompletableFuture<VM> getVmWithin(String id, Duration timeout) {
-    return body(new HttpCore.Call("GET", vmPath(id), null, timeout, TransientRetry.DEFAULT_RETRIES, JSON), VM.class);
+    return body(read(vmPath(id), timeout), VM.class);
   }
 
   /**
@@ -187,9 +188,8 @@ public final class FastVMAsync {
    */
   public CompletableFuture<List<VM>> list(ListOptions options) {
     Checks.notNull(options, "options");
-    HttpCore.Call call = new HttpCore.Call("GET", "/v1/vms" + options.query(), null, core.timeout(),
-        TransientRetry.DEFAULT_RETRIES, JSON);
-    return core.<List<VM>>json(call, Json.listOf(VM.class)).thenApply(r -> List.copyOf(r.body()));
+    return core.<List<VM>>json(read("/v1/vms" + options.query(), core.timeout()), Json.listOf(VM.class))
+        .thenApply(r -> List.copyOf(r.body()));
   }
 
   /**
@@ -199,8 +199,7 @@ public final class FastVMAsync {
    * @return completes when the server accepted the deletion
    */
   public CompletableFuture<Void> remove(String vmId) {
-    return core.send(new HttpCore.Call("DELETE", vmPath(Checks.nonEmpty(vmId, "vm id")), null, core.timeout(), 0, JSON),
-        java.net.http.HttpResponse.BodyHandlers.discarding()).thenApply(r -> null);
+    return bodiless(change("DELETE", vmPath(Checks.nonEmpty(vmId, "vm id")), null));
   }
 
   /**
@@ -223,7 +222,7 @@ public final class FastVMAsync {
   public CompletableFuture<VM> rename(String vmId, String name) {
     Checks.nonEmpty(vmId, "vm id");
     Checks.nonEmpty(name, "name");
-    return body(new HttpCore.Call("PATCH", vmPath(vmId), Map.of("name", name), core.timeout(), 0, JSON), VM.class);
+    return body(change("PATCH", vmPath(vmId), Map.of("name", name)), VM.class);
   }
 
   /**
@@ -247,7 +246,7 @@ public final class FastVMAsync {
   public CompletableFuture<VM> setFirewall(String vmId, FirewallPolicy policy) {
     Checks.nonEmpty(vmId, "vm id");
     Checks.notNull(policy, "firewall");
-    return body(new HttpCore.Call("PUT", vmPath(vmId) + "/firewall", policy, core.timeout(), 0, JSON), VM.class);
+    return body(change("PUT", vmPath(vmId) + "/firewall", policy), VM.class);
   }
 
   /**
@@ -274,7 +273,7 @@ public final class FastVMAsync {
     Map<String, Object> body = new LinkedHashMap<>();
     patch.mode().ifPresent(m -> body.put("mode", m));
     patch.ingress().ifPresent(i -> body.put("ingress", i));
-    return body(new HttpCore.Call("PATCH", vmPath(vmId) + "/firewall", body, core.timeout(), 0, JSON), VM.class);
+    return body(change("PATCH", vmPath(vmId) + "/firewall", body), VM.class);
   }
 
   /**
@@ -593,8 +592,7 @@ public final class FastVMAsync {
   }
 
   private CompletableFuture<Snapshot> getSnapshotWithin(String id, Duration timeout) {
-    return body(new HttpCore.Call("GET", snapshotPath(id), null, timeout, TransientRetry.DEFAULT_RETRIES, JSON),
-        Snapshot.class);
+    return body(read(snapshotPath(id), timeout), Snapshot.class);
   }
 
   /**
@@ -603,8 +601,8 @@ public final class FastVMAsync {
    * @return the snapshots
    */
   public CompletableFuture<List<Snapshot>> listSnapshots() {
-    HttpCore.Call call = new HttpCore.Call("GET", "/v1/snapshots", null, core.timeout(), TransientRetry.DEFAULT_RETRIES, JSON);
-    return core.<List<Snapshot>>json(call, Json.listOf(Snapshot.class)).thenApply(r -> List.copyOf(r.body()));
+    return core.<List<Snapshot>>json(read("/v1/snapshots", core.timeout()), Json.listOf(Snapshot.class))
+        .thenApply(r -> List.copyOf(r.body()));
   }
 
   /**
@@ -614,9 +612,7 @@ public final class FastVMAsync {
    * @return completes when the server accepted the deletion
    */
   public CompletableFuture<Void> removeSnapshot(String snapshotId) {
-    HttpCore.Call call = new HttpCore.Call("DELETE", snapshotPath(Checks.nonEmpty(snapshotId, "snapshot id")),
-        null, core.timeout(), 0, JSON);
-    return core.send(call, java.net.http.HttpResponse.BodyHandlers.discarding()).thenApply(r -> null);
+    return bodiless(change("DELETE", snapshotPath(Checks.nonEmpty(snapshotId, "snapshot id")), null));
   }
 
   /**
@@ -639,8 +635,7 @@ public final class FastVMAsync {
   public CompletableFuture<Snapshot> renameSnapshot(String snapshotId, String name) {
     Checks.nonEmpty(snapshotId, "snapshot id");
     Checks.nonEmpty(name, "name");
-    return body(new HttpCore.Call("PATCH", snapshotPath(snapshotId), Map.of("name", name), core.timeout(), 0, JSON),
-        Snapshot.class);
+    return body(change("PATCH", snapshotPath(snapshotId), Map.of("name", name)), Snapshot.class);
   }
 
   /**
@@ -662,11 +657,24 @@ public final class FastVMAsync {
    * @return limits and usage
    */
   public CompletableFuture<OrgQuotaUsage> quotas() {
-    return body(new HttpCore.Call("GET", "/v1/org/quotas", null, core.timeout(), TransientRetry.DEFAULT_RETRIES, JSON),
-        OrgQuotaUsage.class);
+    return body(read("/v1/org/quotas", core.timeout()), OrgQuotaUsage.class);
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** A read: repeating it is harmless, so a 502/503/504 answer is retried. */
+  private HttpCore.Call read(String path, Duration timeout) {
+    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.DEFAULT_RETRIES, JSON);
+  }
+
+  /** A change: never retried; only exec promises that a 502/503 answer means nothing happened. */
+  private HttpCore.Call change(String method, String path, Object body) {
+    return new HttpCore.Call(method, path, body, core.timeout(), 0, JSON);
+  }
+
+  private CompletableFuture<Void> bodiless(HttpCore.Call call) {
+    return core.send(call, HttpResponse.BodyHandlers.discarding()).thenApply(r -> null);
+  }
 
   private <T> CompletableFuture<T> body(HttpCore.Call call, Class<T> type) {
     return core.<T>json(call, Json.type(type)).thenApply(HttpCore.Reply::body);
