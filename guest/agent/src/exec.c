@@ -188,7 +188,8 @@ void exec_start(struct request *req) {
     e->id = req->id;
     e->pid = pid;
     e->start_ms = now_ms();
-    e->timeout_at = req->timeout_ms ? e->start_ms + req->timeout_ms : 0;
+    /* A deadline past UINT64_MAX would wrap into the past; a timeout that far away is none. */
+    e->timeout_at = req->timeout_ms && req->timeout_ms < UINT64_MAX - e->start_ms ? e->start_ms + req->timeout_ms : 0;
     e->out = (struct watch){.kind = W_STDOUT, .fd = out[0], .ex = e};
     e->err = (struct watch){.kind = W_STDERR, .fd = err[0], .ex = e};
     e->in = (struct watch){.kind = W_STDIN, .fd = in[1], .ex = e};
@@ -263,6 +264,7 @@ void exec_reaped(pid_t pid, int status) {
         if (e->pid == pid && !e->reaped) {
             e->reaped = true;
             e->status = status;
+            e->timeout_at = 0; /* it ended on its own; background jobs it left are not the timeout's */
             e->grace_phase = 1;
             e->grace_at = now_ms() + GRACE_MS;
             return;

@@ -354,6 +354,30 @@ def test_timeout_kills_tree(h):
     eventually(lambda: not alive(grandchild), "grandchild %d killed" % grandchild)
 
 
+
+def test_timeout_too_large_is_none(h):
+    # start + timeout would wrap past 2^64 into the past: that must not kill at once
+    r = h.run(["sh", "-c", "sleep 0.2; echo done"], timeout_ms=(1 << 64) - 1)
+    assert r.stdout == b"done\n" and r.exit.int(CODE) == 0 and r.exit.int(TIMED_OUT) == 0, r.exit
+
+
+def test_timeout_ends_with_the_child(h):
+    # The child exits at once; its background job holds stdout, so EXIT waits out the 100 ms
+    # grace period, during which the 50 ms timeout falls due. The child ended on its own: no
+    # TIMED_OUT, and its job (same process group) is not killed.
+    for _ in range(5):  # on a very slow machine sh may not exit within 50 ms: try again
+        r = h.run(["sh", "-c", "sleep 30 & echo $!"], timeout_ms=50)
+        job = int(r.stdout.split()[0])
+        if r.exit.int(CODE) == 0:
+            break
+        eventually(lambda: not alive(job), "job of a timed-out exec killed")
+    assert r.exit.int(CODE) == 0 and r.exit.int(TIMED_OUT) == 0, r.exit
+    assert r.exit.int(DURATION_MS) >= 50, r.exit  # the grace period did overlap the timeout
+    assert alive(job)
+    os.kill(job, signal.SIGKILL)
+    eventually(lambda: not alive(job), "background job reaped")
+
+
 def test_kill(h):
     fid = h.start(["sleep", "100"])
     assert h.recv(fid).type == STARTED
@@ -647,7 +671,8 @@ def test_fuzz(h):
 
 TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
-    test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree, test_kill,
+    test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree,
+    test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
 ]
