@@ -20,8 +20,10 @@
 
 #include "agent.h"
 
-#define OUTQ_HIGH (1024 * 1024)  /* stop reading child pipes above this many queued bytes */
+#define OUTQ_HIGH (1024 * 1024)  /* stop reading child pipes above this much queued memory */
+#define OUTQ_MAX (2 * OUTQ_HIGH) /* ...and the host's requests: it is not reading our answers */
 #define INBUF_CAP (FV_HDR_LEN + FV_MAX_PAYLOAD)
+#define READ_MAX (64 * 1024)     /* per read(): bounds the answers one read can produce */
 #define RECONNECT_MAX_MS 200
 
 static int epfd = -1;
@@ -39,7 +41,7 @@ static uint64_t reconnect_at; /* 0 = no (re)connect pending */
 static unsigned backoff_ms;
 
 static struct frame *outq_head, **outq_tail = &outq_head;
-static size_t outq_bytes;
+static size_t outq_bytes; /* memory held by queued frames, so tiny frames count their overhead */
 
 static uint8_t inbuf[INBUF_CAP]; /* holds one whole frame at most; untouched pages cost nothing */
 static size_t inlen;
@@ -90,6 +92,13 @@ void watch_del(struct watch *w) {
 /* Without a host, output is dropped rather than queued, so there is nothing to wait for. */
 bool output_paused(void) { return connected && outq_bytes > OUTQ_HIGH; }
 
+static size_t frame_size(const struct frame *f) { return sizeof *f + f->cap; }
+
+static void free_queued(struct frame *f) {
+    outq_bytes -= frame_size(f);
+    free(f);
+}
+
 void send_frame(struct frame *f) {
     frame_finish(f);
     if (!connected) { /* nobody to read it; the next host does not know this request */
@@ -98,7 +107,7 @@ void send_frame(struct frame *f) {
     }
     *outq_tail = f;
     outq_tail = &f->next;
-    outq_bytes += f->len;
+    outq_bytes += frame_size(f);
 }
 
 void send_ok(uint32_t id) { send_frame(frame_new(T_OK, id, 0)); }
@@ -125,14 +134,20 @@ void send_hello(uint32_t id) {
     send_frame(f);
 }
 
-static void drop_outq(void) {
-    while (outq_head) {
-        struct frame *f = outq_head;
-        outq_head = f->next;
-        free(f);
+/* Frees the queued frames except, with keep_partial, one already partly written (the stream
+ * must not break off mid-frame while the same host is reading it). */
+static void drop_queued(bool keep_partial) {
+    struct frame *keep = keep_partial && outq_head && outq_head->sent ? outq_head : NULL;
+    struct frame *f = keep ? keep->next : outq_head;
+    while (f) {
+        struct frame *next = f->next;
+        free_queued(f);
+        f = next;
     }
-    outq_tail = &outq_head;
-    outq_bytes = 0;
+    outq_head = keep;
+    if (keep)
+        keep->next = NULL;
+    outq_tail = keep ? &keep->next : &outq_head;
 }
 
 static void host_gone(void);
@@ -141,20 +156,7 @@ static void host_gone(void);
  * before a restored guest ran) need not wait for frames queued for its predecessor. A frame
  * already partly written has to be completed; the host skips it while it looks for the
  * answer to its HELLO_REQ. */
-void session_start(void) {
-    struct frame *keep = outq_head && outq_head->sent ? outq_head : NULL;
-    struct frame *f = keep ? keep->next : outq_head;
-    while (f) {
-        struct frame *next = f->next;
-        outq_bytes -= f->len;
-        free(f);
-        f = next;
-    }
-    outq_head = keep;
-    if (keep)
-        keep->next = NULL;
-    outq_tail = keep ? &keep->next : &outq_head;
-}
+void session_start(void) { drop_queued(true); }
 
 static void flush_port(void) {
     while (outq_head && port_writable && port_w.fd >= 0) {
@@ -175,7 +177,6 @@ static void flush_port(void) {
             }
             return;
         }
-        outq_bytes -= (size_t)w;
         while (w > 0) {
             struct frame *f = outq_head;
             size_t left = f->len - f->sent;
@@ -185,7 +186,7 @@ static void flush_port(void) {
             }
             w -= (ssize_t)left;
             outq_head = f->next;
-            free(f);
+            free_queued(f);
         }
         if (!outq_head)
             outq_tail = &outq_head;
@@ -222,7 +223,7 @@ static void host_gone(void) {
     connected = false;
     reset_input();
     if (sock_path) {
-        drop_outq();
+        drop_queued(false);
         watch_del(&port_w);
         if (exit_on_eof) {
             exec_kill_all();
@@ -363,12 +364,15 @@ static void parse_input(void) {
     inlen -= off;
 }
 
-static bool port_input_wanted(void) { return port_w.fd >= 0 && port_w.ready && !exec_stdin_backlog(); }
+static bool port_input_wanted(void) {
+    return port_w.fd >= 0 && port_w.ready && !exec_stdin_backlog() && outq_bytes <= OUTQ_MAX;
+}
 
 static void read_port(void) {
     size_t budget = 4 * INBUF_CAP; /* then let the execs have a turn */
     while (port_input_wanted() && budget) {
-        ssize_t n = read(port_w.fd, inbuf + inlen, INBUF_CAP - inlen);
+        size_t room = INBUF_CAP - inlen;
+        ssize_t n = read(port_w.fd, inbuf + inlen, room < READ_MAX ? room : READ_MAX);
         if (n > 0) {
             budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
             if (!connected) /* bytes before the "host opened" event: a new host is talking */

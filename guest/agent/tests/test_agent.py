@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 import traceback
 
@@ -458,6 +459,29 @@ def test_big_output_bounded_memory(h):
     assert hwm < 8 * 1024, "agent peak RSS %d KiB" % hwm
 
 
+def test_unread_answers_bounded_memory(h):
+    # A host that sends requests and is slow to read the answers: the agent stops reading
+    # requests while its answers pile up, instead of queueing them without bound.
+    n = 400_000  # 4.8 MB of PINGs; each OK answer costs the agent ~50 bytes while queued
+    first = h.next_id + 1
+    h.next_id += n
+    blob = b"".join(frame(PING, first + i) for i in range(n))
+    sender = threading.Thread(target=h.send, args=(blob,))
+    sender.start()
+    sender.join(timeout=1.0)  # a slow host: the agent has every chance to run ahead
+    want = b"".join(struct.pack(">2sBBII", MAGIC, 1, OK, first + i, 0) for i in range(n))
+    got = bytearray(h.buf)
+    deadline = time.monotonic() + WAIT
+    while len(got) < len(want):
+        assert select.select([h.conn], [], [], max(0, deadline - time.monotonic()))[0], "answers stopped"
+        got += h.conn.recv(1 << 20)
+    sender.join()
+    h.buf = got[len(want):]
+    assert got[:len(want)] == want, "every PING answered once, in order"
+    hwm = h.agent_hwm_kib()
+    print("    agent VmHWM %d KiB after %d unread answers" % (hwm, n))
+    assert hwm < 8 * 1024, "agent peak RSS %d KiB" % hwm
+
 def test_hello_req_opens_session(h):
     # a host that cannot tell what is queued: HELLO_REQ under a fresh id, skip to its answer
     rx0 = h.rx_bytes + len(h.buf)
@@ -674,6 +698,7 @@ TESTS = [
     test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree,
     test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
+    test_unread_answers_bounded_memory,
     test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
 ]
 
