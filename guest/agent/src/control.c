@@ -49,6 +49,10 @@ static bool refused_in_test_mode(struct request *r, const char *what) {
     return true;
 }
 
+/* Set while the agent holds / frozen. Whatever writes to it (a resize; sync's journal commit)
+ * would block the agent, and with it the FS_THAW that is the only way out. */
+static bool root_frozen;
+
 static void fail_errno(uint32_t id, const char *what) {
     send_error(id, "FAILED", "%s: %s", what, strerror(errno));
 }
@@ -124,7 +128,7 @@ static void freeze(struct request *r, bool on) {
     struct stat st;
     if (refused_in_test_mode(r, on ? "FS_FREEZE" : "FS_THAW"))
         return;
-    if (!root_on_block_device(&st)) { /* initramfs: nothing on disk to make consistent */
+    if (!root_on_block_device(&st) || on == root_frozen) { /* initramfs, or already so */
         send_ok(r->id);
         return;
     }
@@ -133,10 +137,12 @@ static void freeze(struct request *r, bool on) {
     int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = fd < 0 ? -1 : ioctl(fd, on ? FIFREEZE : FITHAW, 0);
     /* already frozen (EBUSY) / not frozen (EINVAL) is the state the host asked for */
-    if (rc < 0 && !(on && errno == EBUSY) && !(!on && errno == EINVAL))
+    if (rc < 0 && !(on && errno == EBUSY) && !(!on && errno == EINVAL)) {
         fail_errno(r->id, on ? "FS_FREEZE: FIFREEZE /" : "FS_THAW: FITHAW /");
-    else
+    } else {
+        root_frozen = on;
         send_ok(r->id);
+    }
     if (fd >= 0)
         close(fd);
 }
@@ -147,6 +153,10 @@ static void grow_rootfs(struct request *r) {
         return;
     if (!root_on_block_device(&st)) { /* no root disk: report the size as it is */
         ok_with_size(r->id);
+        return;
+    }
+    if (root_frozen) {
+        send_error(r->id, "FAILED", "GROW_ROOTFS: the root filesystem is frozen (FS_THAW first)");
         return;
     }
     /* Map the root's device number to its /dev node through sysfs (no udev here). */
@@ -459,7 +469,11 @@ void control_handle(struct request *r) {
     case T_SET_TIME: set_time(r); break;
     case T_ADD_ENTROPY: add_entropy(r); break;
     case T_SET_HOSTNAME: set_hostname(r); break;
-    case T_FS_SYNC: sync(); send_ok(r->id); break;
+    case T_FS_SYNC:
+        if (!root_frozen) /* a frozen root is clean on disk already */
+            sync();
+        send_ok(r->id);
+        break;
     case T_FS_FREEZE: freeze(r, true); break;
     case T_FS_THAW: freeze(r, false); break;
     case T_NET_CONFIG: net_config(r); break;

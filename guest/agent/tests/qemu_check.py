@@ -25,8 +25,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_agent import (ADD_ENTROPY, ADDR, CODE, DATA, FS_FREEZE, FS_THAW, GATEWAY,  # noqa: E402
-                        GROW_ROOTFS, HELLO, HELLO_REQ, IFNAME, MAC, NAME, NET_CONFIG, NEW_SESSION, OK, SET_HOSTNAME,
+from test_agent import (ADD_ENTROPY, ADDR, CODE, DATA, ERROR, FS_FREEZE, FS_SYNC, FS_THAW, GATEWAY,  # noqa: E402
+                        GROW_ROOTFS, HELLO, HELLO_REQ, IFNAME, MAC, NAME, NET_CONFIG, NEW_SESSION, OK, MESSAGE, SET_HOSTNAME,
                         SET_TIME, SIZE_BYTES, STARTED, TIME_NS, VERSION, Host)
 
 MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
@@ -252,6 +252,9 @@ def check_disk_and_net(work, kern, initrd):
     except AssertionError as e:
         if "frozen" in str(e):
             raise
+    f = h.call(GROW_ROOTFS)  # a resize writes: refused, rather than blocking the agent for good
+    assert f.type == ERROR and "frozen" in f.str(MESSAGE), f
+    assert h.call(FS_SYNC).type == OK and h.call(FS_FREEZE).type == OK
     assert h.call(FS_THAW).type == OK
     assert h.collect(fid).stdout == b"wrote\n"
     f = h.call(NET_CONFIG, (IFNAME, "eth0"), (MAC, "02:fa:57:00:00:07"),
