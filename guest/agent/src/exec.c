@@ -110,7 +110,7 @@ static void queue_stdin(struct exec *e, const uint8_t *data, size_t len) {
     }
     uint8_t *q = realloc(e->inq, e->inq_len + len);
     if (!q) {
-        logmsg("out of memory queueing stdin");
+        send_error(e->id, "FAILED", "STDIN: out of memory; %zu bytes not delivered", len);
         return;
     }
     e->inq = q;

@@ -2,16 +2,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 
+/* PID 1 must not die of a failed allocation (the kernel would panic), and dropping a frame
+ * would break the stream. The sizes here are bounded (at most a frame), so memory is short
+ * only until the OOM killer ends some process: wait for that. */
 static void *xrealloc(void *p, size_t n) {
-    void *q = realloc(p, n);
-    if (!q) { /* out of memory in a 1 MiB-bounded agent: nothing sane is left to do */
-        logmsg("out of memory");
-        abort();
+    for (bool logged = false;; logged = true) {
+        void *q = realloc(p, n);
+        if (q)
+            return q;
+        if (!logged)
+            logmsg("out of memory (%zu bytes); waiting for memory", n);
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     }
-    return q;
 }
 
 struct frame *frame_new(uint8_t type, uint32_t id, size_t payload_hint) {
