@@ -4,6 +4,7 @@ import org.fastvm.server.core.ErrorKind;
 import org.fastvm.server.model.ModelJson;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.server.Response;
@@ -53,12 +54,20 @@ public final class ApiError {
     static final class JettyErrors extends ErrorHandler {
         @Override
         public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
+            // Jetty closes the connection after a request it could not parse: say so, so clients
+            // do not send their next request on it.
+            fields.put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
             return ByteBuffer.wrap(forStatus(fields, status, reason));
         }
 
         @Override
         protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                         Callback callback) {
+            // Only requests Jetty rejected, or exchanges we broke off, end up here: in both
+            // cases the HTTP/1 connection is not reusable, so tell the client.
+            if (request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+                response.getHeaders().put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
+            }
             response.write(true, ByteBuffer.wrap(forStatus(response.getHeaders(), code, message)), callback);
         }
     }

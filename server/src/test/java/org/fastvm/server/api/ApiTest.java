@@ -400,6 +400,18 @@ class ApiTest extends ApiTestBase {
         }
     }
 
+    @Test
+    void requestsJettyCannotParseGetJsonAndConnectionClose() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write("GET /v1/vms/%00 HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(resp.startsWith("HTTP/1.1 400"), resp);
+            assertTrue(resp.toLowerCase(java.util.Locale.ROOT).contains("connection: close"), resp);
+            assertTrue(resp.contains("application/json") && resp.contains("\"error\":\"invalid_request\""), resp);
+        }
+    }
+
     static String awaitSnapshot(String id) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (true) {

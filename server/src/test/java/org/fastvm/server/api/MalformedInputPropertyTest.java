@@ -47,6 +47,9 @@ class MalformedInputPropertyTest extends ApiTestBase {
         if (dir != null) org.fastvm.server.FileTreesForTests.delete(dir);
     }
 
+    static Req previous;
+    static String previousStatus;
+
     record Req(String method, String path, String body, String key, String accept, String contentType) {}
 
     @Property(tries = 400, seed = "20261128")
@@ -57,7 +60,14 @@ class MalformedInputPropertyTest extends ApiTestBase {
         if (r.accept() != null) b.header("Accept", r.accept());
         if (r.contentType() != null) b.header("Content-Type", r.contentType());
         b.header("X-Stainless-Fuzz", "1");
-        HttpResponse<String> resp = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> resp;
+        try {
+            resp = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (java.io.IOException e) {
+            throw new AssertionError("transport failure; previous request="  + previous + " previousStatus=" + previousStatus + " current=" + r, e);
+        }
+        previous = r;
+        previousStatus = resp.statusCode() + " " + resp.headers().map();
         assertTrue(resp.statusCode() < 500, r + " → " + resp.statusCode() + " " + resp.body());
     }
 
