@@ -158,9 +158,12 @@ void exec_start(struct request *req) {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     bool want_stdin = req->has_stdin || req->stdin_open;
     char **env = build_env(req);
-    if (!env || (want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
-        pipe2(err, O_CLOEXEC) < 0) {
-        send_error(req->id, "FAILED", "EXEC: %s", env ? strerror(errno) : "out of memory");
+    if (!env) {
+        send_error(req->id, "FAILED", "EXEC: out of memory");
+        goto fail;
+    }
+    if ((want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        send_error(req->id, "FAILED", "EXEC: pipe: %s", strerror(errno));
         goto fail;
     }
     pid_t pid = fork();

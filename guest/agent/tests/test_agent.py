@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import random
+import resource
 import select
 import signal
 import socket
@@ -92,7 +93,7 @@ class Result:
 class Host:
     """The host side: a listening socket, one agent process, the current connection."""
 
-    def __init__(self, agent, tmp):
+    def __init__(self, agent, tmp, preexec_fn=None):
         self.agent_path, self.tmp = agent, tmp
         self.path = os.path.join(tmp, "agent.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -101,7 +102,7 @@ class Host:
         self.listener.settimeout(WAIT)
         self.log = open(os.path.join(tmp, "agent.log"), "wb")
         self.proc = subprocess.Popen([agent, "--connect", self.path], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log, preexec_fn=preexec_fn)
         self.conn = None
         self.next_id = 1
         self.rx_bytes = 0
@@ -391,6 +392,37 @@ def test_kill(h):
     h.request(KILL, fid)
     assert h.collect(fid).exit.int(SIGNAL) == 9
 
+
+def agent_fds(h):
+    return len(os.listdir("/proc/%d/fd" % h.proc.pid))
+
+
+def test_fd_exhaustion(h):
+    # An agent with 32 fds: EXECs past them get an ERROR naming the cause, nothing leaks, and
+    # once commands end it runs new ones.
+    tmp = os.path.join(h.tmp, "fewfds")
+    os.mkdir(tmp)
+    small = Host(h.agent_path, tmp, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32)))
+    try:
+        idle = agent_fds(small)
+        running, message = [], None
+        for _ in range(32):
+            fid = small.start(["sleep", "100"], stdin_open=True)
+            f = small.recv(fid)
+            if f.type != STARTED:
+                message = expect_error(f, "FAILED")
+                break
+            running.append(fid)
+        assert message == "EXEC: pipe: Too many open files" and running, (message, len(running))
+        print("    %d commands ran with 32 fds; then: %s" % (len(running), message))
+        for fid in running:
+            small.request(KILL, fid)
+        for fid in running:
+            assert small.collect(fid).exit.int(SIGNAL) == 9
+        assert agent_fds(small) == idle
+        assert small.run(["echo", "again"]).stdout == b"again\n"
+    finally:
+        small.close()
 
 def test_concurrent(h):
     t0 = time.monotonic()
@@ -696,7 +728,7 @@ def test_fuzz(h):
 TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
     test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree,
-    test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill,
+    test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill, test_fd_exhaustion,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_unread_answers_bounded_memory,
     test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
