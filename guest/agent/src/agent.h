@@ -135,6 +135,7 @@ void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t now_ms(void);
 
 /* ---- exec.c ---- */
+void exec_raise_fd_limit(void);           /* at start; commands keep the original limit */
 void exec_start(struct request *req);
 void exec_stdin(struct request *req);
 void exec_stdin_close(struct request *req);

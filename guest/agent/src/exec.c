@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ static struct exec *execs;
 static size_t nexecs;
 static size_t stdin_backlog;
 static uint8_t chunk[FV_CHUNK_MAX];
+static struct rlimit child_nofile; /* the fd limit the agent started with, which commands get */
 
 static const char *default_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -55,6 +57,15 @@ static struct exec *find_id(uint32_t id) {
 }
 
 bool exec_stdin_backlog(void) { return stdin_backlog > STDIN_BACKLOG_MAX; }
+
+/* Many concurrent commands need a few fds each. Commands keep the usual soft limit, though:
+ * select() breaks past fd 1024, and some programs loop over every fd the limit allows. */
+void exec_raise_fd_limit(void) {
+    if (getrlimit(RLIMIT_NOFILE, &child_nofile) < 0)
+        return;
+    struct rlimit rl = {child_nofile.rlim_max, child_nofile.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 /* Defaults first; a request entry with the same key replaces the default. */
 static char **build_env(struct request *req) {
@@ -82,6 +93,8 @@ static void child(struct request *req, char **env, const char *cwd, int in_r, in
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL); /* ignored dispositions survive exec; the agent's must not */
+    if (child_nofile.rlim_max)
+        setrlimit(RLIMIT_NOFILE, &child_nofile);
     setsid();
     if (in_r < 0)
         in_r = open("/dev/null", O_RDONLY | O_CLOEXEC);

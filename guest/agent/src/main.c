@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -44,12 +43,7 @@ int main(int argc, char **argv) {
             if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
                 return 1;
     }
-    /* Many concurrent commands need a few fds each. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    exec_raise_fd_limit();
     int rc = run_loop(connect_path, once);
     if (getpid() == 1) /* init must never exit (the kernel would panic); keep the VM inspectable */
         for (;;)

@@ -397,16 +397,18 @@ def agent_fds(h):
     return len(os.listdir("/proc/%d/fd" % h.proc.pid))
 
 
-def test_fd_exhaustion(h):
-    # An agent with 32 fds: EXECs past them get an ERROR naming the cause, nothing leaks, and
+def test_fd_limits(h):
+    # An agent started with 32 fds (hard limit 64) raises its own limit, but its commands get
+    # the original one. EXECs past the fds get an ERROR naming the cause, nothing leaks, and
     # once commands end it runs new ones.
     tmp = os.path.join(h.tmp, "fewfds")
     os.mkdir(tmp)
-    small = Host(h.agent_path, tmp, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32)))
+    small = Host(h.agent_path, tmp, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 64)))
     try:
+        assert small.run(["sh", "-c", "ulimit -Sn; ulimit -Hn"]).stdout == b"32\n64\n"
         idle = agent_fds(small)
         running, message = [], None
-        for _ in range(32):
+        for _ in range(64):
             fid = small.start(["sleep", "100"], stdin_open=True)
             f = small.recv(fid)
             if f.type != STARTED:
@@ -414,7 +416,7 @@ def test_fd_exhaustion(h):
                 break
             running.append(fid)
         assert message == "EXEC: pipe: Too many open files" and running, (message, len(running))
-        print("    %d commands ran with 32 fds; then: %s" % (len(running), message))
+        print("    %d commands ran with 64 fds; then: %s" % (len(running), message))
         for fid in running:
             small.request(KILL, fid)
         for fid in running:
@@ -728,7 +730,7 @@ def test_fuzz(h):
 TESTS = [
     test_hello_and_ping, test_exit_codes, test_stdout_stderr_separate, test_binary_output_exact,
     test_stdin, test_env_and_cwd, test_no_fd_leaks, test_start_failures, test_timeout_kills_tree,
-    test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill, test_fd_exhaustion,
+    test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill, test_fd_limits,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_unread_answers_bounded_memory,
     test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
