@@ -14,6 +14,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Pattern;
@@ -44,6 +45,8 @@ public final class Engine implements AutoCloseable {
     private final ReentrantLock imageLock = new ReentrantLock();
     private final Map<String, QemuMachine> machines = new ConcurrentHashMap<>();
     private volatile Accelerator accelerator;
+    private volatile String qemuVersion;
+    private Snapshots snapshots;
 
     private Engine(EngineConfig config) {
         this.config = config;
@@ -66,6 +69,8 @@ public final class Engine implements AutoCloseable {
         }
         Engine engine = new Engine(config);
         engine.accelerator = new AcceleratorProbe(engine).choose(config.accel());
+        engine.snapshots = new Snapshots(engine, config.dataDir().resolve("snapshots"), config.dataDir().resolve("pool"),
+                engine.vmsDir);
         LOG.log(Level.INFO, "FastVM engine: data {0}, accelerator {1}", config.dataDir(), engine.accelerator);
         return engine;
     }
@@ -132,6 +137,7 @@ public final class Engine implements AutoCloseable {
         QemuMachine m = null;
         try {
             Path disk = null;
+            long diskBytes = 0;
             if (img.rootDisk() != null) {
                 long imageBytes = img.rootDiskBytes();
                 long want = full.diskGib() == 0 ? imageBytes : (long) full.diskGib() << 30;
@@ -141,6 +147,7 @@ public final class Engine implements AutoCloseable {
                 }
                 disk = dir.resolve("root.qcow2");
                 Overlay.create(disk, img.rootDisk(), "raw", want);
+                diskBytes = want;
             }
             String append = QemuCommand.kernelCmdline(accel, full.hostname(), img.kernelCmdline());
             QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, full.vcpus(), full.memoryMib(), dir,
@@ -148,7 +155,8 @@ public final class Engine implements AutoCloseable {
             long prepMs = Duration.between(started, Instant.now()).toMillis();
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
             Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
-            var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid());
+            var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid(),
+                    diskBytes, null, List.of(), null);
             record.write(dir);
             m = new QemuMachine(dir, record, proc.toHandle(), proc.onExit());
             m.connect(Instant.now().plus(QMP_CONNECT_TIMEOUT), started.plus(bootTimeout));
@@ -278,7 +286,10 @@ public final class Engine implements AutoCloseable {
         // The pid may have been reused by another program: only trust a QEMU started for this dir.
         try {
             String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
-            return cmdline.contains(dir.resolve("qmp.sock").toString()) ? p : Optional.empty();
+            // a clone from the warm pool was started in a pool dir: its record names that socket
+            String qmpArg = Files.isRegularFile(dir.resolve(MachineRecord.FILE)) ? MachineRecord.read(dir).qmpArg() : "";
+            boolean ours = cmdline.contains(dir.resolve("qmp.sock").toString()) || (!qmpArg.isEmpty() && cmdline.contains(qmpArg));
+            return ours ? p : Optional.empty();
         } catch (IOException e) {
             return Optional.empty(); // exited meanwhile
         }
@@ -294,9 +305,105 @@ public final class Engine implements AutoCloseable {
         return b;
     }
 
-    /** Disconnects from every VM this engine knows, leaving them running. */
+    /** @return the first line of {@code <qemuBinary> --version} (asked once per engine) */
+    String qemuVersion() throws InterruptedException {
+        String v = qemuVersion;
+        if (v == null) {
+            v = ProcessRunner.run(List.of(config.qemuBinary(), "--version"), Duration.ofSeconds(30)).stdout()
+                    .lines().findFirst().orElse("").strip();
+            qemuVersion = v;
+        }
+        return v;
+    }
+
+    // ---- snapshots --------------------------------------------------------------------
+
+    /**
+     * Snapshots a running VM: memory, device state and root disk, into
+     * {@code <dataDir>/snapshots/<id>/}, which appears atomically once complete. The VM is
+     * paused only for the switch-over of a live migration into a capture process, then runs
+     * on (its in-flight execs too).
+     *
+     * @throws MachineDeadException     when the VM is not running
+     * @throws SnapshotFailedException  when it failed (e.g. disk full); nothing is left, the VM runs on
+     * @throws IllegalArgumentException when the id is taken or {@code machine} is not this engine's
+     */
+    public VmSnapshot snapshot(Machine machine, SnapshotSpec spec) throws InterruptedException {
+        if (!(machine instanceof QemuMachine m)) throw new IllegalArgumentException("machine: not from this engine");
+        return snapshots.snapshot(m, spec == null ? SnapshotSpec.defaults() : spec);
+    }
+
+    /**
+     * Restores a snapshot into a new VM (a clone): its own copy-on-write disk overlay, RAM
+     * mapped privately from the snapshot, then a new clock, entropy and hostname. Uses a
+     * pre-spawned QEMU from the warm pool when one waits.
+     *
+     * @throws NoSuchSnapshotException        when there is no such snapshot
+     * @throws SnapshotIncompatibleException  when QEMU version, image, accelerator or machine shape differ
+     * @throws IllegalArgumentException       when the id is taken or the disk would shrink
+     */
+    public Machine restore(String snapshotId, RestoreSpec spec) throws InterruptedException {
+        requireSnapshotId(snapshotId);
+        QemuMachine m = snapshots.restore(snapshotId, spec == null ? RestoreSpec.defaults() : spec);
+        track(m);
+        return m;
+    }
+
+    /** @return the snapshot, if it exists */
+    public Optional<VmSnapshot> findSnapshot(String id) {
+        requireSnapshotId(id);
+        return snapshots.find(id);
+    }
+
+    /** @return every snapshot, by id */
+    public List<VmSnapshot> snapshots() {
+        return snapshots.list();
+    }
+
+    /**
+     * Deletes a snapshot (and its warm pool). Clones restored from it keep working: they hold
+     * their own hard links to its files, whose blocks are freed when the last clone is destroyed.
+     *
+     * @throws NoSuchSnapshotException when there is no such snapshot
+     */
+    public void deleteSnapshot(String id) {
+        requireSnapshotId(id);
+        snapshots.delete(id);
+    }
+
+    /**
+     * Keeps {@link EngineConfig#warmPoolSize()} QEMUs pre-spawned for this snapshot until it
+     * is deleted or the engine closes.
+     *
+     * @return completes when the pool for it is filled (or could not be)
+     */
+    public CompletableFuture<Void> markHot(String snapshotId) {
+        requireSnapshotId(snapshotId);
+        if (snapshots.find(snapshotId).isEmpty()) throw new NoSuchSnapshotException("snapshot '" + snapshotId + "' does not exist");
+        return snapshots.pool.markHot(snapshotId);
+    }
+
+    /** @return how many pre-spawned QEMUs wait for this snapshot right now */
+    public int warmCount(String snapshotId) {
+        return snapshots.pool.readyCount(snapshotId);
+    }
+
+    /** @return completes when the background refill of this snapshot's warm pool (if any) has ended */
+    public CompletableFuture<Void> warmRefill(String snapshotId) {
+        return snapshots.pool.refill(snapshotId);
+    }
+
+    private static void requireSnapshotId(String id) {
+        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("snapshotId: not a snapshot id: '" + id + "'");
+    }
+
+    /**
+     * Disconnects from every VM this engine knows, leaving them running, and kills the
+     * warm pool's pre-spawned QEMUs (those are the engine's own).
+     */
     @Override
     public void close() {
+        if (snapshots != null) snapshots.close();
         machines.values().forEach(QemuMachine::detach);
         machines.clear();
     }

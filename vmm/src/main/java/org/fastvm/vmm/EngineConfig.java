@@ -18,9 +18,14 @@ import java.util.Objects;
  * @param accel       {@code auto} (probe), {@code kvm} or {@code tcg}
  * @param qemuBinary  the QEMU system emulator to run
  * @param bootTimeout how long a boot may take until the agent says hello
+ * @param warmPoolSize   pre-spawned restore QEMUs kept per hot snapshot; 0 disables the warm pool
+ * @param warmPoolRecent how many of the most recently restored snapshots count as hot
+ *                       (besides those marked with {@link Engine#markHot})
+ * @param warmPoolMax    bound on pre-spawned QEMUs in all (each holds ~25 MiB)
  */
 public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel,
-                           String qemuBinary, Duration bootTimeout) {
+                           String qemuBinary, Duration bootTimeout, int warmPoolSize, int warmPoolRecent,
+                           int warmPoolMax) {
 
     /** How the accelerator is chosen. */
     public enum AccelMode {
@@ -52,6 +57,17 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         if (bootTimeout == null || bootTimeout.isNegative() || bootTimeout.isZero()) {
             throw new IllegalArgumentException("bootTimeout: must be positive");
         }
+        if (warmPoolSize < 0 || warmPoolSize > 16) {
+            throw new IllegalArgumentException("warmPoolSize: must be 0..16, got " + warmPoolSize);
+        }
+        if (warmPoolRecent < 0) throw new IllegalArgumentException("warmPoolRecent: must be >= 0, got " + warmPoolRecent);
+        if (warmPoolMax < 0) throw new IllegalArgumentException("warmPoolMax: must be >= 0, got " + warmPoolMax);
+    }
+
+    /** The configuration before the warm pool settings existed (defaults: 1 per hot snapshot, 2 recent, 4 in all). */
+    public EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel, String qemuBinary,
+                        Duration bootTimeout) {
+        this(dataDir, cacheDir, fastvmHome, accel, qemuBinary, bootTimeout, 1, 2, 4);
     }
 
     /** @return the configuration the environment asks for */
@@ -72,6 +88,9 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         private AccelMode accel;
         private String qemuBinary = "qemu-system-x86_64";
         private Duration bootTimeout = Duration.ofSeconds(90);
+        private int warmPoolSize = 1;
+        private int warmPoolRecent = 2;
+        private int warmPoolMax = 4;
 
         Builder(Map<String, String> env) {
             String data = env.get("FASTVM_DATA_DIR");
@@ -103,10 +122,19 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         /** How long a boot may take until the agent says hello. */
         public Builder bootTimeout(Duration timeout) { this.bootTimeout = timeout; return this; }
 
+        /** Pre-spawned restore QEMUs per hot snapshot (default 1); 0 disables the warm pool. */
+        public Builder warmPoolSize(int n) { this.warmPoolSize = n; return this; }
+
+        /** How many most recently restored snapshots are hot (default 2). */
+        public Builder warmPoolRecent(int n) { this.warmPoolRecent = n; return this; }
+
+        /** Bound on pre-spawned QEMUs in all (default 4). */
+        public Builder warmPoolMax(int n) { this.warmPoolMax = n; return this; }
+
         /** @return the configuration */
         public EngineConfig build() {
             return new EngineConfig(dataDir.toAbsolutePath(), cacheDir == null ? null : cacheDir.toAbsolutePath(),
-                    fastvmHome, accel, qemuBinary, bootTimeout);
+                    fastvmHome, accel, qemuBinary, bootTimeout, warmPoolSize, warmPoolRecent, warmPoolMax);
         }
     }
 

@@ -18,9 +18,32 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param accelerator the accelerator QEMU runs with
  * @param argv        the QEMU argv, without the {@code setsid} prefix
  * @param pid         the QEMU process id
+ * @param diskBytes   the root disk's virtual size (0 without one)
+ * @param diskNode    the QMP node name of the root disk's writable top layer (changes with each snapshot)
+ * @param diskLayers  the read-only qcow2 layers under {@code root.qcow2} in the VM dir, bottom first
+ *                    (hard links shared with snapshots: the file system counts the references)
+ * @param snapshotId  the snapshot this VM was restored from, or null for a booted VM
  */
 record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accelerator accelerator,
-                     List<String> argv, long pid) {
+                     List<String> argv, long pid, long diskBytes, String diskNode, List<String> diskLayers,
+                     String snapshotId) {
+    /** Defaults for records written before snapshots existed. */
+    MachineRecord {
+        if (diskNode == null) diskNode = org.fastvm.vmm.qemu.QemuCommand.ROOT_DISK_NODE;
+        diskLayers = diskLayers == null ? List.of() : List.copyOf(diskLayers);
+    }
+
+    /** A record after a snapshot moved the disk to a new top layer. */
+    MachineRecord withDisk(String node, List<String> layers) {
+        return new MachineRecord(spec, imageName, imageKey, accelerator, argv, pid, diskBytes, node, layers, snapshotId);
+    }
+
+    /** @return the {@code -qmp} socket path QEMU was started with (its cmdline names it) */
+    String qmpArg() {
+        int i = argv.indexOf("-qmp");
+        return i >= 0 && i + 1 < argv.size() ? argv.get(i + 1) : "";
+    }
+
     static final String FILE = "machine.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -23,7 +23,9 @@ final class QemuMachine implements Machine {
     private static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(30);
 
     private final Path dir;
-    private final MachineRecord record;
+    private volatile MachineRecord record;
+    /** One snapshot at a time per VM. */
+    final ReentrantLock snapshotLock = new ReentrantLock();
     private final ProcessHandle process;
     private final CompletableFuture<Void> exit;
     private final ReentrantLock destroyLock = new ReentrantLock();
@@ -49,6 +51,23 @@ final class QemuMachine implements Machine {
         helloMs = (System.nanoTime() - t0) / 1_000_000;
     }
 
+    /** Takes over connections made while restoring (QMP negotiated, agent said HELLO). */
+    void adopt(Qmp qmp, AgentChannel agent) {
+        this.qmp = qmp;
+        this.agent = agent;
+    }
+
+    /** Records a new disk top after a snapshot, in memory and in {@code machine.json}. */
+    void updateRecord(MachineRecord r) {
+        r.write(dir);
+        this.record = r;
+    }
+
+    /** The exit future of this machine's QEMU, for connections made before the machine object. */
+    CompletableFuture<Void> exitFuture() {
+        return exit;
+    }
+
     /** @return ms from {@link #connect} to QMP negotiated (for logs) */
     long qmpReadyMs() {
         return qmpReadyMs;
@@ -61,15 +80,22 @@ final class QemuMachine implements Machine {
 
     /** Turns an unexpected agent disconnect into MachineDeadException when QEMU has exited. */
     private VmmException explainDisconnect(VmmException e) {
+        return deathMapper("machine " + id(), pid(), exit).apply(e);
+    }
+
+    /** Maps an agent disconnect to MachineDeadException when {@code exit} completes within a short grace. */
+    static java.util.function.UnaryOperator<VmmException> deathMapper(String what, long pid, CompletableFuture<?> exit) {
+        return e -> {
         try {
             exit.get(DEATH_CONFIRM.toMillis(), TimeUnit.MILLISECONDS);
-            return new MachineDeadException("machine " + id() + ": QEMU (pid " + pid() + ") exited", e);
+            return new MachineDeadException(what + ": QEMU (pid " + pid + ") exited", e);
         } catch (TimeoutException | ExecutionException ex) {
             return e;
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
             return e;
         }
+        };
     }
 
     @Override

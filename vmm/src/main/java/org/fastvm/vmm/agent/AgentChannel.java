@@ -136,6 +136,13 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     private Connection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+        Connection c = begin(deadline, abortOn);
+        awaitHello(c, deadline, abortOn);
+        return c;
+    }
+
+    /** Connects and sends HELLO_REQ (NEW_SESSION) without waiting for the answer. */
+    private Connection begin(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         SocketChannel sc = connector.connect(deadline, abortOn);
         Connection c = new Connection(sc, newId());
         c.reader = Thread.ofVirtual().name("agent-reader " + socket).start(c::readLoop);
@@ -143,11 +150,15 @@ public final class AgentChannel implements AutoCloseable {
         // cannot always notice a new host (a fast reconnect, a restored clone), but it answers
         // this in every case; the answer's header is where the reader gets in step.
         try {
-            c.send(new Frame(FrameType.HELLO_REQ, c.helloReqId, new byte[0]));
+            c.send(new Frame(FrameType.HELLO_REQ, c.helloReqId, new FieldsWriter().u8(Tag.NEW_SESSION, 1).toByteArray()));
         } catch (VmmException e) {
             c.close(e);
             throw e;
         }
+        return c;
+    }
+
+    private void awaitHello(Connection c, Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         CompletableFuture<?> wait = abortOn == null ? c.hello : CompletableFuture.anyOf(c.hello, abortOn);
         long ms = Math.max(1, Duration.between(Instant.now(), deadline).toMillis());
         try {
@@ -166,7 +177,24 @@ public final class AgentChannel implements AutoCloseable {
             c.close(new AgentDisconnectedException("aborted"));
             throw new VmmException("gave up waiting for the agent's HELLO on " + socket + ": aborted");
         }
-        return c;
+    }
+
+    /**
+     * Connects to the agent's socket and sends the opening HELLO_REQ, but does not wait for
+     * the answer: for a QEMU that is not running its guest yet (a restore waiting for its
+     * state). Call {@link #awaitHello} once the guest runs.
+     */
+    public static AgentChannel connectEarly(Path socket, Instant deadline, CompletableFuture<?> abortOn,
+                                            UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+        AgentChannel ch = new AgentChannel(socket.toString(), unixSocket(socket), disconnectMapper);
+        ch.conn = ch.begin(deadline, abortOn);
+        return ch;
+    }
+
+    /** Waits for the HELLO answering this connection's HELLO_REQ (see {@link #connectEarly}). */
+    public AgentInfo awaitHello(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+        awaitHello(conn, deadline, abortOn);
+        return info();
     }
 
     /** @return what the agent said when this channel last connected */

@@ -50,6 +50,8 @@ public final class Tag {
     public static final int MESSAGE = 0x17;
     /** u64: size in bytes. */
     public static final int SIZE_BYTES = 0x18;
+    /** u8 1: this HELLO_REQ opens a new connection's session. */
+    public static final int NEW_SESSION = 0x19;
 
     /** @return a readable name for errors */
     public static String name(int tag) {
@@ -60,7 +62,7 @@ public final class Tag {
             case MAC -> "MAC"; case ADDR -> "ADDR"; case GATEWAY -> "GATEWAY"; case VERSION -> "VERSION";
             case BOOT_ID -> "BOOT_ID"; case PID -> "PID"; case CODE -> "CODE"; case TIMED_OUT -> "TIMED_OUT";
             case DURATION_MS -> "DURATION_MS"; case CODE_NAME -> "CODE_NAME"; case MESSAGE -> "MESSAGE";
-            case SIZE_BYTES -> "SIZE_BYTES";
+            case SIZE_BYTES -> "SIZE_BYTES"; case NEW_SESSION -> "NEW_SESSION";
             default -> String.format("tag 0x%02x", tag);
         };
     }

@@ -24,12 +24,16 @@ import org.fastvm.vmm.Accelerator;
  * @param kernel        the kernel image, or null on restore (firmware load is skipped)
  * @param initrd        the initramfs, or null on restore
  * @param append        the kernel command line, or null on restore
- * @param rootDisk      the qcow2 overlay of the root disk, or null for none
+ * @param rootDisk      the qcow2 overlay of the root disk (the writable top layer), or null for none
+ * @param diskLayers    read-only qcow2 layers under {@code rootDisk}, bottom first, opened as an explicit
+ *                      chain (their header backing names are not used, except the bottom layer's, which
+ *                      names the image's raw root disk); empty for a fresh VM
  * @param incomingDefer true to start paused, waiting for {@code migrate-incoming}
+ * @param startPaused   {@code -S}: stay paused after an incoming migration (a capture QEMU)
  */
 public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus, int memoryMib, Path vmDir,
                           Path memPath, boolean memShared, Path kernel, Path initrd, String append,
-                          Path rootDisk, boolean incomingDefer) {
+                          Path rootDisk, List<Path> diskLayers, boolean incomingDefer, boolean startPaused) {
     /** Node name of the root disk's qcow2 layer (target of {@code blockdev-snapshot-sync}). */
     public static final String ROOT_DISK_NODE = "disk0";
     /** Node name of the root disk's file layer. */
@@ -51,13 +55,49 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
         if (vcpus < 1) throw new IllegalArgumentException("vcpus: must be >= 1");
         if (memoryMib < 1) throw new IllegalArgumentException("memoryMib: must be >= 1");
         if (!incomingDefer && kernel == null) throw new IllegalArgumentException("kernel: required for a cold boot");
+        diskLayers = diskLayers == null ? List.of() : List.copyOf(diskLayers);
+        if (rootDisk == null && !diskLayers.isEmpty()) throw new IllegalArgumentException("diskLayers: need a rootDisk");
+    }
+
+    /** The machine shape a snapshot records: what must match between snapshot and restore. */
+    public static final String DEVICE_LIST = "serial=console;virtio-serial-device;virtserialport=agent";
+
+    /**
+     * @return the shape of this machine without any paths: machine type, accelerator, CPU,
+     * RAM, vCPUs and the device list; a snapshot restores only into a QEMU of equal shape
+     */
+    public String shape() {
+        return "microvm,pit=on,pic=on,rtc=on|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|"
+                + memoryMib + "M|smp=" + vcpus + "|" + DEVICE_LIST + (rootDisk != null ? ";virtio-blk-device" : "");
+    }
+
+    /** @return this command with RAM mapped from {@code mem} ({@code share} on or off) */
+    public QemuCommand withMemory(Path mem, boolean share) {
+        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, mem, share, kernel, initrd, append,
+                rootDisk, diskLayers, incomingDefer, startPaused);
+    }
+
+    /** @return this command with another root disk chain (top overlay and read-only layers under it) */
+    public QemuCommand withDisk(Path top, List<Path> layers) {
+        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, memPath, memShared, kernel, initrd,
+                append, top, layers, incomingDefer, startPaused);
+    }
+
+    /**
+     * A QEMU that receives a running VM by live migration and keeps it paused (a snapshot's
+     * capture process): RAM shared in {@code mem}, sockets in {@code dir}, root disk
+     * {@code scratchDisk} (a throwaway of the same shape), no kernel, {@code -S}.
+     */
+    public QemuCommand forCapture(Path dir, Path mem, Path scratchDisk) {
+        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, dir, mem, true, null, null, null,
+                rootDisk == null ? null : scratchDisk, List.of(), true, true);
     }
 
     /** A cold boot with RAM in {@code <vmDir>/mem}, shared (so it can be snapshotted). */
     public static QemuCommand boot(String qemuBinary, Accelerator accel, int vcpus, int memoryMib, Path vmDir,
                                    Path kernel, Path initrd, String append, Path rootDisk) {
         return new QemuCommand(qemuBinary, accel, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE), true,
-                kernel, initrd, append, rootDisk, false);
+                kernel, initrd, append, rootDisk, List.of(), false, false);
     }
 
     /**
@@ -66,14 +106,14 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
      */
     public QemuCommand forRestore(Path snapshotMem) {
         return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, snapshotMem, false,
-                kernel, initrd, append, rootDisk, true);
+                kernel, initrd, append, rootDisk, diskLayers, true, false);
     }
 
     /** The same command for another VM dir (and root disk), e.g. a clone. */
     public QemuCommand inDir(Path dir, Path disk) {
         Path mem = memPath.startsWith(vmDir) ? dir.resolve(vmDir.relativize(memPath)) : memPath;
         return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, dir, mem, memShared, kernel, initrd,
-                append, disk, incomingDefer);
+                append, disk, diskLayers, incomingDefer, startPaused);
     }
 
     /** @return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras */
@@ -134,10 +174,21 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
         a.add("-device");
         a.add("virtserialport,chardev=agent,name=" + AGENT_PORT);
         if (rootDisk != null) {
+            String below = null;
+            for (int i = 0; i < diskLayers.size(); i++) { // read-only layers, bottom first
+                String node = ROOT_DISK_NODE + "-l" + i;
+                a.add("-blockdev");
+                a.add("driver=file,node-name=" + node + "-file,filename=" + diskLayers.get(i) + ",read-only=on");
+                a.add("-blockdev");
+                a.add("driver=qcow2,node-name=" + node + ",file=" + node + "-file,read-only=on"
+                        + (below != null ? ",backing=" + below : ""));
+                below = node;
+            }
             a.add("-blockdev");
             a.add("driver=file,node-name=" + ROOT_DISK_FILE_NODE + ",filename=" + rootDisk);
             a.add("-blockdev");
-            a.add("driver=qcow2,node-name=" + ROOT_DISK_NODE + ",file=" + ROOT_DISK_FILE_NODE);
+            a.add("driver=qcow2,node-name=" + ROOT_DISK_NODE + ",file=" + ROOT_DISK_FILE_NODE
+                    + (below != null ? ",backing=" + below : ""));
             a.add("-device");
             a.add("virtio-blk-device,drive=" + ROOT_DISK_NODE);
         }
@@ -147,6 +198,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
             a.add("-incoming");
             a.add("defer");
         }
+        if (startPaused) a.add("-S");
         return a;
     }
 }

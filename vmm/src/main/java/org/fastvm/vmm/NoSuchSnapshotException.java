@@ -1,0 +1,9 @@
+package org.fastvm.vmm;
+
+/** No snapshot with the given id exists (never taken, or deleted). */
+public class NoSuchSnapshotException extends VmmException {
+    /** @param message which snapshot */
+    public NoSuchSnapshotException(String message) {
+        super(message);
+    }
+}

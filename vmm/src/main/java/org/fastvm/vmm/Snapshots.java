@@ -1,0 +1,603 @@
+package org.fastvm.vmm;
+
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import org.fastvm.vmm.agent.AgentChannel;
+import org.fastvm.vmm.process.ProcessRunner;
+import org.fastvm.vmm.qemu.Migration;
+import org.fastvm.vmm.qemu.QemuCommand;
+import org.fastvm.vmm.qemu.Qmp;
+import org.fastvm.vmm.qemu.QmpException;
+
+/**
+ * Snapshots, restores and the warm pool (docs/vmm.md, "Snapshots").
+ *
+ * <p>A snapshot live-migrates the VM into a paused "capture" QEMU whose RAM is a
+ * {@code share=on} file in the snapshot's temp dir; the source is paused only for the
+ * switch-over (the root disk gets a new top layer in that instant), then continues. The
+ * capture QEMU's device state is saved, the directory fsync'ed and renamed into place.
+ * Files are shared by hard links (snapshot ↔ VM dirs): the file system counts the
+ * references, so deleting a snapshot never pulls files from under a clone, also across
+ * engine restarts.
+ */
+final class Snapshots implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Snapshots.class.getName());
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Duration QMP_TIMEOUT = Duration.ofSeconds(15);
+    /** Precopy of a busy guest under TCG takes seconds; past this we give up and resume the source. */
+    private static final Duration MIGRATION_TIMEOUT = Duration.ofSeconds(180);
+    private static final Duration RESTORE_HELLO_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration CONT_RETRY = Duration.ofSeconds(5);
+    private static final String TMP_PREFIX = ".tmp-";
+
+    /** Test hook: called at named steps of a snapshot; may throw to inject a failure. */
+    interface FaultHook {
+        void at(String step) throws IOException;
+    }
+
+    static volatile FaultHook faultHook = step -> { };
+
+    private final Engine engine;
+    private final Path snapshotsDir;
+    private final Path vmsDir;
+    final WarmPool pool;
+    /** Restores read a snapshot dir (link its files); deletion removes it. */
+    private final ReentrantReadWriteLock dirLock = new ReentrantReadWriteLock();
+
+    Snapshots(Engine engine, Path snapshotsDir, Path poolDir, Path vmsDir) {
+        this.engine = engine;
+        this.snapshotsDir = snapshotsDir;
+        this.vmsDir = vmsDir;
+        this.pool = new WarmPool(this, poolDir, engine.config());
+        try {
+            Files.createDirectories(snapshotsDir);
+            try (var s = Files.list(snapshotsDir)) { // temp dirs of snapshots cut short by a crash
+                for (Path p : s.filter(p -> p.getFileName().toString().startsWith(TMP_PREFIX)).toList()) {
+                    killCaptureIn(p);
+                    FileTrees.deleteQuietly(p);
+                }
+            }
+        } catch (IOException e) {
+            throw new VmmException("cannot prepare " + snapshotsDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ---- listing ----------------------------------------------------------------------
+
+    Optional<VmSnapshot> find(String id) {
+        Path dir = snapshotsDir.resolve(id);
+        if (!Files.isRegularFile(dir.resolve(SnapshotManifest.FILE))) return Optional.empty();
+        return Optional.of(SnapshotManifest.read(dir).toSnapshot(dir));
+    }
+
+    List<VmSnapshot> list() {
+        List<VmSnapshot> out = new ArrayList<>();
+        try (var s = Files.list(snapshotsDir)) {
+            for (Path p : s.sorted().toList()) {
+                if (p.getFileName().toString().startsWith(TMP_PREFIX)) continue;
+                if (Files.isRegularFile(p.resolve(SnapshotManifest.FILE))) out.add(SnapshotManifest.read(p).toSnapshot(p));
+            }
+        } catch (IOException e) {
+            throw new VmmException("cannot list " + snapshotsDir + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    /**
+     * Deletes a snapshot: drains its warm pool and removes its directory. Clones keep their
+     * own hard links to its memory file and disk layers; those blocks are freed when the
+     * last clone is destroyed.
+     */
+    void delete(String id) {
+        Path dir = snapshotsDir.resolve(id);
+        if (!Files.isDirectory(dir)) throw new NoSuchSnapshotException("snapshot '" + id + "' does not exist");
+        pool.drain(id);
+        dirLock.writeLock().lock();
+        try {
+            // rename first: the snapshot disappears atomically, then its names are removed
+            Path gone = snapshotsDir.resolve(TMP_PREFIX + "del-" + hex(4));
+            Files.move(dir, gone, StandardCopyOption.ATOMIC_MOVE);
+            FileTrees.deleteTree(gone);
+        } catch (IOException e) {
+            throw new VmmException("cannot delete snapshot " + id + ": " + e.getMessage(), e);
+        } finally {
+            dirLock.writeLock().unlock();
+        }
+    }
+
+    // ---- snapshot ---------------------------------------------------------------------
+
+    VmSnapshot snapshot(QemuMachine m, SnapshotSpec spec) throws InterruptedException {
+        String id = spec.id() != null ? spec.id() : "snap-" + hex(6);
+        m.snapshotLock.lock();
+        try {
+            if (!m.isAlive()) throw new MachineDeadException("machine " + m.id() + " is not running; cannot snapshot it");
+            Path dir = snapshotsDir.resolve(id);
+            if (Files.exists(dir)) throw new IllegalArgumentException("id: a snapshot named '" + id + "' already exists");
+            Path tmp = snapshotsDir.resolve(TMP_PREFIX + hex(4));
+            try {
+                Files.createDirectory(tmp);
+            } catch (IOException e) {
+                throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + ": cannot create " + tmp + ": "
+                        + e.getMessage(), e);
+            }
+            try {
+                SnapshotManifest man = capture(m, id, tmp);
+                faultHook.at("publish");
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+                fsyncDir(snapshotsDir);
+                LOG.log(Level.INFO, "snapshot {0} of {1}: paused {2} ms, {3} MiB of RAM", id, m.id(),
+                        man.pauseMillis(), man.memAllocatedBytes() >> 20);
+                return man.toSnapshot(dir);
+            } catch (IOException e) {
+                FileTrees.deleteQuietly(tmp);
+                throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + " failed: " + e.getMessage()
+                        + freeSpace(), e);
+            } catch (RuntimeException | InterruptedException | Error e) {
+                FileTrees.deleteQuietly(tmp);
+                if (e instanceof MachineDeadException || e instanceof IllegalArgumentException) throw e;
+                if (!m.isAlive()) {
+                    throw new MachineDeadException("machine " + m.id() + " died during snapshot " + id, e);
+                }
+                if (e instanceof VmmException v) {
+                    throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + " failed: " + v.getMessage()
+                            + freeSpace(), v);
+                }
+                throw e;
+            }
+        } finally {
+            m.snapshotLock.unlock();
+        }
+    }
+
+    private String freeSpace() {
+        try {
+            long free = Files.getFileStore(snapshotsDir).getUsableSpace();
+            return " (" + (free >> 20) + " MiB free in " + snapshotsDir + ")";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Live-migrates {@code m} into a capture QEMU in {@code tmp}, resumes {@code m}, writes the snapshot files. */
+    private SnapshotManifest capture(QemuMachine m, String id, Path tmp) throws IOException, InterruptedException {
+        MachineRecord rec = m.record();
+        QemuCommand source = sourceCommand(m, rec);
+        boolean disk = source.rootDisk() != null;
+        Qmp qmp = m.qmp();
+        m.agent().fsSync(); // quiesce: the disk layer alone is consistent too
+
+        int k = rec.diskLayers().size();
+        String frozenName = "disk-" + k + ".qcow2";
+        Path vmDir = m.dir();
+        Path nextTop = vmDir.resolve("root-next.qcow2");
+        Path capDir = tmp.resolve("c");
+        Files.createDirectory(capDir);
+        Path scratch = capDir.resolve("scratch.qcow2");
+        if (disk) {
+            Overlay.createUnchecked(nextTop, frozenName, rec.diskBytes());
+            Overlay.createBlank(scratch, rec.diskBytes());
+        }
+        Path mem = tmp.resolve(SnapshotManifest.MEM);
+        QemuCommand capCmd = source.forCapture(capDir, mem, scratch);
+        Process cap = ProcessRunner.spawnDetached(capCmd.argv(), capDir.resolve("qemu.log"));
+        Files.writeString(capDir.resolve("pid"), Long.toString(cap.pid()));
+        boolean diskSwitched = false;
+        String newNode = QemuCommand.ROOT_DISK_NODE + "-s" + (k + 1);
+        double pauseMs;
+        try (Qmp capQmp = Qmp.connect(capDir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), cap.onExit())) {
+            Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
+            Migration.capabilities(capQmp, Map.of("events", true, "x-ignore-shared", false));
+            Migration incoming = new Migration(capQmp);
+            incoming.listen(capDir.resolve("mig.sock"));
+
+            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", false,
+                    "pause-before-switchover", disk));
+            qmp.execute("migrate-set-parameters", Map.of("max-bandwidth", 8L << 30, "downtime-limit", 20));
+            var stopped = qmp.nextEvent(ev -> "STOP".equals(ev.path("event").asText()));
+            Migration out = new Migration(qmp);
+            try {
+                faultHook.at("migrate");
+                qmp.execute("migrate", Map.of("uri", "unix:" + capDir.resolve("mig.sock")));
+                if (disk) { // the VM is stopped: freeze the disk in this instant
+                    out.await(Set.of("pre-switchover"), deadline, m.exitFuture());
+                    qmp.execute("blockdev-add", Map.of("driver", "qcow2", "node-name", newNode,
+                            "file", Map.of("driver", "file", "filename", nextTop.toString()), "backing", NULL));
+                    qmp.execute("blockdev-snapshot", Map.of("node", rec.diskNode(), "overlay", newNode));
+                    diskSwitched = true;
+                    qmp.execute("migrate-continue", Map.of("state", "pre-switchover"));
+                }
+                out.await(Set.of("completed"), deadline, m.exitFuture());
+                Migration.cont(qmp, CONT_RETRY);
+                Instant running = Instant.now();
+                JsonNode stop = stopped.getNow(null);
+                pauseMs = stop == null ? -1 : Duration.between(eventTime(stop), running).toNanos() / 1e6;
+            } catch (RuntimeException | InterruptedException e) {
+                resumeAfterFailure(m, qmp);
+                throw e;
+            } finally {
+                out.close();
+                stopped.cancel(false);
+            }
+            if (diskSwitched) { // the VM now writes to root-next: name the files for what they are
+                Files.move(vmDir.resolve("root.qcow2"), vmDir.resolve(frozenName));
+                Files.move(nextTop, vmDir.resolve("root.qcow2"));
+                List<String> layers = new ArrayList<>(rec.diskLayers());
+                layers.add(frozenName);
+                m.updateRecord(rec.withDisk(newNode, layers));
+            }
+            incoming.await(Set.of("completed"), deadline, cap.onExit());
+            incoming.close();
+            Migration.capabilities(capQmp, Map.of("x-ignore-shared", true));
+            faultHook.at("state");
+            new Migration(capQmp).saveTo(tmp.resolve(SnapshotManifest.STATE), capDir.resolve("state.sock"), deadline,
+                    cap.onExit());
+        } catch (QmpException e) {
+            if (!cap.isAlive()) {
+                throw new SnapshotFailedException("the capture QEMU died (exit " + cap.exitValue() + "): "
+                        + tail(capDir.resolve("qemu.log")), e);
+            }
+            throw e;
+        } finally {
+            cap.destroyForcibly();
+            cap.waitFor();
+            if (!diskSwitched) Files.deleteIfExists(nextTop);
+            FileTrees.deleteQuietly(capDir);
+        }
+
+        List<String> layers = List.of();
+        if (disk) {
+            layers = m.record().diskLayers();
+            for (String l : layers) Files.createLink(tmp.resolve(l), vmDir.resolve(l));
+            Overlay.createUnchecked(tmp.resolve(SnapshotManifest.OVERLAY), frozenName, rec.diskBytes());
+        }
+        Path state = tmp.resolve(SnapshotManifest.STATE);
+        byte[] stateBytes = Files.readAllBytes(state);
+        faultHook.at("manifest");
+        var man = new SnapshotManifest(SnapshotManifest.FORMAT, id, m.id(), rec.imageName(), rec.imageKey(),
+                engine.qemuVersion(), rec.accelerator(), rec.spec().vcpus(), rec.spec().memoryMib(), source.shape(),
+                rec.argv(), disk, rec.diskBytes(), layers, Files.size(mem), allocatedBytes(mem), stateBytes.length,
+                sha256(stateBytes), pauseMs, Instant.now().toString());
+        man.write(tmp);
+        for (String f : List.of(SnapshotManifest.MEM, SnapshotManifest.STATE, SnapshotManifest.FILE)) fsync(tmp.resolve(f));
+        if (disk) fsync(tmp.resolve(SnapshotManifest.OVERLAY));
+        fsyncDir(tmp);
+        return man;
+    }
+
+    private static final Object NULL = com.fasterxml.jackson.databind.node.NullNode.getInstance();
+
+    /** After a failed migration: cancel it and let the source run again, whatever state it is in. */
+    private static void resumeAfterFailure(QemuMachine m, Qmp qmp) {
+        try {
+            qmp.execute("migrate_cancel");
+            String status = qmp.execute("query-status").path("status").asText();
+            if (!"running".equals(status)) Migration.cont(qmp, CONT_RETRY);
+        } catch (RuntimeException | InterruptedException e) {
+            LOG.log(Level.WARNING, "machine {0}: could not resume after a failed snapshot: {1}", m.id(), e.toString());
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The command describing the running VM (paths of its current disk chain). */
+    private QemuCommand sourceCommand(QemuMachine m, MachineRecord rec) {
+        Path dir = m.dir();
+        boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve("root.qcow2"));
+        List<Path> layers = rec.diskLayers().stream().map(dir::resolve).toList();
+        return new QemuCommand(engine.config().qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
+                rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), true, null, null, null,
+                hasDisk ? dir.resolve("root.qcow2") : null, layers, true, false);
+    }
+
+    private static Instant eventTime(JsonNode ev) {
+        JsonNode ts = ev.path("timestamp");
+        return Instant.ofEpochSecond(ts.path("seconds").asLong(), ts.path("microseconds").asLong() * 1000);
+    }
+
+    // ---- restore ----------------------------------------------------------------------
+
+    /** A QEMU started with a snapshot's restore argv, QMP negotiated, listening for the state. */
+    record Prepared(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming) {
+        void kill() {
+            qmp.close();
+            process.destroyForcibly();
+            try {
+                process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            FileTrees.deleteQuietly(dir);
+        }
+    }
+
+    /** Checks a snapshot against this engine; throws {@link SnapshotIncompatibleException} naming the difference. */
+    SnapshotManifest compatible(String id) throws InterruptedException {
+        Path dir = snapshotsDir.resolve(id);
+        if (!Files.isRegularFile(dir.resolve(SnapshotManifest.FILE))) {
+            throw new NoSuchSnapshotException("snapshot '" + id + "' does not exist");
+        }
+        SnapshotManifest man = SnapshotManifest.read(dir);
+        if (man.format() != SnapshotManifest.FORMAT) {
+            throw new SnapshotIncompatibleException("snapshot " + id + ": manifest format " + man.format()
+                    + ", this engine reads " + SnapshotManifest.FORMAT);
+        }
+        if (!man.qemuVersion().equals(engine.qemuVersion())) {
+            throw new SnapshotIncompatibleException("snapshot " + id + " was taken with '" + man.qemuVersion()
+                    + "', this engine runs '" + engine.qemuVersion() + "'");
+        }
+        if (man.accelerator() != engine.accelerator()) {
+            throw new SnapshotIncompatibleException("snapshot " + id + " was taken on " + man.accelerator()
+                    + ", this engine runs " + engine.accelerator());
+        }
+        String key = engine.image(man.imageName()).key();
+        if (!man.imageKey().equals(key)) {
+            throw new SnapshotIncompatibleException("snapshot " + id + " needs image " + man.imageName() + " "
+                    + man.imageKey() + ", this engine has " + key);
+        }
+        return man;
+    }
+
+    /** Starts a restore QEMU for snapshot {@code man} in {@code dir} (created here). */
+    Prepared prepare(SnapshotManifest man, Path dir, long diskBytes) throws InterruptedException {
+        Path snap = snapshotsDir.resolve(man.id());
+        Process proc = null;
+        try {
+            Files.createDirectory(dir);
+        } catch (FileAlreadyExistsException e) {
+            throw new IllegalArgumentException("id: a VM named '" + dir.getFileName() + "' already exists in " + dir.getParent());
+        } catch (IOException e) {
+            throw new VmmException("cannot create " + dir + ": " + e.getMessage(), e);
+        }
+        try {
+            dirLock.readLock().lock();
+            try {
+                Files.createLink(dir.resolve(QemuCommand.MEMORY_FILE), snap.resolve(SnapshotManifest.MEM));
+                for (String l : man.diskLayers()) Files.createLink(dir.resolve(l), snap.resolve(l));
+                if (man.hasRootDisk()) {
+                    if (diskBytes > man.diskBytes()) {
+                        Overlay.createUnchecked(dir.resolve("root.qcow2"), man.diskLayers().getLast(), diskBytes);
+                    } else {
+                        Files.copy(snap.resolve(SnapshotManifest.OVERLAY), dir.resolve("root.qcow2"));
+                    }
+                }
+            } catch (NoSuchFileException e) {
+                throw new NoSuchSnapshotException("snapshot '" + man.id() + "' was deleted during the restore");
+            } finally {
+                dirLock.readLock().unlock();
+            }
+            QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(), man.vcpus(),
+                    man.memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
+                    man.hasRootDisk() ? dir.resolve("root.qcow2") : null,
+                    man.diskLayers().stream().map(dir::resolve).toList(), true, false);
+            if (!cmd.shape().equals(man.shape())) {
+                throw new SnapshotIncompatibleException("snapshot " + man.id() + " has machine shape '" + man.shape()
+                        + "', this engine builds '" + cmd.shape() + "'");
+            }
+            proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve("qemu.log"));
+            Qmp qmp = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), proc.onExit());
+            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true));
+            Migration incoming = new Migration(qmp);
+            incoming.listen(dir.resolve("mig.sock"));
+            return new Prepared(man.id(), dir, proc, cmd, qmp, incoming);
+        } catch (IOException e) {
+            kill(proc);
+            FileTrees.deleteQuietly(dir);
+            throw new VmmException("cannot prepare a restore of " + man.id() + " in " + dir + ": " + e.getMessage(), e);
+        } catch (RuntimeException | InterruptedException e) {
+            kill(proc);
+            FileTrees.deleteQuietly(dir);
+            throw e;
+        }
+    }
+
+    private static void kill(Process p) {
+        if (p == null) return;
+        p.destroyForcibly();
+        try {
+            p.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    QemuMachine restore(String id, RestoreSpec spec) throws InterruptedException {
+        SnapshotManifest man = compatible(id);
+        String vmId = spec.id() != null ? spec.id() : "vm-" + hex(6);
+        String hostname = spec.hostname() != null ? spec.hostname() : vmId;
+        long wantDisk = spec.diskGib() == 0 ? man.diskBytes() : (long) spec.diskGib() << 30;
+        if (man.hasRootDisk() && wantDisk < man.diskBytes()) {
+            throw new IllegalArgumentException("diskGib: " + spec.diskGib() + " GiB is smaller than snapshot " + id
+                    + "'s disk (" + (man.diskBytes() >> 20) + " MiB); disks only grow");
+        }
+        Path dir = vmsDir.resolve(vmId);
+        if (Files.exists(dir)) throw new IllegalArgumentException("id: a VM named '" + vmId + "' already exists in " + vmsDir);
+        byte[] state = readState(man);
+        Prepared p = wantDisk == man.diskBytes() ? pool.claim(id, dir) : null;
+        boolean warm = p != null;
+        if (p == null) p = prepare(man, dir, wantDisk);
+        pool.restored(id);
+        QemuMachine m = null;
+        try {
+            var mspec = new MachineSpec(vmId, man.imageName(), man.vcpus(), man.memoryMib(),
+                    man.hasRootDisk() ? (int) (wantDisk >> 30) : 0, hostname);
+            var rec = new MachineRecord(mspec, man.imageName(), man.imageKey(), man.accelerator(), p.command().argv(),
+                    p.process().pid(), man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE,
+                    man.diskLayers(), id);
+            m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
+            Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
+            AgentChannel agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline,
+                    m.exitFuture(), QemuMachine.deathMapper("machine " + vmId, p.process().pid(), m.exitFuture()));
+            m.adopt(p.qmp(), agent);
+            Migration.feed(dir.resolve("mig.sock"), state);
+            try {
+                p.incoming().await(Set.of("completed"), deadline, m.exitFuture());
+            } catch (QmpException e) {
+                throw new SnapshotIncompatibleException("QEMU refused the state of snapshot " + id + ": "
+                        + e.getMessage() + "\n--- qemu.log ---\n" + tail(dir.resolve("qemu.log")), e);
+            } finally {
+                p.incoming().close();
+            }
+            Migration.cont(p.qmp(), CONT_RETRY);
+            agent.awaitHello(deadline, m.exitFuture());
+            reidentify(agent, hostname);
+            if (man.hasRootDisk() && wantDisk > man.diskBytes()) agent.growRootfs();
+            Files.writeString(dir.resolve("pid"), Long.toString(p.process().pid()));
+            rec.write(dir);
+            LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3})", vmId, id, warm ? "warm" : "cold",
+                    p.process().pid());
+            return m;
+        } catch (IOException e) {
+            cleanUp(m, p);
+            throw new VmmException("cannot write to " + dir + ": " + e.getMessage(), e);
+        } catch (RuntimeException | InterruptedException | Error e) {
+            cleanUp(m, p);
+            throw e;
+        }
+    }
+
+    private static void cleanUp(QemuMachine m, Prepared p) {
+        if (m != null) m.stopProcess();
+        p.kill();
+    }
+
+    /** A clone must not share its source's clock, RNG state or name: the three go out at once. */
+    private static void reidentify(AgentChannel agent, String hostname) throws InterruptedException {
+        byte[] entropy = new byte[64];
+        RANDOM.nextBytes(entropy);
+        var time = CompletableFuture.runAsync(() -> call(() -> agent.setTime(Instant.now())), Thread::startVirtualThread);
+        var rng = CompletableFuture.runAsync(() -> call(() -> agent.addEntropy(entropy)), Thread::startVirtualThread);
+        var name = CompletableFuture.runAsync(() -> call(() -> agent.setHostname(hostname)), Thread::startVirtualThread);
+        try {
+            CompletableFuture.allOf(time, rng, name).get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof VmmException v ? v : new VmmException("re-identifying the clone failed", e.getCause());
+        }
+    }
+
+    private interface AgentCall {
+        void run() throws InterruptedException;
+    }
+
+    private static void call(AgentCall c) {
+        try {
+            c.run();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted", e);
+        }
+    }
+
+    private byte[] readState(SnapshotManifest man) {
+        Path f = snapshotsDir.resolve(man.id()).resolve(SnapshotManifest.STATE);
+        try {
+            byte[] b = Files.readAllBytes(f);
+            if (!sha256(b).equals(man.stateSha256())) {
+                throw new SnapshotIncompatibleException("snapshot " + man.id() + ": state file checksum mismatch (corrupt)");
+            }
+            return b;
+        } catch (NoSuchFileException e) {
+            throw new NoSuchSnapshotException("snapshot '" + man.id() + "' does not exist");
+        } catch (IOException e) {
+            throw new VmmException("cannot read " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------
+
+    Path snapshotDir(String id) {
+        return snapshotsDir.resolve(id);
+    }
+
+    private static void killCaptureIn(Path tmp) {
+        Path pid = tmp.resolve("c").resolve("pid");
+        try {
+            if (!Files.isRegularFile(pid)) return;
+            long p = Long.parseLong(Files.readString(pid).strip());
+            ProcessHandle.of(p).filter(h -> h.info().command().orElse("").contains("qemu")).ifPresent(h -> {
+                h.destroyForcibly();
+                h.onExit().join();
+            });
+        } catch (IOException | NumberFormatException e) {
+            LOG.log(Level.DEBUG, "stale capture pid in {0}: {1}", tmp, e.toString());
+        }
+    }
+
+    static String tail(Path file) {
+        try {
+            byte[] b = Files.readAllBytes(file);
+            int from = Math.max(0, b.length - 2000);
+            return new String(b, from, b.length - from, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(" + file.getFileName() + " unreadable)";
+        }
+    }
+
+    static String hex(int bytes) {
+        byte[] b = new byte[bytes];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    static String sha256(byte[] b) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Blocks really allocated to a sparse file (the JDK has no st_blocks). */
+    private static long allocatedBytes(Path f) throws InterruptedException {
+        String[] v = ProcessRunner.run(List.of("stat", "-c", "%b %B", f.toString()), Duration.ofSeconds(10))
+                .lastStdoutLine().split(" ");
+        return Long.parseLong(v[0]) * Long.parseLong(v[1]);
+    }
+
+    private static void fsync(Path f) throws IOException {
+        try (FileChannel c = FileChannel.open(f, StandardOpenOption.WRITE)) {
+            c.force(true);
+        }
+    }
+
+    private static void fsyncDir(Path d) throws IOException {
+        try (FileChannel c = FileChannel.open(d, StandardOpenOption.READ)) {
+            c.force(true);
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+
+    /** For the pool: a copy of the manifest map so warm entries are spawned with what restores check. */
+    Map<String, SnapshotManifest> manifests() {
+        Map<String, SnapshotManifest> out = new LinkedHashMap<>();
+        for (VmSnapshot s : list()) out.put(s.id(), SnapshotManifest.read(s.dir()));
+        return out;
+    }
+}
