@@ -150,6 +150,7 @@ bool exec_stdin_backlog(void);           /* too much stdin queued: pause reading
 
 /* ---- control.c ---- */
 void control_handle(struct request *req);
+bool control_reaped(pid_t pid, int status); /* true if pid was a filesystem job (answered now) */
 const char *boot_id(void);
 
 /* ---- init.c (PID 1 duties) ---- */

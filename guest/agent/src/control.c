@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,9 +50,7 @@ static bool refused_in_test_mode(struct request *r, const char *what) {
     return true;
 }
 
-/* Set while the agent holds / frozen. Whatever writes to it (a resize; sync's journal commit)
- * would block the agent, and with it the FS_THAW that is the only way out. */
-static bool root_frozen;
+static bool root_frozen; /* the agent froze / (FS_FREEZE) and has not thawed it */
 
 static void fail_errno(uint32_t id, const char *what) {
     send_error(id, "FAILED", "%s: %s", what, strerror(errno));
@@ -124,27 +123,127 @@ static void set_hostname(struct request *r) {
         send_ok(r->id);
 }
 
+/* ---- filesystem work, off the event loop ----
+ * sync(), FIFREEZE and an online resize wait for the disk (for seconds under TCG with much
+ * dirty data). They run in a child process, so every command's output, timeouts and the
+ * host's pings go on meanwhile; one at a time, in the order the host sent them. */
+struct fs_job {
+    uint32_t id;
+    uint8_t type;
+    const char *step; /* names the request and the call in an error */
+    int (*work)(uint64_t arg);
+    uint64_t arg;
+};
+#define FS_QUEUE_MAX 16
+static struct fs_job fs_queue[FS_QUEUE_MAX]; /* [0] runs while fs_pid is set; the rest wait */
+static size_t fs_queued;
+static pid_t fs_pid;
+
+/* The work functions run in the child: they return 0 or an errno, its exit status. */
+static int root_ioctl(unsigned long req, void *arg) {
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 || ioctl(fd, req, arg) < 0 ? errno : 0;
+}
+
+static int do_sync(uint64_t unused) {
+    (void)unused;
+    sync();
+    return 0;
+}
+
+static int do_freeze(uint64_t unused) {
+    (void)unused;
+    sync(); /* FIFREEZE syncs too, but this keeps the freeze window short */
+    int e = root_ioctl(FIFREEZE, 0);
+    return e == EBUSY ? 0 : e; /* already frozen: the state the host asked for */
+}
+
+static int do_thaw(uint64_t unused) {
+    (void)unused;
+    int e = root_ioctl(FITHAW, 0);
+    return e == EINVAL ? 0 : e; /* not frozen: the state the host asked for */
+}
+
+static int do_resize(uint64_t blocks) { return root_ioctl(EXT4_IOC_RESIZE_FS, &blocks); } /* same size: 0 */
+
+/* Answers a job that the root's frozen state settles without running it (decided when it is
+ * its turn, after the jobs before it changed that state). A job that writes to a frozen root
+ * would wait for a thaw queued behind it: that is refused. */
+static bool settled_by_freeze_state(const struct fs_job *j) {
+    if ((j->type == T_FS_FREEZE || j->type == T_FS_THAW) && (j->type == T_FS_FREEZE) == root_frozen)
+        send_ok(j->id); /* already in the state asked for */
+    else if (j->type == T_FS_SYNC && root_frozen)
+        send_ok(j->id); /* a frozen root is clean on disk already */
+    else if (j->type == T_GROW_ROOTFS && root_frozen)
+        send_error(j->id, "FAILED", "GROW_ROOTFS: the root filesystem is frozen (FS_THAW first)");
+    else
+        return false;
+    return true;
+}
+
+static void fs_pop(void) { memmove(fs_queue, fs_queue + 1, --fs_queued * sizeof *fs_queue); }
+
+static void fs_run_next(void) {
+    while (!fs_pid && fs_queued) {
+        struct fs_job *j = &fs_queue[0];
+        if (settled_by_freeze_state(j)) {
+            fs_pop();
+            continue;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            close_range(3, ~0U, 0); /* hold no command's pipe open: a stdin closed must reach EOF */
+            _exit(j->work(j->arg));
+        }
+        if (pid > 0) {
+            fs_pid = pid;
+            return;
+        }
+        send_error(j->id, "FAILED", "%s: fork: %s", j->step, strerror(errno));
+        fs_pop();
+    }
+}
+
+static void fs_start(struct request *r, const char *step, int (*work)(uint64_t), uint64_t arg) {
+    if (fs_queued == FS_QUEUE_MAX) {
+        send_error(r->id, "FAILED", "%s: %d filesystem requests are waiting already", step, FS_QUEUE_MAX);
+        return;
+    }
+    fs_queue[fs_queued++] = (struct fs_job){r->id, r->type, step, work, arg};
+    fs_run_next();
+}
+
+bool control_reaped(pid_t pid, int status) {
+    if (!fs_pid || pid != fs_pid)
+        return false;
+    fs_pid = 0;
+    struct fs_job j = fs_queue[0];
+    fs_pop();
+    if (!WIFEXITED(status)) {
+        send_error(j.id, "FAILED", "%s: killed by signal %d", j.step, WTERMSIG(status));
+    } else if (WEXITSTATUS(status)) {
+        send_error(j.id, "FAILED", "%s: %s", j.step, strerror(WEXITSTATUS(status)));
+    } else if (j.type == T_GROW_ROOTFS) {
+        ok_with_size(j.id);
+    } else {
+        if (j.type == T_FS_FREEZE || j.type == T_FS_THAW)
+            root_frozen = j.type == T_FS_FREEZE;
+        send_ok(j.id);
+    }
+    fs_run_next();
+    return true;
+}
+
 static void freeze(struct request *r, bool on) {
     struct stat st;
     if (refused_in_test_mode(r, on ? "FS_FREEZE" : "FS_THAW"))
         return;
-    if (!root_on_block_device(&st) || on == root_frozen) { /* initramfs, or already so */
+    if (!root_on_block_device(&st)) /* initramfs: nothing on disk to make consistent */
         send_ok(r->id);
-        return;
-    }
-    if (on)
-        sync(); /* FIFREEZE syncs too, but this keeps the freeze window short */
-    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = fd < 0 ? -1 : ioctl(fd, on ? FIFREEZE : FITHAW, 0);
-    /* already frozen (EBUSY) / not frozen (EINVAL) is the state the host asked for */
-    if (rc < 0 && !(on && errno == EBUSY) && !(!on && errno == EINVAL)) {
-        fail_errno(r->id, on ? "FS_FREEZE: FIFREEZE /" : "FS_THAW: FITHAW /");
-    } else {
-        root_frozen = on;
-        send_ok(r->id);
-    }
-    if (fd >= 0)
-        close(fd);
+    else if (on)
+        fs_start(r, "FS_FREEZE: FIFREEZE /", do_freeze, 0);
+    else
+        fs_start(r, "FS_THAW: FITHAW /", do_thaw, 0);
 }
 
 static void grow_rootfs(struct request *r) {
@@ -153,10 +252,6 @@ static void grow_rootfs(struct request *r) {
         return;
     if (!root_on_block_device(&st)) { /* no root disk: report the size as it is */
         ok_with_size(r->id);
-        return;
-    }
-    if (root_frozen) {
-        send_error(r->id, "FAILED", "GROW_ROOTFS: the root filesystem is frozen (FS_THAW first)");
         return;
     }
     /* Map the root's device number to its /dev node through sysfs (no udev here). */
@@ -191,16 +286,7 @@ static void grow_rootfs(struct request *r) {
         send_error(r->id, "FAILED", "GROW_ROOTFS: the root filesystem is not ext4");
         return;
     }
-    uint64_t blocks = bytes / (uint64_t)sf.f_bsize;
-    fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) < 0) { /* same size: ext4 returns 0 */
-        fail_errno(r->id, "GROW_ROOTFS: EXT4_IOC_RESIZE_FS");
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    close(fd);
-    ok_with_size(r->id);
+    fs_start(r, "GROW_ROOTFS: EXT4_IOC_RESIZE_FS", do_resize, bytes / (uint64_t)sf.f_bsize);
 }
 
 /* ---- NET_CONFIG ---- */
@@ -469,11 +555,7 @@ void control_handle(struct request *r) {
     case T_SET_TIME: set_time(r); break;
     case T_ADD_ENTROPY: add_entropy(r); break;
     case T_SET_HOSTNAME: set_hostname(r); break;
-    case T_FS_SYNC:
-        if (!root_frozen) /* a frozen root is clean on disk already */
-            sync();
-        send_ok(r->id);
-        break;
+    case T_FS_SYNC: fs_start(r, "FS_SYNC: sync", do_sync, 0); break;
     case T_FS_FREEZE: freeze(r, true); break;
     case T_FS_THAW: freeze(r, false); break;
     case T_NET_CONFIG: net_config(r); break;

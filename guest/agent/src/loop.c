@@ -410,7 +410,8 @@ static void reap_children(void) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        exec_reaped(pid, status); /* orphans adopted by PID 1 / the subreaper are just reaped */
+        if (!control_reaped(pid, status))
+            exec_reaped(pid, status); /* orphans adopted by PID 1 / the subreaper are just reaped */
 }
 
 static void arm_timer(void) {

@@ -588,6 +588,20 @@ def test_control_requests(h):
     expect_error(h.call(NET_CONFIG, (IFNAME, "eth0"), (ADDR, "fd00::2/64")), "UNSUPPORTED")
 
 
+
+def test_fs_sync_beside_the_loop(h):
+    # sync() waits for the disk, so it runs beside the event loop: a PING sent after three
+    # FS_SYNCs is answered first, and the syncs (one at a time) are all answered OK, in order
+    syncs = [h.new_id() for _ in range(3)]
+    ping = h.new_id()
+    h.send(b"".join(frame(FS_SYNC, i) for i in syncs) + frame(PING, ping))
+    answers = []
+    while len(answers) < 4:
+        f = h.recv()
+        if f.id in syncs or f.id == ping:
+            answers.append((f.id, f.type))
+    assert answers == [(ping, OK)] + [(i, OK) for i in syncs], answers
+
 # ---------------------------------------------------------------- robustness
 
 def test_protocol_errors(h):
@@ -733,7 +747,8 @@ TESTS = [
     test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill, test_fd_limits,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_unread_answers_bounded_memory,
-    test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests, test_protocol_errors, test_fuzz,
+    test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests,
+    test_fs_sync_beside_the_loop, test_protocol_errors, test_fuzz,
 ]
 
 
