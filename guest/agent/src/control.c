@@ -50,7 +50,7 @@ static bool refused_in_test_mode(struct request *r, const char *what) {
     return true;
 }
 
-static bool root_frozen; /* the agent froze / (FS_FREEZE) and has not thawed it */
+static bool root_frozen; /* FS_FREEZE froze / (or found it frozen); no FS_THAW since */
 
 static void fail_errno(uint32_t id, const char *what) {
     send_error(id, "FAILED", "%s: %s", what, strerror(errno));

@@ -617,6 +617,10 @@ def test_protocol_errors(h):
     expect_error(h.call(EXEC), "BAD_REQUEST")  # no ARG
     expect_error(h.call(EXEC, (ARG, "a\0b")), "BAD_REQUEST")
     expect_error(h.call(EXEC, (ARG, "true"), (ENV, "NOEQUALS")), "BAD_REQUEST")
+    assert "too many ARG" in expect_error(h.call(EXEC, *[(ARG, "x")] * 4097), "BAD_REQUEST")
+    assert "too many ENV" in expect_error(h.call(EXEC, (ARG, "true"), *[(ENV, "A=1")] * 4097), "BAD_REQUEST")
+    r = h.run(["sh", "-c", 'echo $#; echo "$A4095"', "sh"] + ["a"] * 4092, env=["A%d=%d" % (i, i) for i in range(4096)])
+    assert r.stdout == b"4092\n4095\n" and r.exit.int(CODE) == 0, (r.stdout, r.stderr)
     h.request(EXEC, 0, (ARG, "true"))
     expect_error(h.recv(0), "BAD_REQUEST")
     # duplicate id
