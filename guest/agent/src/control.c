@@ -1,4 +1,5 @@
-/* Control requests: clock, entropy, hostname, filesystems, network, root disk growth. */
+/* Control requests: clock, entropy, hostname, filesystems (disk-bound work in a child process),
+ * network, root disk growth. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

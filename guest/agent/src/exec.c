@@ -140,6 +140,12 @@ static void drop_stdin(struct exec *e) {
     watch_del(&e->in);
 }
 
+static void kill_group(struct exec *e, int sig) {
+    /* The group may not exist yet if the child has not reached setsid(); hit the child too. */
+    if (kill(-e->pid, sig) < 0 && !e->reaped)
+        kill(e->pid, sig);
+}
+
 void exec_start(struct request *req) {
     if (req->id == 0) {
         send_error(0, "BAD_REQUEST", "EXEC: id 0 is reserved for unsolicited frames");
@@ -170,8 +176,9 @@ void exec_start(struct request *req) {
 
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     bool want_stdin = req->has_stdin || req->stdin_open;
+    struct exec *e = calloc(1, sizeof *e);
     char **env = build_env(req);
-    if (!env) {
+    if (!e || !env) {
         send_error(req->id, "FAILED", "EXEC: out of memory");
         goto fail;
     }
@@ -192,15 +199,6 @@ void exec_start(struct request *req) {
     if (in[0] >= 0)
         close(in[0]);
 
-    struct exec *e = calloc(1, sizeof *e);
-    if (!e) { /* cannot track it: do not leave an unsupervised process behind */
-        kill(pid, SIGKILL);
-        close(out[0]), close(err[0]);
-        if (in[1] >= 0)
-            close(in[1]);
-        send_error(req->id, "FAILED", "EXEC: out of memory");
-        return;
-    }
     e->id = req->id;
     e->pid = pid;
     e->start_ms = now_ms();
@@ -211,13 +209,17 @@ void exec_start(struct request *req) {
     e->in = (struct watch){.kind = W_STDIN, .fd = in[1], .ex = e};
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(err[0], F_SETFL, O_NONBLOCK);
-    watch_add(&e->out, EPOLLIN | EPOLLET);
-    watch_add(&e->err, EPOLLIN | EPOLLET);
-    if (in[1] >= 0) {
+    if (in[1] >= 0)
         fcntl(in[1], F_SETFL, O_NONBLOCK);
-        watch_add(&e->in, EPOLLOUT | EPOLLET);
-        queue_stdin(e, req->stdin_data, req->stdin_len);
-        e->close_stdin = !req->stdin_open;
+    if (watch_add(&e->out, EPOLLIN | EPOLLET) < 0 || watch_add(&e->err, EPOLLIN | EPOLLET) < 0 ||
+        (e->in.fd >= 0 && watch_add(&e->in, EPOLLOUT | EPOLLET) < 0)) {
+        send_error(req->id, "FAILED", "EXEC: epoll_ctl: %s", strerror(errno));
+        kill_group(e, SIGKILL); /* unwatched, it would run unsupervised; reaped as an orphan */
+        watch_del(&e->out);
+        watch_del(&e->err);
+        watch_del(&e->in);
+        free(e);
+        return;
     }
     e->next = execs;
     execs = e;
@@ -226,8 +228,13 @@ void exec_start(struct request *req) {
     struct frame *f = frame_new(T_STARTED, e->id, 16);
     frame_put_u32(&f, G_PID, (uint32_t)pid);
     send_frame(f);
+    if (e->in.fd >= 0) { /* after STARTED: an error queueing it is about a running command */
+        queue_stdin(e, req->stdin_data, req->stdin_len);
+        e->close_stdin = !req->stdin_open;
+    }
     return;
 fail:
+    free(e);
     free(env);
     for (int i = 0; i < 2; i++) {
         if (in[i] >= 0) close(in[i]);
@@ -251,12 +258,6 @@ void exec_stdin_close(struct request *req) {
     struct exec *e = find_id(req->id);
     if (e)
         e->close_stdin = true;
-}
-
-static void kill_group(struct exec *e, int sig) {
-    /* The group may not exist yet if the child has not reached setsid(); hit the child too. */
-    if (kill(-e->pid, sig) < 0 && !e->reaped)
-        kill(e->pid, sig);
 }
 
 void exec_kill(struct request *req) {
