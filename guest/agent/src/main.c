@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -45,8 +46,9 @@ int main(int argc, char **argv) {
     }
     exec_raise_fd_limit();
     int rc = run_loop(connect_path, once);
-    if (getpid() == 1) /* init must never exit (the kernel would panic); keep the VM inspectable */
+    if (getpid() == 1) /* init must never exit (the kernel would panic): keep reaping orphans */
         for (;;)
-            pause();
+            if (waitpid(-1, NULL, 0) < 0)
+                sleep(1); /* no children right now */
     return rc;
 }
