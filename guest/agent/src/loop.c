@@ -241,7 +241,8 @@ static void try_connect_socket(void) {
         exec_kill_all();
         exit(0);
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* non-blocking: a unix connect then completes at once, or fails (EAGAIN: backlog full) */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -250,7 +251,6 @@ static void try_connect_socket(void) {
         schedule_reconnect();
         return;
     }
-    fcntl(fd, F_SETFL, O_NONBLOCK);
     port_w.fd = fd;
     watch_add(&port_w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
     host_arrived();
