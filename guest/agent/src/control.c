@@ -101,8 +101,12 @@ static void add_entropy(struct request *r) {
     info->buf_size = (int)r->data_len;
     memcpy(info->buf, r->data, r->data_len);
     int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+    /* Adding entropy alone leaves the CRNG's current key in place: restored clones kept
+     * reading identical /dev/urandom bytes until the next scheduled reseed. Force it now. */
     if (fd < 0 || ioctl(fd, RNDADDENTROPY, info) < 0)
         fail_errno(r->id, "ADD_ENTROPY: RNDADDENTROPY");
+    else if (ioctl(fd, RNDRESEEDCRNG) < 0)
+        fail_errno(r->id, "ADD_ENTROPY: RNDRESEEDCRNG");
     else
         send_ok(r->id);
     if (fd >= 0)
