@@ -398,6 +398,7 @@ final class Snapshots implements AutoCloseable {
                         + "', this engine builds '" + cmd.shape() + "'");
             }
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve("qemu.log"));
+            Files.writeString(dir.resolve("pid"), Long.toString(proc.pid()));
             Qmp qmp = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), proc.onExit());
             Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true));
             Migration incoming = new Migration(qmp);
@@ -462,17 +463,19 @@ final class Snapshots implements AutoCloseable {
                 p.incoming().close();
             }
             Migration.cont(p.qmp(), CONT_RETRY);
-            agent.awaitHello(deadline, m.exitFuture());
+            try {
+                agent.awaitHello(deadline, m.exitFuture());
+            } catch (VmmException e) {
+                throw new VmmException("clone " + vmId + " of " + id + ": " + e.getMessage() + "; status "
+                        + p.qmp().execute("query-status").path("status").asText() + "\n--- qemu.log ---\n"
+                        + tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n" + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
+            }
             reidentify(agent, hostname);
             if (man.hasRootDisk() && wantDisk > man.diskBytes()) agent.growRootfs();
-            Files.writeString(dir.resolve("pid"), Long.toString(p.process().pid()));
             rec.write(dir);
             LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3})", vmId, id, warm ? "warm" : "cold",
                     p.process().pid());
             return m;
-        } catch (IOException e) {
-            cleanUp(m, p);
-            throw new VmmException("cannot write to " + dir + ": " + e.getMessage(), e);
         } catch (RuntimeException | InterruptedException | Error e) {
             cleanUp(m, p);
             throw e;

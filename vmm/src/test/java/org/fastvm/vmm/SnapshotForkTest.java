@@ -1,0 +1,291 @@
+package org.fastvm.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import org.fastvm.vmm.testing.TestEngines;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Fork correctness on the minimal image (real QEMU, real agent): one booted source VM, a
+ * snapshot of it taken once, clones restored from it. Every VM, pool QEMU and dir is
+ * removed at the end, also on failure.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SnapshotForkTest {
+    private static Engine engine;
+    private static Machine source;
+    private static VmSnapshot base;
+    private static final List<Machine> clones = new ArrayList<>();
+
+    @BeforeAll
+    static void bootAndSnapshot() throws Exception {
+        engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
+                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(2).build());
+        source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).hostname("src").build());
+        // a counter that keeps counting, a file, then the snapshot, then a write the clones must not see
+        sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
+        sh(source, "echo before > /tmp/before; for i in $(seq 50); do [ -s /tmp/counter ] && exit 0; sleep 0.1; done; exit 1");
+        base = engine.snapshot(source, SnapshotSpec.withId("base"));
+        sh(source, "echo after > /tmp/after");
+    }
+
+    @AfterAll
+    static void tearDown() throws Exception {
+        try {
+            for (Machine c : clones) c.destroy();
+            if (source != null) source.destroy();
+            if (engine != null) engine.close();
+        } finally {
+            if (engine != null) TestEngines.deleteDataDir(engine.config().dataDir());
+        }
+    }
+
+    private static ExecResult sh(Machine m, String script) throws InterruptedException {
+        var r = m.exec(ExecRequest.of("sh", "-c", script));
+        assertEquals(0, r.exitCode(), m.id() + ": " + script + " -> " + r.stderrText());
+        return r;
+    }
+
+    private static Machine restore(String id) throws InterruptedException {
+        Machine m = engine.restore("base", new RestoreSpec(id, "host-" + id, 0));
+        clones.add(m);
+        return m;
+    }
+
+    @Test
+    @Order(1)
+    void snapshotIsCompleteAndListed() throws Exception {
+        assertEquals("base", base.id());
+        assertEquals(512, base.memoryMib());
+        assertEquals(1, base.vcpus());
+        assertEquals("minimal", base.imageName());
+        assertFalse(base.hasRootDisk());
+        assertTrue(base.qemuVersion().startsWith("QEMU emulator version"), base.qemuVersion());
+        assertTrue(base.pauseMillis() >= 0 && base.pauseMillis() < 5000, "pause " + base.pauseMillis());
+        for (String f : List.of("manifest.json", "state", "mem")) assertTrue(Files.isRegularFile(base.dir().resolve(f)), f);
+        assertEquals(List.of("base"), engine.snapshots().stream().map(VmSnapshot::id).toList());
+        assertEquals(base, engine.findSnapshot("base").orElseThrow());
+        try (var s = Files.list(base.dir().getParent())) {
+            assertEquals(List.of("base"), s.map(p -> p.getFileName().toString()).toList(), "no temp dirs left");
+        }
+        assertThrows(IllegalArgumentException.class, () -> engine.snapshot(source, SnapshotSpec.withId("base")));
+        assertEquals("after\n", sh(source, "cat /tmp/after").stdoutText(), "the source runs on after the snapshot");
+    }
+
+    @Test
+    @Order(2)
+    void tenConcurrentClonesAreForksWithTheirOwnIdentity() throws Exception {
+        List<CompletableFuture<Machine>> fs = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            String id = "c" + i;
+            fs.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    return restore(id);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }, Thread::startVirtualThread));
+        }
+        List<Machine> ten = new ArrayList<>();
+        for (var f : fs) ten.add(f.get(120, TimeUnit.SECONDS));
+        Set<String> randoms = new HashSet<>();
+        for (Machine c : ten) {
+            // the counter started before the snapshot still counts
+            sh(c, "a=$(cat /tmp/counter); sleep 0.5; b=$(cat /tmp/counter); [ \"$b\" -gt \"$a\" ]");
+            assertEquals("before\n", sh(c, "cat /tmp/before").stdoutText());
+            assertEquals(1, c.exec(ExecRequest.of("test", "-e", "/tmp/after")).exitCode(), "source's later write is absent");
+            assertEquals("host-" + c.id() + "\n", sh(c, "hostname").stdoutText());
+            // busybox date has whole seconds: wait in the guest for the next second to begin; that
+            // instant happened during the exec, so it must lie within 1 s of the host's exec window
+            long before = Instant.now().toEpochMilli();
+            long tick = Long.parseLong(sh(c, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s")
+                    .stdoutText().strip()) * 1000;
+            long after = Instant.now().toEpochMilli();
+            assertTrue(tick >= before - 1000 && tick <= after + 1000,
+                    c.id() + " clock: second began at " + tick + ", host exec window " + before + ".." + after);
+            sh(c, "echo " + c.id() + " > /tmp/mine");
+            randoms.add(sh(c, "head -c 16 /dev/urandom | od -An -tx1").stdoutText());
+        }
+        assertEquals(10, randoms.size(), "every clone reads different bytes from /dev/urandom: " + randoms);
+        for (Machine c : ten) assertEquals(c.id() + "\n", sh(c, "cat /tmp/mine").stdoutText(), "each clone's writes are its own");
+        assertEquals(1, source.exec(ExecRequest.of("test", "-e", "/tmp/mine")).exitCode());
+        assertNotEquals(ten.get(0).agentInfo().bootId(), "", "agent answered");
+        for (Machine c : ten) { // keep two for the reference test
+            if (!c.id().equals("c0") && !c.id().equals("c1")) {
+                c.destroy();
+                clones.remove(c);
+            }
+        }
+    }
+
+    @Test
+    @Order(3)
+    void secondAndThirdSnapshotsOfTheSourceAndAChainThroughAClone() throws Exception {
+        sh(source, "echo two > /tmp/two");
+        VmSnapshot s2 = engine.snapshot(source, SnapshotSpec.withId("second"));
+        sh(source, "echo three > /tmp/three");
+        VmSnapshot s3 = engine.snapshot(source, SnapshotSpec.withId("third"));
+        assertEquals("three\n", sh(source, "cat /tmp/three").stdoutText());
+        Machine r2 = engine.restore("second", RestoreSpec.withId("r2"));
+        clones.add(r2);
+        sh(r2, "test -e /tmp/two && ! test -e /tmp/three");
+        Machine r3 = engine.restore("third", RestoreSpec.withId("r3"));
+        clones.add(r3);
+        sh(r3, "test -e /tmp/two && test -e /tmp/three");
+        // a snapshot of a clone (private RAM mapping) restores too
+        Machine c0 = clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
+        sh(c0, "echo chained > /tmp/chain");
+        engine.snapshot(c0, SnapshotSpec.withId("of-clone"));
+        sh(c0, "echo later > /tmp/later");
+        Machine cc = engine.restore("of-clone", RestoreSpec.withId("cc"));
+        clones.add(cc);
+        assertEquals("chained\nc0\n", sh(cc, "cat /tmp/chain /tmp/mine").stdoutText());
+        sh(cc, "! test -e /tmp/later && a=$(cat /tmp/counter); sleep 0.3; [ $(cat /tmp/counter) -gt $a ]");
+        for (String id : List.of("second", "third", "of-clone")) engine.deleteSnapshot(id);
+        for (Machine m : List.of(r2, r3, cc)) {
+            m.destroy();
+            clones.remove(m);
+        }
+        assertTrue(s2.pauseMillis() >= 0 && s3.pauseMillis() >= 0);
+    }
+
+    @Test
+    @Order(4)
+    void warmPoolIsUsedAndDrained() throws Exception {
+        engine.snapshot(source, SnapshotSpec.withId("hot"));
+        engine.markHot("hot").get(60, TimeUnit.SECONDS);
+        assertEquals(1, engine.warmCount("hot"));
+        Path poolDir = engine.config().dataDir().resolve("pool");
+        Machine w = engine.restore("hot", RestoreSpec.withId("warm1"));
+        clones.add(w);
+        String argv = Files.readString(w.dir().resolve("machine.json"));
+        assertTrue(argv.contains(poolDir.toString()), "the restore took the pre-spawned QEMU");
+        assertEquals("after\n", sh(w, "cat /tmp/after").stdoutText());
+        assertEquals("warm1\n", sh(w, "hostname").stdoutText(), "hostname defaults to the clone's id");
+        engine.warmRefill("hot").get(60, TimeUnit.SECONDS);
+        assertEquals(1, engine.warmCount("hot"), "refilled in the background");
+        long pooledPid;
+        try (var s = Files.list(poolDir)) {
+            Path p = s.findFirst().orElseThrow();
+            pooledPid = Long.parseLong(Files.readString(p.resolve("pid")).strip());
+        }
+        engine.deleteSnapshot("hot");
+        assertEquals(0, engine.warmCount("hot"));
+        assertFalse(ProcessHandle.of(pooledPid).map(ProcessHandle::isAlive).orElse(false), "drained: pool QEMU killed");
+        try (var s = Files.list(poolDir)) {
+            assertEquals(0, s.count());
+        }
+        assertEquals("after\n", sh(w, "cat /tmp/after").stdoutText(), "the clone outlives its snapshot");
+    }
+
+    @Test
+    @Order(5)
+    void deletingASnapshotLeavesItsClonesWorkingAndFreesFilesWithTheLastClone() throws Exception {
+        Machine c0 = clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
+        Machine c1 = clones.stream().filter(m -> m.id().equals("c1")).findFirst().orElseThrow();
+        Path mem0 = c0.dir().resolve("mem");
+        long links = (int) Files.getAttribute(mem0, "unix:nlink");
+        assertEquals(3, links, "snapshot + two clones share the memory file");
+        engine.deleteSnapshot("base");
+        assertTrue(engine.findSnapshot("base").isEmpty());
+        assertFalse(Files.exists(base.dir()));
+        assertThrows(NoSuchSnapshotException.class, () -> engine.restore("base", RestoreSpec.defaults()));
+        assertEquals(2, (int) Files.getAttribute(mem0, "unix:nlink"));
+        assertEquals("c0\n", sh(c0, "cat /tmp/mine").stdoutText());
+        sh(c0, "head -c 1000000 /dev/urandom > /tmp/big && sync"); // touches memory pages of the mapping
+        c1.destroy();
+        clones.remove(c1);
+        assertEquals(1, (int) Files.getAttribute(mem0, "unix:nlink"), "only the last clone holds the memory now");
+        assertEquals("c0\n", sh(c0, "cat /tmp/mine").stdoutText());
+        c0.destroy();
+        clones.remove(c0);
+        assertFalse(Files.exists(mem0));
+    }
+
+    @Test
+    @Order(6)
+    void faults() throws Exception {
+        assertThrows(NoSuchSnapshotException.class, () -> engine.restore("nope", RestoreSpec.defaults()));
+        assertThrows(IllegalArgumentException.class, () -> engine.restore("Bad Id", RestoreSpec.defaults()));
+        var iae = assertThrows(IllegalArgumentException.class, () -> new RestoreSpec(null, "bad host!", 0));
+        assertTrue(iae.getMessage().startsWith("hostname"), iae.getMessage());
+        // snapshot of a dead VM
+        Machine doomed = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+        try {
+            assertTrue(ProcessHandle.of(doomed.pid()).orElseThrow().destroyForcibly());
+            doomed.onExit().get(10, TimeUnit.SECONDS);
+            assertThrows(MachineDeadException.class, () -> engine.snapshot(doomed, SnapshotSpec.withId("dead")));
+            assertTrue(engine.findSnapshot("dead").isEmpty());
+        } finally {
+            doomed.destroy();
+        }
+    }
+
+    @Test
+    @Order(7)
+    void aFailedSnapshotLeavesNothingAndTheSourceRunsOn() throws Exception {
+        Snapshots.faultHook = step -> {
+            if (step.equals("state")) throw new java.io.IOException("No space left on device");
+        };
+        try {
+            var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
+            assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+        } finally {
+            Snapshots.faultHook = step -> { };
+        }
+        assertTrue(engine.findSnapshot("full").isEmpty());
+        try (var s = Files.list(engine.config().dataDir().resolve("snapshots"))) {
+            assertEquals(0, s.count(), "no partial snapshot, no temp dir");
+        }
+        assertEquals("after\n", sh(source, "cat /tmp/after").stdoutText());
+        sh(source, "a=$(cat /tmp/counter); sleep 0.3; [ $(cat /tmp/counter) -gt $a ]");
+    }
+
+    @Test
+    @Order(8)
+    void incompatibleSnapshotsAreRefusedNeverHung() throws Exception {
+        VmSnapshot s = engine.snapshot(source, SnapshotSpec.withId("tampered"));
+        List<String> vmsBefore = engine.machineIds();
+        Path man = s.dir().resolve("manifest.json");
+        String original = Files.readString(man);
+        Files.writeString(man, original.replace("QEMU emulator version", "QEMU emulator version 1.0 not"));
+        var e = assertThrows(SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.defaults()));
+        assertTrue(e.getMessage().contains("taken with"), e.getMessage());
+        assertEquals(vmsBefore, engine.machineIds(), "refused before a clone dir or QEMU was made");
+
+        // a state QEMU cannot load (checksum made to match): the incoming migration fails fast
+        byte[] garbage = new byte[60_000];
+        new java.util.Random(1).nextBytes(garbage);
+        Files.write(s.dir().resolve("state"), garbage);
+        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(garbage));
+        Files.writeString(man, original.replaceAll("\"stateSha256\" : \"[0-9a-f]+\"", "\"stateSha256\" : \"" + sha + "\""));
+        long t0 = System.nanoTime();
+        var refused = assertThrows(SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.withId("junk")));
+        assertTrue(refused.getMessage().contains("QEMU refused"), refused.getMessage());
+        assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "failed fast");
+        assertEquals(vmsBefore, engine.machineIds(), "the failed clone's dir is removed");
+        engine.deleteSnapshot("tampered");
+    }
+}
