@@ -73,6 +73,21 @@ class AdminCommandsTest {
     }
 
     @Test
+    void runKeepsTheCommandsOwnOptions() {
+        var parsed = Main.commandLine().parseArgs("run", "--timeout-sec", "5", "vm-1", "uname", "-m", "--help");
+        ClientCommands.Run run = (ClientCommands.Run) parsed.subcommand().commandSpec().userObject();
+        assertEquals("vm-1", run.vmId);
+        assertEquals(List.of("uname", "-m", "--help"), run.command);
+        assertEquals(5, run.timeoutSec);
+    }
+
+    @Test
+    void clientCommandsWithoutAnyKeySayHowToGetOne() {
+        Path missing = dir.resolve("nothing.json");
+        assertEquals(1, run("ls", "--client-config", missing.toString(), "--api-key", "").code());
+    }
+
+    @Test
     void bindIsParsed() {
         assertEquals(new ServeCommand.HostPort("0.0.0.0", 9000), ServeCommand.HostPort.parse("0.0.0.0:9000"));
         assertEquals(new ServeCommand.HostPort("::1", 8080), ServeCommand.HostPort.parse("[::1]:8080"));

@@ -86,7 +86,8 @@ public final class ApiHandler extends Handler.Abstract {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             fail(ex, ErrorKind.UNAVAILABLE, "the server is shutting down");
-        } catch (Exception e) {
+        } catch (Exception | Error e) {
+            // Errors too (e.g. a class that cannot load): the client must get an answer, not a hang.
             LOG.error("request {} {} {} failed", requestId, request.getMethod(), request.getHttpURI().getPath(), e);
             fail(ex, ErrorKind.INTERNAL, "internal error (request id " + requestId + ")");
         } finally {
