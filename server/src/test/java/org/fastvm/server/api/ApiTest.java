@@ -68,6 +68,19 @@ class ApiTest extends ApiTestBase {
             assertEquals("unauthorized", json(r.body()).get("error").asText());
         }
         assertEquals(401, env.call("GET", "/v1/nonexistent", null, null).statusCode());
+        String id = launch("{\"machineType\":\"c1m2\"}");
+        String[][] endpoints = {{"POST", "/v1/vms", "{\"machineType\":\"c1m2\"}"}, {"GET", "/v1/vms/" + id, null},
+                {"PATCH", "/v1/vms/" + id, "{\"name\":\"x\"}"}, {"DELETE", "/v1/vms/" + id, null},
+                {"PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}"}, {"PATCH", "/v1/vms/" + id + "/firewall", "{}"},
+                {"POST", "/v1/vms/" + id + "/exec", "{\"command\":[\"echo\"]}"}, {"POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}"},
+                {"GET", "/v1/snapshots", null}, {"GET", "/v1/snapshots/" + id, null}, {"PATCH", "/v1/snapshots/" + id, "{\"name\":\"x\"}"},
+                {"DELETE", "/v1/snapshots/" + id, null}, {"GET", "/v1/org/quotas", null}};
+        for (String[] e : endpoints) {
+            for (String key : new String[]{null, "fvm_wrong"}) {
+                assertEquals(401, env.call(e[0], e[1], key, e[2]).statusCode(), e[0] + " " + e[1] + " key=" + key);
+            }
+        }
+        assertEquals("running", env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText(), "nothing happened");
         assertEquals(404, env.call("GET", "/v1/nonexistent", env.keyA, null).statusCode());
     }
 

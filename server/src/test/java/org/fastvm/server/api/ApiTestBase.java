@@ -34,6 +34,15 @@ abstract class ApiTestBase {
             keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
         }
 
+        /** Wraps an already started server (its lifecycle stays with the caller). */
+        Env(FastVmServer started) {
+            this.backend = null;
+            this.config = null;
+            this.server = started;
+            keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
+            keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+        }
+
         URI uri(String path) {
             return URI.create(server.baseUri() + path);
         }

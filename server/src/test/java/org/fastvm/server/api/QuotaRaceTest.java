@@ -35,7 +35,7 @@ class QuotaRaceTest extends ApiTestBase {
         if (env != null) env.close();
     }
 
-    static List<HttpResponse<String>> concurrently(int n, String path, String body) throws Exception {
+    static List<HttpResponse<String>> concurrently(Env env, int n, String path, String body) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(n);
         CountDownLatch go = new CountDownLatch(1);
         try {
@@ -57,7 +57,7 @@ class QuotaRaceTest extends ApiTestBase {
 
     @Test
     void twentyLaunchesAgainstFourVcpusThenTwentySnapshotsAgainstThree() throws Exception {
-        var launches = concurrently(20, "/v1/vms", "{\"machineType\":\"c1m2\"}");
+        var launches = concurrently(env, 20, "/v1/vms", "{\"machineType\":\"c1m2\"}");
         List<String> vmIds = new ArrayList<>();
         int refused = 0;
         for (var r : launches) {
@@ -79,7 +79,7 @@ class QuotaRaceTest extends ApiTestBase {
         assertEquals(40, q.get("usage").get("diskGiB").asLong());
         assertEquals(4, env.expect(200, "GET", "/v1/vms", null).size());
 
-        var snaps = concurrently(20, "/v1/snapshots", "{\"vmId\":\"" + vmIds.get(0) + "\"}");
+        var snaps = concurrently(env, 20, "/v1/snapshots", "{\"vmId\":\"" + vmIds.get(0) + "\"}");
         long ok = snaps.stream().filter(r -> r.statusCode() == 201).count();
         long no = snaps.stream().filter(r -> r.statusCode() == 429).count();
         assertEquals(3, ok);
