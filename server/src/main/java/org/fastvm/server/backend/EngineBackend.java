@@ -7,15 +7,17 @@ import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.Machine;
 import org.fastvm.vmm.MachineSpec;
+import org.fastvm.vmm.NoSuchSnapshotException;
+import org.fastvm.vmm.RestoreSpec;
+import org.fastvm.vmm.SnapshotSpec;
 import org.fastvm.vmm.VmmException;
 
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The real backend: {@link org.fastvm.vmm.Engine}. Launch, attach, exec and destroy are the
- * engine's; snapshot and restore throw {@link BackendUnsupportedException} until the engine
- * gains them, which the control plane records as a snapshot/VM {@code error}.
+ * The real backend: {@link org.fastvm.vmm.Engine}. VM and snapshot ids are the control
+ * plane's UUIDs, used as the engine's ids too, so rows and engine directories match.
  */
 public final class EngineBackend implements VmBackend {
     private final Engine engine;
@@ -53,7 +55,14 @@ public final class EngineBackend implements VmBackend {
 
     @Override
     public BackendMachine restore(String snapshotId, LaunchSpec spec) {
-        throw new BackendUnsupportedException("restore");
+        // Same rule as launch: only images with a root disk have a disk to grow.
+        RestoreSpec rs = new RestoreSpec(spec.vmId(), null, image.equals("debian") ? spec.diskGiB() : 0);
+        try {
+            return new Adapter(engine.restore(snapshotId, rs));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted while restoring " + spec.vmId() + " from " + snapshotId, e);
+        }
     }
 
     @Override
@@ -73,12 +82,22 @@ public final class EngineBackend implements VmBackend {
 
     @Override
     public void snapshot(BackendMachine machine, String snapshotId) {
-        throw new BackendUnsupportedException("snapshot");
+        if (!(machine instanceof Adapter a)) throw new IllegalArgumentException("machine: not from this backend");
+        try {
+            engine.snapshot(a.m(), SnapshotSpec.withId(snapshotId));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmmException("interrupted while snapshotting " + machine.id(), e);
+        }
     }
 
     @Override
     public void deleteSnapshot(String snapshotId) {
-        // No snapshot files exist yet: the engine cannot create them (see snapshot()).
+        try {
+            engine.deleteSnapshot(snapshotId);
+        } catch (NoSuchSnapshotException e) {
+            // A snapshot that failed (or never finished) left no files: nothing to remove.
+        }
     }
 
     @Override

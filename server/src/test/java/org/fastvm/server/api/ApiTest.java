@@ -320,7 +320,7 @@ class ApiTest extends ApiTestBase {
     }
 
     @Test
-    void anEngineThatCannotSnapshotYieldsErrorNot5xx() throws Exception {
+    void aFailedEngineSnapshotYieldsErrorNot5xx() throws Exception {
         String vm = launch("{\"machineType\":\"c1m2\"}");
         env.backend.supportsSnapshots = false;
         try {

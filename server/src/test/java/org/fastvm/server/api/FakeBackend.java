@@ -1,7 +1,6 @@
 package org.fastvm.server.api;
 
 import org.fastvm.server.backend.BackendMachine;
-import org.fastvm.server.backend.BackendUnsupportedException;
 import org.fastvm.server.backend.LaunchSpec;
 import org.fastvm.server.backend.VmBackend;
 import org.fastvm.vmm.ExecHandle;
@@ -69,7 +68,7 @@ final class FakeBackend implements VmBackend {
 
     @Override
     public void snapshot(BackendMachine machine, String snapshotId) {
-        if (!supportsSnapshots) throw new BackendUnsupportedException("snapshot");
+        if (!supportsSnapshots) throw new IllegalStateException("fake engine: snapshot failed (disk full)");
         snapshots.add(snapshotId);
     }
 

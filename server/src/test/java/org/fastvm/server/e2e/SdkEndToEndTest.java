@@ -4,7 +4,6 @@ import org.fastvm.sdk.FastVM;
 import org.fastvm.sdk.FirewallPatch;
 import org.fastvm.sdk.LaunchOptions;
 import org.fastvm.sdk.errors.AuthenticationException;
-import org.fastvm.sdk.errors.FastVMException;
 import org.fastvm.sdk.errors.NotFoundException;
 import org.fastvm.sdk.errors.RateLimitException;
 import org.fastvm.sdk.models.CommandResult;
@@ -12,6 +11,8 @@ import org.fastvm.sdk.models.ExecEvent;
 import org.fastvm.sdk.models.FirewallMode;
 import org.fastvm.sdk.models.FirewallPolicy;
 import org.fastvm.sdk.models.FirewallRule;
+import org.fastvm.sdk.SnapshotOptions;
+import org.fastvm.sdk.models.Snapshot;
 import org.fastvm.sdk.models.SnapshotStatus;
 import org.fastvm.sdk.models.VM;
 import org.fastvm.sdk.models.VMStatus;
@@ -159,15 +160,47 @@ class SdkEndToEndTest {
 
     @Test
     @Order(5)
-    void snapshotsEndInErrorUntilTheEngineCanTakeThem() {
-        // The engine has no snapshot support yet: the row must converge to error, never to a fake ready.
-        FastVMException e = assertThrows(FastVMException.class, () -> a.snapshot(vm));
-        var snaps = a.listSnapshots();
-        assertEquals(1, snaps.size(), e.getMessage());
-        assertEquals(SnapshotStatus.ERROR, snaps.get(0).status());
-        assertEquals(0, a.quotas().usage().snapshotCount(), "an error snapshot holds no quota");
-        a.removeSnapshot(snaps.get(0));
-        assertTrue(a.listSnapshots().isEmpty());
+    void quickStartAndBranchingThroughSnapshots() throws Exception {
+        // Quick start: snapshot, restore, run.
+        Snapshot snap = a.snapshot(vm, SnapshotOptions.builder().name("golden").build());
+        assertEquals(SnapshotStatus.READY, snap.status());
+        assertEquals(1, a.quotas().usage().snapshotCount());
+        a.run(vm, "echo after-snapshot > /tmp/state");
+        VM clone = a.restore(snap);
+        assertEquals(VMStatus.RUNNING, clone.status());
+        assertEquals("golden", clone.sourceName());
+        assertEquals("hello\n", a.run(clone, "echo hello").stdout());
+        assertEquals(1, a.run(clone, "test -e /tmp/state").exitCode(), "the clone starts from the snapshot, not from later state");
+        a.remove(clone);
+
+        // Branching: 10 concurrent restores, a run in each, each its own machine.
+        List<VM> clones = new ArrayList<>();
+        ExecutorService pool = Executors.newFixedThreadPool(10);
+        try {
+            List<Future<String>> fs = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                int n = i;
+                fs.add(pool.submit(() -> {
+                    VM c = a.restore(snap);
+                    synchronized (clones) {
+                        clones.add(c);
+                    }
+                    return a.run(c, "echo branch-" + n + " > /tmp/b; cat /tmp/b; hostname").stdout();
+                }));
+            }
+            java.util.Set<String> hostnames = new java.util.HashSet<>();
+            for (int i = 0; i < 10; i++) {
+                String[] out = fs.get(i).get().split("\n");
+                assertEquals("branch-" + i, out[0]);
+                hostnames.add(out[1]);
+            }
+            assertEquals(10, hostnames.size(), "every clone has its own hostname: " + hostnames);
+        } finally {
+            pool.shutdownNow();
+            for (VM c : clones) a.remove(c);
+        }
+        assertEquals(1, a.quotas().usage().vcpu(), "only the source VM holds vCPUs again");
+        assertEquals("renamed snap", a.renameSnapshot(snap, "renamed snap").name());
     }
 
     @Test
@@ -226,13 +259,21 @@ class SdkEndToEndTest {
 
     @Test
     @Order(8)
-    void vmsSurviveAServerRestart() throws Exception {
+    void vmsAndSnapshotsSurviveAServerRestart() throws Exception {
         a.run(vm, "echo marker > /tmp/marker");
+        Snapshot snap = a.listSnapshots().get(0);
         a.close();
         server.close();
         server = FastVmServer.start(config, RealEngine.open(dir));
         a = client(server.apiKeys().create(server.orgs().byName("org-a").id()).key());
         assertEquals(VMStatus.RUNNING, a.get(vm.id()).status());
         assertEquals("marker\n", a.run(vm.id(), "cat /tmp/marker").stdout());
+        assertEquals(SnapshotStatus.READY, a.getSnapshot(snap.id()).status());
+        VM clone = a.restore(snap.id());
+        assertEquals("hello\n", a.run(clone, "echo hello").stdout());
+        a.remove(clone);
+        a.removeSnapshot(snap);
+        assertTrue(a.listSnapshots().isEmpty());
+        assertEquals(0, a.quotas().usage().snapshotCount());
     }
 }
