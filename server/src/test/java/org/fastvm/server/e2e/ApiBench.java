@@ -75,6 +75,7 @@ public final class ApiBench {
                 client.remove(vm);
             }
         } finally {
+            RealEngine.discardAll(dir);
             FileTreesForTests.delete(dir);
         }
     }

@@ -1,6 +1,7 @@
 package org.fastvm.server.e2e;
 
 import org.fastvm.server.backend.EngineBackend;
+import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
 
 import java.nio.file.Path;
@@ -13,6 +14,17 @@ final class RealEngine {
     private RealEngine() {}
 
     static EngineBackend open(Path dataDir) throws InterruptedException {
-        return EngineBackend.open(EngineConfig.builder().dataDir(dataDir).cacheDir(CACHE).build(), "minimal");
+        return EngineBackend.open(config(dataDir), "minimal");
+    }
+
+    /** Safety net after a test class: stops (by pid) and removes every VM left in {@code dataDir}. */
+    static void discardAll(Path dataDir) throws InterruptedException {
+        try (Engine engine = Engine.open(config(dataDir))) {
+            for (String id : engine.machineIds()) engine.discard(id);
+        }
+    }
+
+    private static EngineConfig config(Path dataDir) {
+        return EngineConfig.builder().dataDir(dataDir).cacheDir(CACHE).build();
     }
 }
