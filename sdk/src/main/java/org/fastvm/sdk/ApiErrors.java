@@ -68,7 +68,7 @@ final class ApiErrors {
         || t instanceof IllegalStateException || t instanceof CancellationException) {
       return (RuntimeException) t;
     }
-    if (t instanceof HttpTimeoutException) {
+    if (t instanceof HttpTimeoutException || t instanceof java.util.concurrent.TimeoutException) {
       return new FastVMTimeoutException(what + " timed out: " + t.getMessage(), null, null, t);
     }
     if (t instanceof IOException) {

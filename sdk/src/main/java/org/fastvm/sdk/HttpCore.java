@@ -54,6 +54,10 @@ final class HttpCore implements AutoCloseable {
    * would then go out over new HTTP/1.1 connections, so the next call warms again first.
    */
   static final Duration IDLE_REWARM = Duration.ofSeconds(20);
+  /** Past the request timeout, how long the whole exchange may still take before it is failed. */
+  private static final long TIMEOUT_GRACE_MS = 1_000;
+  /** A {@code GET /healthz} slower than this means the server is not answering; calls then warm again. */
+  private static final Duration WARMUP_TIMEOUT = Duration.ofSeconds(30);
 
   /** The latest warmup, in flight or done; it never completes exceptionally. */
   private final AtomicReference<CompletableFuture<Warmup>> warm = new AtomicReference<>();
@@ -150,7 +154,8 @@ final class HttpCore implements AutoCloseable {
   private CompletableFuture<Warmup> startWarmup(CompletableFuture<Warmup> replacing) {
     CompletableFuture<Warmup> mine = new CompletableFuture<>();
     if (!warm.compareAndSet(replacing, mine)) return warm.get(); // share the winner's warmup
-    Call healthz = new Call("GET", "/healthz", null, timeout, 0, "application/json");
+    Duration limit = timeout.compareTo(WARMUP_TIMEOUT) < 0 ? timeout : WARMUP_TIMEOUT;
+    Call healthz = new Call("GET", "/healthz", null, limit, 0, "application/json");
     attempt(healthz, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
       RuntimeException failure = e == null ? null : ApiErrors.fromFailure(e, healthz.describe());
       mine.complete(new Warmup(failure == null || failure instanceof FastVMServiceException, failure));
@@ -181,7 +186,10 @@ final class HttpCore implements AutoCloseable {
         : BodySubscribers.mapping(BodySubscribers.ofByteArray(), err -> new Outcome<>(null, err));
     CompletableFuture<HttpResponse<Outcome<T>>> sent;
     try {
-      sent = http.sendAsync(request, handler);
+      // The request timeout bounds only the wait for headers, and one run hung past it in an
+      // h2c warmup: bound the whole exchange too, so no call can outlive its timeout.
+      sent = http.sendAsync(request, handler)
+          .orTimeout(call.timeout().toMillis() + TIMEOUT_GRACE_MS, TimeUnit.MILLISECONDS);
     } catch (RuntimeException e) { // e.g. the client was closed
       return CompletableFuture.failedFuture(new FastVMException(call.describe() + " failed: " + e.getMessage(), e));
     }
