@@ -156,7 +156,7 @@ public final class Engine implements AutoCloseable {
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
             Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
             var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid(),
-                    diskBytes, null, List.of(), null);
+                    diskBytes, null, List.of(), null, null);
             record.write(dir);
             m = new QemuMachine(dir, record, proc.toHandle(), proc.onExit());
             m.connect(Instant.now().plus(QMP_CONNECT_TIMEOUT), started.plus(bootTimeout));

@@ -23,19 +23,31 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param diskLayers  the read-only qcow2 layers under {@code root.qcow2} in the VM dir, bottom first
  *                    (hard links shared with snapshots: the file system counts the references)
  * @param snapshotId  the snapshot this VM was restored from, or null for a booted VM
+ * @param diskTop     file name of the writable top layer in the VM dir
  */
 record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accelerator accelerator,
                      List<String> argv, long pid, long diskBytes, String diskNode, List<String> diskLayers,
-                     String snapshotId) {
+                     String snapshotId, String diskTop) {
     /** Defaults for records written before snapshots existed. */
     MachineRecord {
         if (diskNode == null) diskNode = org.fastvm.vmm.qemu.QemuCommand.ROOT_DISK_NODE;
         diskLayers = diskLayers == null ? List.of() : List.copyOf(diskLayers);
+        if (diskTop == null) diskTop = layerName(diskLayers.size());
+    }
+
+    /**
+     * The file name of disk layer {@code i} (0 = the overlay made at launch). A layer keeps
+     * its name for life: QEMU reopens images by the path it was given (e.g. read-only when a
+     * snapshot freezes them), so a file QEMU has open is never renamed.
+     */
+    static String layerName(int i) {
+        return i == 0 ? "root.qcow2" : "layer-" + i + ".qcow2";
     }
 
     /** A record after a snapshot moved the disk to a new top layer. */
-    MachineRecord withDisk(String node, List<String> layers) {
-        return new MachineRecord(spec, imageName, imageKey, accelerator, argv, pid, diskBytes, node, layers, snapshotId);
+    MachineRecord withDisk(String node, List<String> layers, String top) {
+        return new MachineRecord(spec, imageName, imageKey, accelerator, argv, pid, diskBytes, node, layers, snapshotId,
+                top);
     }
 
     /** @return the {@code -qmp} socket path QEMU was started with (its cmdline names it) */

@@ -192,81 +192,25 @@ final class Snapshots implements AutoCloseable {
         m.agent().fsSync(); // quiesce: the disk layer alone is consistent too
 
         int k = rec.diskLayers().size();
-        String frozenName = "disk-" + k + ".qcow2";
+        String frozenName = rec.diskTop();
+        String nextTopName = MachineRecord.layerName(k + 1);
         Path vmDir = m.dir();
-        Path nextTop = vmDir.resolve("root-next.qcow2");
-        Path capDir = tmp.resolve("c");
-        Files.createDirectory(capDir);
-        Path scratch = capDir.resolve("scratch.qcow2");
-        if (disk) {
-            Overlay.createUnchecked(nextTop, frozenName, rec.diskBytes());
-            Overlay.createBlank(scratch, rec.diskBytes());
-        }
-        Path mem = tmp.resolve(SnapshotManifest.MEM);
-        QemuCommand capCmd = source.forCapture(capDir, mem, scratch);
-        Process cap = ProcessRunner.spawnDetached(capCmd.argv(), capDir.resolve("qemu.log"));
-        Files.writeString(capDir.resolve("pid"), Long.toString(cap.pid()));
-        boolean diskSwitched = false;
+        Path nextTop = vmDir.resolve(nextTopName);
+        if (disk) Overlay.createUnchecked(nextTop, frozenName, rec.diskBytes());
         String newNode = QemuCommand.ROOT_DISK_NODE + "-s" + (k + 1);
+        Path mem = tmp.resolve(SnapshotManifest.MEM);
+        var freeze = new DiskFreeze(disk, qmp, rec.diskNode(), newNode, nextTop);
         double pauseMs;
-        try (Qmp capQmp = Qmp.connect(capDir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), cap.onExit())) {
-            Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
-            Migration.capabilities(capQmp, Map.of("events", true, "x-ignore-shared", false));
-            Migration incoming = new Migration(capQmp);
-            incoming.listen(capDir.resolve("mig.sock"));
-
-            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", false,
-                    "pause-before-switchover", disk));
-            qmp.execute("migrate-set-parameters", Map.of("max-bandwidth", 8L << 30, "downtime-limit", 20));
-            var stopped = qmp.nextEvent(ev -> "STOP".equals(ev.path("event").asText()));
-            Migration out = new Migration(qmp);
-            try {
-                faultHook.at("migrate");
-                qmp.execute("migrate", Map.of("uri", "unix:" + capDir.resolve("mig.sock")));
-                if (disk) { // the VM is stopped: freeze the disk in this instant
-                    out.await(Set.of("pre-switchover"), deadline, m.exitFuture());
-                    qmp.execute("blockdev-add", Map.of("driver", "qcow2", "node-name", newNode,
-                            "file", Map.of("driver", "file", "filename", nextTop.toString()), "backing", NULL));
-                    qmp.execute("blockdev-snapshot", Map.of("node", rec.diskNode(), "overlay", newNode));
-                    diskSwitched = true;
-                    qmp.execute("migrate-continue", Map.of("state", "pre-switchover"));
-                }
-                out.await(Set.of("completed"), deadline, m.exitFuture());
-                Migration.cont(qmp, CONT_RETRY);
-                Instant running = Instant.now();
-                JsonNode stop = stopped.getNow(null);
-                pauseMs = stop == null ? -1 : Duration.between(eventTime(stop), running).toNanos() / 1e6;
-            } catch (RuntimeException | InterruptedException e) {
-                resumeAfterFailure(m, qmp);
-                throw e;
-            } finally {
-                out.close();
-                stopped.cancel(false);
-            }
-            if (diskSwitched) { // the VM now writes to root-next: name the files for what they are
-                Files.move(vmDir.resolve("root.qcow2"), vmDir.resolve(frozenName));
-                Files.move(nextTop, vmDir.resolve("root.qcow2"));
-                List<String> layers = new ArrayList<>(rec.diskLayers());
-                layers.add(frozenName);
-                m.updateRecord(rec.withDisk(newNode, layers));
-            }
-            incoming.await(Set.of("completed"), deadline, cap.onExit());
-            incoming.close();
-            Migration.capabilities(capQmp, Map.of("x-ignore-shared", true));
-            faultHook.at("state");
-            new Migration(capQmp).saveTo(tmp.resolve(SnapshotManifest.STATE), capDir.resolve("state.sock"), deadline,
-                    cap.onExit());
-        } catch (QmpException e) {
-            if (!cap.isAlive()) {
-                throw new SnapshotFailedException("the capture QEMU died (exit " + cap.exitValue() + "): "
-                        + tail(capDir.resolve("qemu.log")), e);
-            }
-            throw e;
+        try {
+            pauseMs = rec.argv().stream().anyMatch(a -> a.contains(",share=on"))
+                    ? captureByCopy(m, tmp, freeze) : captureByMigration(m, source, tmp, freeze);
         } finally {
-            cap.destroyForcibly();
-            cap.waitFor();
-            if (!diskSwitched) Files.deleteIfExists(nextTop);
-            FileTrees.deleteQuietly(capDir);
+            if (!freeze.switched) Files.deleteIfExists(nextTop);
+        }
+        if (freeze.switched) { // the VM now writes to the new top; the old one is a layer for good
+            List<String> layers = new ArrayList<>(rec.diskLayers());
+            layers.add(frozenName);
+            m.updateRecord(rec.withDisk(newNode, layers, nextTopName));
         }
 
         List<String> layers = List.of();
@@ -289,6 +233,139 @@ final class Snapshots implements AutoCloseable {
         return man;
     }
 
+    /** Puts a new top layer over the root disk while the VM is stopped (the old top becomes immutable). */
+    private static final class DiskFreeze {
+        final boolean disk;
+        final Qmp qmp;
+        final String node, newNode;
+        final Path nextTop;
+        boolean added, switched;
+
+        DiskFreeze(boolean disk, Qmp qmp, String node, String newNode, Path nextTop) {
+            this.disk = disk;
+            this.qmp = qmp;
+            this.node = node;
+            this.newNode = newNode;
+            this.nextTop = nextTop;
+        }
+
+        /** Opens the new top while the VM still runs, so the pause only swaps it in. */
+        void prepare() throws InterruptedException {
+            if (!disk) return;
+            qmp.execute("blockdev-add", Map.of("driver", "qcow2", "node-name", newNode,
+                    "file", Map.of("driver", "file", "filename", nextTop.toString()), "backing", NULL));
+            added = true;
+        }
+
+        /** Call with the VM stopped. */
+        void freeze() throws InterruptedException {
+            if (!disk) return;
+            qmp.execute("blockdev-snapshot", Map.of("node", node, "overlay", newNode));
+            switched = true;
+        }
+
+        void undo() {
+            if (added && !switched) dropNode(qmp, newNode);
+        }
+    }
+
+    /**
+     * A VM whose RAM is a shared file (a launched VM): stop, freeze the disk, save the
+     * device state only ({@code x-ignore-shared}), copy the RAM file sparsely, resume.
+     *
+     * @return the pause in ms
+     */
+    private double captureByCopy(QemuMachine m, Path tmp, DiskFreeze freeze) throws IOException, InterruptedException {
+        Qmp qmp = m.qmp();
+        Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
+        Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
+        freeze.prepare();
+        long t0 = 0;
+        try {
+            faultHook.at("migrate");
+            qmp.execute("stop");
+            t0 = System.nanoTime();
+            freeze.freeze();
+            faultHook.at("state");
+            new Migration(qmp).saveTo(tmp.resolve(SnapshotManifest.STATE), tmp.resolve("state.sock"), deadline,
+                    m.exitFuture());
+            ProcessRunner.run(List.of("cp", "--sparse=always", "--reflink=auto",
+                    m.dir().resolve(QemuCommand.MEMORY_FILE).toString(), tmp.resolve(SnapshotManifest.MEM).toString()),
+                    MIGRATION_TIMEOUT);
+            Migration.cont(qmp, CONT_RETRY);
+            return (System.nanoTime() - t0) / 1e6;
+        } catch (RuntimeException | InterruptedException | IOException e) {
+            resumeAfterFailure(m, qmp);
+            freeze.undo();
+            throw e;
+        }
+    }
+
+    /**
+     * A VM on a private RAM mapping (a clone): migrate it, stopped, into a capture QEMU whose
+     * RAM is a shared file in the snapshot, save the capture's device state, resume the VM.
+     * (A live precopy pauses only ~4 ms but lost guest writes under TCG here: clones of a
+     * busy guest crashed; until that is understood the VM is stopped for the copy.)
+     *
+     * @return the pause in ms
+     */
+    private double captureByMigration(QemuMachine m, QemuCommand source, Path tmp, DiskFreeze freeze)
+            throws IOException, InterruptedException {
+        Qmp qmp = m.qmp();
+        Path capDir = tmp.resolve("c");
+        Files.createDirectory(capDir);
+        Path scratch = capDir.resolve("scratch.qcow2");
+        if (freeze.disk) Overlay.createBlank(scratch, m.record().diskBytes());
+        QemuCommand capCmd = source.forCapture(capDir, tmp.resolve(SnapshotManifest.MEM), scratch);
+        Process cap = ProcessRunner.spawnDetached(capCmd.argv(), capDir.resolve("qemu.log"));
+        Files.writeString(capDir.resolve("pid"), Long.toString(cap.pid()));
+        double pauseMs;
+        try (Qmp capQmp = Qmp.connect(capDir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), cap.onExit())) {
+            Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
+            Migration.capabilities(capQmp, Map.of("events", true, "x-ignore-shared", false));
+            Migration incoming = new Migration(capQmp);
+            incoming.listen(capDir.resolve("mig.sock"));
+            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", false,
+                    "pause-before-switchover", false));
+            qmp.execute("migrate-set-parameters", Map.of("max-bandwidth", 8L << 30, "downtime-limit", 20));
+            Migration out = new Migration(qmp);
+            freeze.prepare();
+            try {
+                faultHook.at("migrate");
+                qmp.execute("stop");
+                long t0 = System.nanoTime();
+                freeze.freeze();
+                qmp.execute("migrate", Map.of("uri", "unix:" + capDir.resolve("mig.sock")));
+                out.await(Set.of("completed"), deadline, m.exitFuture());
+                Migration.cont(qmp, CONT_RETRY);
+                pauseMs = (System.nanoTime() - t0) / 1e6;
+            } catch (RuntimeException | InterruptedException | IOException e) {
+                resumeAfterFailure(m, qmp);
+                freeze.undo();
+                throw e;
+            } finally {
+                out.close();
+            }
+            incoming.await(Set.of("completed"), deadline, cap.onExit());
+            incoming.close();
+            Migration.capabilities(capQmp, Map.of("x-ignore-shared", true));
+            faultHook.at("state");
+            new Migration(capQmp).saveTo(tmp.resolve(SnapshotManifest.STATE), capDir.resolve("state.sock"), deadline,
+                    cap.onExit());
+            return pauseMs;
+        } catch (QmpException e) {
+            if (!cap.isAlive()) {
+                throw new SnapshotFailedException("the capture QEMU died (exit " + cap.exitValue() + "): "
+                        + tail(capDir.resolve("qemu.log")), e);
+            }
+            throw e;
+        } finally {
+            cap.destroyForcibly();
+            cap.waitFor();
+            FileTrees.deleteQuietly(capDir);
+        }
+    }
+
     private static final Object NULL = com.fasterxml.jackson.databind.node.NullNode.getInstance();
 
     /** After a failed migration: cancel it and let the source run again, whatever state it is in. */
@@ -303,14 +380,23 @@ final class Snapshots implements AutoCloseable {
         }
     }
 
+    private static void dropNode(Qmp qmp, String node) {
+        try {
+            qmp.execute("blockdev-del", Map.of("node-name", node));
+        } catch (RuntimeException | InterruptedException e) {
+            LOG.log(Level.WARNING, "cannot remove block node {0}: {1}", node, e.toString());
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+        }
+    }
+
     /** The command describing the running VM (paths of its current disk chain). */
     private QemuCommand sourceCommand(QemuMachine m, MachineRecord rec) {
         Path dir = m.dir();
-        boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve("root.qcow2"));
+        boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()));
         List<Path> layers = rec.diskLayers().stream().map(dir::resolve).toList();
         return new QemuCommand(engine.config().qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
                 rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), true, null, null, null,
-                hasDisk ? dir.resolve("root.qcow2") : null, layers, true, false);
+                hasDisk ? dir.resolve(rec.diskTop()) : null, layers, true, false);
     }
 
     private static Instant eventTime(JsonNode ev) {
@@ -378,11 +464,8 @@ final class Snapshots implements AutoCloseable {
                 Files.createLink(dir.resolve(QemuCommand.MEMORY_FILE), snap.resolve(SnapshotManifest.MEM));
                 for (String l : man.diskLayers()) Files.createLink(dir.resolve(l), snap.resolve(l));
                 if (man.hasRootDisk()) {
-                    if (diskBytes > man.diskBytes()) {
-                        Overlay.createUnchecked(dir.resolve("root.qcow2"), man.diskLayers().getLast(), diskBytes);
-                    } else {
-                        Files.copy(snap.resolve(SnapshotManifest.OVERLAY), dir.resolve("root.qcow2"));
-                    }
+                    // the snapshot's size: the guest's device state has it; a bigger disk is a block_resize after cont
+                    Files.copy(snap.resolve(SnapshotManifest.OVERLAY), dir.resolve(MachineRecord.layerName(man.diskLayers().size())));
                 }
             } catch (NoSuchFileException e) {
                 throw new NoSuchSnapshotException("snapshot '" + man.id() + "' was deleted during the restore");
@@ -391,7 +474,7 @@ final class Snapshots implements AutoCloseable {
             }
             QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(), man.vcpus(),
                     man.memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
-                    man.hasRootDisk() ? dir.resolve("root.qcow2") : null,
+                    man.hasRootDisk() ? dir.resolve(MachineRecord.layerName(man.diskLayers().size())) : null,
                     man.diskLayers().stream().map(dir::resolve).toList(), true, false);
             if (!cmd.shape().equals(man.shape())) {
                 throw new SnapshotIncompatibleException("snapshot " + man.id() + " has machine shape '" + man.shape()
@@ -447,7 +530,7 @@ final class Snapshots implements AutoCloseable {
                     man.hasRootDisk() ? (int) (wantDisk >> 30) : 0, hostname);
             var rec = new MachineRecord(mspec, man.imageName(), man.imageKey(), man.accelerator(), p.command().argv(),
                     p.process().pid(), man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE,
-                    man.diskLayers(), id);
+                    man.diskLayers(), id, null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
             Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
             AgentChannel agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline,
@@ -471,7 +554,7 @@ final class Snapshots implements AutoCloseable {
                         + tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n" + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
             }
             reidentify(agent, hostname);
-            if (man.hasRootDisk() && wantDisk > man.diskBytes()) agent.growRootfs();
+            if (man.hasRootDisk() && wantDisk > man.diskBytes()) growDisk(p.qmp(), agent, man.diskBytes(), wantDisk);
             rec.write(dir);
             LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3})", vmId, id, warm ? "warm" : "cold",
                     p.process().pid());
@@ -485,6 +568,26 @@ final class Snapshots implements AutoCloseable {
     private static void cleanUp(QemuMachine m, Prepared p) {
         if (m != null) m.stopProcess();
         p.kill();
+    }
+
+    /** How long the guest may take to notice a resized disk (a config interrupt, handled asynchronously). */
+    private static final Duration RESIZE_NOTICE = Duration.ofSeconds(10);
+
+    /**
+     * Grows a clone's disk: {@code block_resize} (the guest gets a config-change interrupt),
+     * then GROW_ROOTFS until the guest sees the new size (it offers no event for it).
+     */
+    private static void growDisk(Qmp qmp, AgentChannel agent, long from, long bytes) throws InterruptedException {
+        qmp.execute("block_resize", Map.of("node-name", QemuCommand.ROOT_DISK_NODE, "size", bytes));
+        long end = System.nanoTime() + RESIZE_NOTICE.toNanos();
+        long size;
+        while ((size = agent.growRootfs()) < from + (bytes - from) / 2) { // grown (ext4 keeps some for itself)
+            if (System.nanoTime() > end) {
+                throw new VmmException("the guest did not see its disk grown to " + (bytes >> 20) + " MiB (root fs "
+                        + (size >> 20) + " MiB)");
+            }
+            Thread.sleep(20);
+        }
     }
 
     /** A clone must not share its source's clock, RNG state or name: the three go out at once. */
@@ -552,7 +655,7 @@ final class Snapshots implements AutoCloseable {
     static String tail(Path file) {
         try {
             byte[] b = Files.readAllBytes(file);
-            int from = Math.max(0, b.length - 2000);
+            int from = Math.max(0, b.length - 8000);
             return new String(b, from, b.length - from, java.nio.charset.StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "(" + file.getFileName() + " unreadable)";

@@ -47,10 +47,12 @@ final class WarmPool implements AutoCloseable {
             Files.createDirectories(poolDir);
             try (var s = Files.list(poolDir)) { // left by an engine that did not close
                 for (Path p : s.toList()) {
+                    if (Files.isSymbolicLink(p)) continue; // a claimed entry's link to its VM dir
                     killPidIn(p);
                     FileTrees.deleteQuietly(p);
                 }
             }
+            sweepLinks();
         } catch (IOException e) {
             throw new VmmException("cannot prepare " + poolDir + ": " + e.getMessage(), e);
         }
@@ -74,6 +76,12 @@ final class WarmPool implements AutoCloseable {
             p.kill();
             throw new IllegalArgumentException("id: cannot use " + dir + " (" + e.getMessage() + ")");
         }
+        try { // QEMU knows its files by their pool paths and may reopen them (a snapshot freezing the disk)
+            Files.createSymbolicLink(p.dir(), dir);
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "warm pool: cannot link {0} to {1}: {2}", p.dir(), dir, e.toString());
+        }
+        sweepLinks();
         return new Snapshots.Prepared(p.snapshotId(), dir, p.process(), p.command(), p.qmp(), p.incoming());
     }
 
@@ -187,6 +195,17 @@ final class WarmPool implements AutoCloseable {
             ready.clear();
         }
         gone.forEach(Snapshots.Prepared::kill);
+    }
+
+    /** Removes links of claimed entries whose VM is gone. */
+    private void sweepLinks() {
+        try (var s = Files.list(poolDir)) {
+            for (Path p : s.filter(Files::isSymbolicLink).toList()) {
+                if (!Files.exists(p)) Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, "warm pool: sweeping links in {0}: {1}", poolDir, e.toString());
+        }
     }
 
     private static void killPidIn(Path dir) {

@@ -45,7 +45,7 @@ class SnapshotForkTest {
                 .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(2).build());
         source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).hostname("src").build());
         // a counter that keeps counting, a file, then the snapshot, then a write the clones must not see
-        sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
+        sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
         sh(source, "echo before > /tmp/before; for i in $(seq 50); do [ -s /tmp/counter ] && exit 0; sleep 0.1; done; exit 1");
         base = engine.snapshot(source, SnapshotSpec.withId("base"));
         sh(source, "echo after > /tmp/after");
@@ -188,14 +188,14 @@ class SnapshotForkTest {
         assertEquals(1, engine.warmCount("hot"), "refilled in the background");
         long pooledPid;
         try (var s = Files.list(poolDir)) {
-            Path p = s.findFirst().orElseThrow();
+            Path p = s.filter(d -> !Files.isSymbolicLink(d)).findFirst().orElseThrow();
             pooledPid = Long.parseLong(Files.readString(p.resolve("pid")).strip());
         }
         engine.deleteSnapshot("hot");
         assertEquals(0, engine.warmCount("hot"));
         assertFalse(ProcessHandle.of(pooledPid).map(ProcessHandle::isAlive).orElse(false), "drained: pool QEMU killed");
         try (var s = Files.list(poolDir)) {
-            assertEquals(0, s.count());
+            assertEquals(0, s.filter(d -> !Files.isSymbolicLink(d)).count(), "only the claimed clone's link is left");
         }
         assertEquals("after\n", sh(w, "cat /tmp/after").stdoutText(), "the clone outlives its snapshot");
     }

@@ -178,7 +178,10 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
             for (int i = 0; i < diskLayers.size(); i++) { // read-only layers, bottom first
                 String node = ROOT_DISK_NODE + "-l" + i;
                 a.add("-blockdev");
-                a.add("driver=file,node-name=" + node + "-file,filename=" + diskLayers.get(i) + ",read-only=on");
+                // layers are immutable and shared by many QEMUs (hard links): no image locks on them, or
+                // a clone's shared lock would keep the VM that froze the layer from resuming
+                a.add("driver=file,node-name=" + node + "-file,filename=" + diskLayers.get(i)
+                        + ",read-only=on,locking=off");
                 a.add("-blockdev");
                 a.add("driver=qcow2,node-name=" + node + ",file=" + node + "-file,read-only=on"
                         + (below != null ? ",backing=" + below : ""));
