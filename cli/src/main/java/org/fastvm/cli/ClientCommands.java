@@ -71,7 +71,7 @@ final class ClientCommands {
             try (FastVM c = client.connect()) {
                 RunOptions.Builder o = RunOptions.builder();
                 if (timeoutSec != null) o.timeoutSec(timeoutSec);
-                List<String> argv = command.size() == 1 ? List.of("sh", "-c", command.get(0)) : command;
+                List<String> argv = argv(command);
                 try (var stream = c.stream(vmId, argv, o.build())) {
                     for (ExecEvent e : stream) {
                         if (e instanceof ExecEvent.Stdout out) {
@@ -88,6 +88,17 @@ final class ClientCommands {
                 }
                 throw new IllegalStateException("the stream ended without an exit event");
             }
+        }
+
+        /**
+         * The argv to run: one word is a shell command line; a leading {@code --} is dropped
+         * (stop-at-positional parsing keeps it, but users write {@code run VM -- cmd args}).
+         */
+        static List<String> argv(List<String> words) {
+            List<String> w = !words.isEmpty() && words.get(0).equals("--") ? words.subList(1, words.size()) : words;
+            if (w.isEmpty()) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(new Run()),
+                    "COMMAND: give a program (and its arguments) or one shell command line");
+            return w.size() == 1 ? List.of("sh", "-c", w.get(0)) : List.copyOf(w);
         }
     }
 
