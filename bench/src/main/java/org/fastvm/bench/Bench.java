@@ -21,7 +21,7 @@ import org.fastvm.vmm.MachineSpec;
  * {@code bench/run [--quick] [--json]}: boots minimal-image VMs with the real engine and
  * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true}),
  * {@code exec_rtt_ms} (one {@code true} exec on a running VM) and {@code ping_rtt_ms} (one
- * agent PING: the channel's share of an exec). VM dirs go to a temp
+ * agent PING: the channel's share of an exec), and the snapshot figures of {@link SnapshotBench}. VM dirs go to a temp
  * dir that is removed at the end; images come from the usual cache.
  */
 public final class Bench {
@@ -45,7 +45,9 @@ public final class Bench {
         int execs = quick ? 20 : 100;
 
         Path data = Files.createTempDirectory("fastvm-bench-");
-        EngineConfig.Builder cb = EngineConfig.builder().dataDir(data).cacheDir(cacheDir());
+        // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold
+        EngineConfig.Builder cb = EngineConfig.builder().dataDir(data).cacheDir(cacheDir()).warmPoolSize(1)
+                .warmPoolRecent(0).warmPoolMax(2);
         String home = System.getProperty("fastvm.home");
         if (home != null) cb.fastvmHome(Path.of(home));
         try (Engine engine = Engine.open(cb.build())) {
@@ -81,6 +83,7 @@ public final class Bench {
             report.add("boot_ready_ms", new Stats(bootMs));
             report.add("exec_rtt_ms", new Stats(rttMs));
             report.add("ping_rtt_ms", new Stats(pingMs));
+            SnapshotBench.run(engine, report, quick);
             System.out.print(report.table());
             if (json) System.out.println(report.json());
         } finally {

@@ -523,7 +523,6 @@ final class Snapshots implements AutoCloseable {
         Prepared p = wantDisk == man.diskBytes() ? pool.claim(id, dir) : null;
         boolean warm = p != null;
         if (p == null) p = prepare(man, dir, wantDisk);
-        pool.restored(id);
         QemuMachine m = null;
         try {
             var mspec = new MachineSpec(vmId, man.imageName(), man.vcpus(), man.memoryMib(),
@@ -536,6 +535,7 @@ final class Snapshots implements AutoCloseable {
             AgentChannel agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline,
                     m.exitFuture(), QemuMachine.deathMapper("machine " + vmId, p.process().pid(), m.exitFuture()));
             m.adopt(p.qmp(), agent);
+            long t0 = System.nanoTime();
             Migration.feed(dir.resolve("mig.sock"), state);
             try {
                 p.incoming().await(Set.of("completed"), deadline, m.exitFuture());
@@ -545,7 +545,9 @@ final class Snapshots implements AutoCloseable {
             } finally {
                 p.incoming().close();
             }
+            long tLoaded = System.nanoTime();
             Migration.cont(p.qmp(), CONT_RETRY);
+            long tCont = System.nanoTime();
             try {
                 agent.awaitHello(deadline, m.exitFuture());
             } catch (VmmException e) {
@@ -553,11 +555,16 @@ final class Snapshots implements AutoCloseable {
                         + p.qmp().execute("query-status").path("status").asText() + "\n--- qemu.log ---\n"
                         + tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n" + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
             }
+            long tHello = System.nanoTime();
             reidentify(agent, hostname);
+            long tIdent = System.nanoTime();
             if (man.hasRootDisk() && wantDisk > man.diskBytes()) growDisk(p.qmp(), agent, man.diskBytes(), wantDisk);
             rec.write(dir);
-            LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3})", vmId, id, warm ? "warm" : "cold",
-                    p.process().pid());
+            LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3}): state loaded {4} ms, cont {5} ms, HELLO {6} ms,"
+                    + " re-identified {7} ms", vmId, id, warm ? "warm" : "cold", p.process().pid(),
+                    (tLoaded - t0) / 1_000_000, (tCont - tLoaded) / 1_000_000, (tHello - tCont) / 1_000_000,
+                    (tIdent - tHello) / 1_000_000);
+            pool.restored(id); // refill after, not during, this restore: both want the CPU
             return m;
         } catch (RuntimeException | InterruptedException | Error e) {
             cleanUp(m, p);

@@ -1,0 +1,140 @@
+package org.fastvm.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.fastvm.vmm.Engine;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.Machine;
+import org.fastvm.vmm.MachineSpec;
+import org.fastvm.vmm.RestoreSpec;
+import org.fastvm.vmm.SnapshotSpec;
+import org.fastvm.vmm.VmSnapshot;
+
+/**
+ * Snapshot figures on a minimal-image VM (512 MiB) with 256 MiB of guest memory dirtied:
+ * {@code snapshot_pause_ms} (the source's pause, as the engine measures it: stopped →
+ * running again; every snapshot of the launched VM — 1st, 2nd, 3rd...),
+ * {@code snapshot_pause_clone_ms} (a snapshot of a clone: private RAM, migrated),
+ * {@code restore_ready_ms} (restore call → the clone answered {@code true}, cold),
+ * {@code restore_warm_ready_ms} (the same with a pre-spawned QEMU waiting),
+ * {@code fanout10_ready_ms} (10 concurrent cold restores, until all answered) and
+ * {@code clone_pss_mib} (PSS of each idle clone QEMU with 10 alive).
+ */
+final class SnapshotBench {
+    private SnapshotBench() {}
+
+    static void run(Engine engine, Report report, boolean quick) throws Exception {
+        int snaps = quick ? 2 : 5, restores = quick ? 3 : 8, fanouts = quick ? 1 : 3;
+        Machine src = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).build());
+        List<Machine> alive = new ArrayList<>();
+        try {
+            System.err.println("dirtying 256 MiB of guest memory ...");
+            require(src.exec(ExecRequest.of("sh", "-c",
+                    "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null; i=0; "
+                            + "while [ $i -lt 256 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty; rm /tmp/r")));
+            List<Double> pause = new ArrayList<>();
+            for (int i = 0; i < snaps; i++) {
+                System.err.printf("snapshot %d/%d ...%n", i + 1, snaps);
+                VmSnapshot s = engine.snapshot(src, SnapshotSpec.withId("bench-" + i));
+                pause.add(s.pauseMillis());
+                if (i > 0) engine.deleteSnapshot(s.id());
+            }
+            report.add("snapshot_pause_ms", new Stats(pause));
+            String base = "bench-0";
+
+            List<Double> cold = new ArrayList<>();
+            for (int i = 0; i < restores; i++) {
+                System.err.printf("cold restore %d/%d ...%n", i + 1, restores);
+                long t0 = System.nanoTime();
+                Machine c = engine.restore(base, RestoreSpec.defaults());
+                require(c.exec(ExecRequest.of("true")));
+                cold.add(ms(System.nanoTime() - t0));
+                if (i == 0) { // a snapshot of a clone: private RAM, the migration path
+                    List<Double> clonePause = new ArrayList<>();
+                    for (int k = 0; k < (quick ? 1 : 3); k++) {
+                        VmSnapshot cs = engine.snapshot(c, SnapshotSpec.withId("bench-clone-" + k));
+                        clonePause.add(cs.pauseMillis());
+                        engine.deleteSnapshot(cs.id());
+                    }
+                    report.add("snapshot_pause_clone_ms", new Stats(clonePause));
+                }
+                c.destroy();
+            }
+            report.add("restore_ready_ms", new Stats(cold));
+
+            VmSnapshot hot = engine.snapshot(src, SnapshotSpec.withId("bench-hot"));
+            engine.markHot(hot.id()).get(60, TimeUnit.SECONDS);
+            List<Double> warm = new ArrayList<>();
+            for (int i = 0; i < restores; i++) {
+                engine.warmRefill(hot.id()).get(60, TimeUnit.SECONDS); // a QEMU waits before each timed restore
+                System.err.printf("warm restore %d/%d (%d waiting) ...%n", i + 1, restores, engine.warmCount(hot.id()));
+                long t0 = System.nanoTime();
+                Machine c = engine.restore(hot.id(), RestoreSpec.defaults());
+                require(c.exec(ExecRequest.of("true")));
+                warm.add(ms(System.nanoTime() - t0));
+                c.destroy();
+            }
+            report.add("restore_warm_ready_ms", new Stats(warm));
+            engine.deleteSnapshot(hot.id());
+
+            List<Double> fan = new ArrayList<>();
+            List<Double> pss = new ArrayList<>();
+            for (int f = 0; f < fanouts; f++) {
+                System.err.printf("fan-out of 10, %d/%d ...%n", f + 1, fanouts);
+                long t0 = System.nanoTime();
+                List<CompletableFuture<Machine>> fs = new ArrayList<>();
+                for (int i = 0; i < 10; i++) {
+                    fs.add(CompletableFuture.supplyAsync(() -> {
+                        try {
+                            Machine c = engine.restore(base, RestoreSpec.defaults());
+                            synchronized (alive) {
+                                alive.add(c);
+                            }
+                            require(c.exec(ExecRequest.of("true")));
+                            return c;
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }, Thread::startVirtualThread));
+                }
+                CompletableFuture.allOf(fs.toArray(CompletableFuture[]::new)).get(300, TimeUnit.SECONDS);
+                fan.add(ms(System.nanoTime() - t0));
+                if (f == fanouts - 1) {
+                    Thread.sleep(2000); // let the clones go idle before measuring memory
+                    for (Machine c : alive) pss.add(pssMib(c.pid()));
+                }
+                for (Machine c : alive) c.destroy();
+                alive.clear();
+            }
+            report.add("fanout10_ready_ms", new Stats(fan));
+            report.add("clone_pss_mib", new Stats(pss));
+        } finally {
+            for (Machine c : alive) c.destroy();
+            src.destroy();
+            for (VmSnapshot s : engine.snapshots()) engine.deleteSnapshot(s.id());
+        }
+    }
+
+    /** Proportional set size of a process, from /proc/PID/smaps_rollup, in MiB. */
+    static double pssMib(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
+            if (line.startsWith("Pss:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+        }
+        throw new IOException("no Pss line in /proc/" + pid + "/smaps_rollup");
+    }
+
+    private static void require(ExecResult r) {
+        if (r.exitCode() != 0) throw new IllegalStateException("exec exited " + r.exitCode() + ": " + r.stderrText());
+    }
+
+    private static double ms(long nanos) {
+        return nanos / 1e6;
+    }
+}
