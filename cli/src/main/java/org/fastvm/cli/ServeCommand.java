@@ -41,8 +41,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "Accelerator: auto, kvm or tcg (env FASTVM_ACCEL; default ${DEFAULT-VALUE}).")
     String accel;
 
-    @Option(names = "--launch-wait-sec", defaultValue = "${env:FASTVM_LAUNCH_WAIT_SEC:-60}",
-            description = "How long POST /v1/vms waits for a VM to run before answering 202 (env FASTVM_LAUNCH_WAIT_SEC).")
+    @Option(names = "--launch-wait-sec", defaultValue = "${env:FASTVM_LAUNCH_WAIT_SEC:-" + ServerConfig.DEFAULT_LAUNCH_WAIT_SEC + "}",
+            description = "How long POST /v1/vms waits for a VM to run before answering 202 (provisioning; clients poll);"
+                    + " also never longer than the client's announced timeout less a margin (env FASTVM_LAUNCH_WAIT_SEC;"
+                    + " default ${DEFAULT-VALUE}).")
     int launchWaitSec;
 
     @Option(names = "--default-vcpu", defaultValue = "${env:FASTVM_DEFAULT_VCPU:-16}", description = "Default per-org vCPU limit.")

@@ -29,6 +29,12 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
     /** Default limits per org: room for a handful of VMs and snapshots on one host. */
     public static final QuotaValues DEFAULT_QUOTA = new QuotaValues(16, 32768, 500, 50);
 
+    /**
+     * Default seconds POST /v1/vms waits for a VM to run: well under the official SDKs' 60 s
+     * client timeout, after which they re-POST (and launch again) instead of polling.
+     */
+    public static final int DEFAULT_LAUNCH_WAIT_SEC = 20;
+
     /** Validates the combination, naming the bad setting. */
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -51,7 +57,7 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
     /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, minimal image */
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
-                Duration.ofSeconds(60), Duration.ofHours(1), DEFAULT_QUOTA, "minimal");
+                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "minimal");
     }
 
     /** @return a copy bound to {@code host:port} */

@@ -63,6 +63,10 @@ public final class ApiError {
         @Override
         protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                         Callback callback) {
+            if (request.getAttribute(Exchange.ABANDONED_ATTRIBUTE) != null) {
+                callback.failed(cause); // the client is gone: abort the stream/connection, write nothing
+                return;
+            }
             // Only requests Jetty rejected, or exchanges we broke off, end up here: in both
             // cases the HTTP/1 connection is not reusable, so tell the client.
             if (request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {

@@ -92,7 +92,7 @@ public final class ApiHandler extends Handler.Abstract {
             fail(ex, ErrorKind.INTERNAL, "internal error (request id " + requestId + ")");
         } finally {
             long nanos = System.nanoTime() - t0;
-            int status = response.getStatus();
+            int status = ex.isAbandoned() ? Exchange.CLIENT_CLOSED_STATUS : response.getStatus();
             Timer.builder("http.server.requests").tag("method", request.getMethod()).tag("route", template)
                     .tag("status", Integer.toString(status)).register(meters).record(nanos, TimeUnit.NANOSECONDS);
             ACCESS.info("request id={} method={} route={} path={} status={} ms={} org={} proto={}", requestId,
@@ -103,6 +103,7 @@ public final class ApiHandler extends Handler.Abstract {
     }
 
     private static void fail(Exchange ex, ErrorKind kind, String message) {
+        if (ex.isAbandoned()) return;
         if (ex.isDone()) {
             // Headers already went out (a stream): break it so the client cannot mistake it for success.
             ex.abortStream(new ServiceException(kind, message));
@@ -170,11 +171,32 @@ public final class ApiHandler extends Handler.Abstract {
         ex.text("text/plain; version=0.0.4; charset=utf-8", meters.scrape());
     }
 
-    private static List<String> segments(String path) {
+    /** Splits the raw path at '/', then percent-decodes each segment (so an encoded '/' stays inside its segment). */
+    static List<String> segments(String path) {
         List<String> out = new ArrayList<>();
         if (path == null) return out;
-        for (String p : path.split("/")) if (!p.isEmpty()) out.add(p);
+        for (String p : path.split("/")) if (!p.isEmpty()) out.add(percentDecode(p));
         return out;
+    }
+
+    /** Decodes %XX escapes as UTF-8 (malformed UTF-8 becomes U+FFFD); a malformed escape is kept as written. */
+    static String percentDecode(String s) {
+        if (s.indexOf('%') < 0) return s;
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            int hi = i + 2 < s.length() && c == '%' ? Character.digit(s.charAt(i + 1), 16) : -1;
+            int lo = hi >= 0 ? Character.digit(s.charAt(i + 2), 16) : -1;
+            if (lo >= 0) {
+                bytes.write(hi * 16 + lo);
+                i += 2;
+            } else {
+                int cp = s.codePointAt(i);
+                bytes.writeBytes(Character.toString(cp).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                i += Character.charCount(cp) - 1;
+            }
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** @return the registry (for tests) */

@@ -6,6 +6,7 @@ import org.fastvm.server.core.ServiceException;
 import org.fastvm.server.model.ModelJson;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.QuietException;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
@@ -31,7 +32,13 @@ public final class Exchange {
     final List<String> segments;
     final String requestId;
     String orgId;
+    /** Request attribute marking an abandoned exchange, so the error handler writes nothing. */
+    static final String ABANDONED_ATTRIBUTE = "fastvm.abandoned";
+    /** The access-log and metrics status of a request whose client went away (nginx's convention). */
+    static final int CLIENT_CLOSED_STATUS = 499;
+
     private boolean done;
+    private volatile boolean abandoned;
     private boolean bodyRead;
 
     Exchange(Request request, Response response, Callback callback, List<String> segments, String requestId) {
@@ -164,6 +171,36 @@ public final class Exchange {
     /** Aborts a streamed response so the client sees a broken stream, not a clean end. */
     void abortStream(Throwable why) {
         callback.failed(why);
+    }
+
+    /**
+     * Ends an exchange whose client is gone (disconnected, reset its stream, or passed its
+     * announced timeout): nothing more is written — Jetty aborts the stream or connection
+     * instead of sending an error page — and the access log records 499 (client closed request).
+     */
+    void abandon(String why) {
+        if (abandoned) return;
+        abandoned = true;
+        done = true;
+        request.setAttribute(ABANDONED_ATTRIBUTE, Boolean.TRUE);
+        callback.failed(new ClientGone(why));
+    }
+
+    /** @return true once {@link #abandon} ended this exchange */
+    boolean isAbandoned() {
+        return abandoned;
+    }
+
+    /** Why an exchange was abandoned; quiet, because a client leaving is routine, not a server fault. */
+    static final class ClientGone extends IOException implements QuietException {
+        ClientGone(String why) {
+            super(why);
+        }
+
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this; // routine, and the stack says nothing useful
+        }
     }
 
     /** @return the request's header value, or null */

@@ -95,29 +95,38 @@ final class ExecHandler {
     private void buffered(Exchange ex, String id, ExecRequest request) throws InterruptedException {
         Collector c = new Collector();
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, c);
-        ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        Departure departure = new Departure(ex, handle, id);
+        ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
+        // Both SDKs' timeouts run until the response headers arrive, which here means until the end.
+        long deadline = ClientTimeout.of(ex).map(t -> System.nanoTime() + t.timeout().toNanos()).orElse(Long.MAX_VALUE);
         ExecResult r;
         try {
             while (true) {
+                if (departure.happened()) return;
                 try {
-                    r = c.exit.get(LIVENESS_POLL_MS, TimeUnit.MILLISECONDS);
+                    r = c.exit.get(pollMillis(deadline), TimeUnit.MILLISECONDS);
                     break;
                 } catch (TimeoutException e) {
                     if (liveness != null && liveness.gone()) {
-                        killOnDisconnect(handle, id, new IOException("HTTP/1 connection closed by the client"));
-                        ex.abortStream(new IOException("client went away"));
+                        departure.now("HTTP/1 connection closed by the client");
+                        return;
+                    }
+                    if (System.nanoTime() - deadline >= 0) {
+                        departure.now("the client's announced timeout passed");
                         return;
                     }
                 }
             }
         } catch (ExecutionException e) {
+            if (departure.happened()) return;
             // The command had started: a 5xx here must not invite a retry that would run it twice.
             throw new ServiceException(ErrorKind.INTERNAL, "the VM failed while the command ran: " + e.getCause().getMessage());
         } catch (InterruptedException e) {
             handle.cancel();
             throw e;
         }
+        if (departure.happened()) return; // killed because the client left: nobody to answer
         ObjectNode n = ModelJson.MAPPER.createObjectNode();
         n.put("exitCode", r.exitCode());
         n.put("stdout", c.out.toString(StandardCharsets.UTF_8));
@@ -139,17 +148,29 @@ final class ExecHandler {
             @Override public void onError(VmmException error) { events.add(error); }
         };
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
-        ex.request.addFailureListener(t -> killOnDisconnect(handle, id, t));
+        Departure departure = new Departure(ex, handle, id);
+        ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
+        // Once the headers are out only Python's read timeout still runs: it bounds each silence
+        // between our writes. TypeScript's fetch timeout ends with the headers.
+        Duration silence = ClientTimeout.of(ex).filter(t -> t.kind() == ClientTimeout.Kind.READ)
+                .map(ClientTimeout.Announced::timeout).orElse(null);
         ex.startStream(NDJSON);
         try {
             ex.writeAndFlush(new byte[0]); // send the headers now: the client knows the command started
+            long deadline = silence == null ? Long.MAX_VALUE : System.nanoTime() + silence.toNanos();
             while (true) {
-                Object ev = events.poll(LIVENESS_POLL_MS, TimeUnit.MILLISECONDS);
+                if (departure.happened()) return;
+                Object ev = events.poll(pollMillis(deadline), TimeUnit.MILLISECONDS);
                 if (ev == null) {
                     if (liveness != null && liveness.gone()) throw new IOException("HTTP/1 connection closed by the client");
+                    if (System.nanoTime() - deadline >= 0) {
+                        departure.now("the client's read timeout passed with no output");
+                        return;
+                    }
                 } else if (ev instanceof byte[] line) {
                     ex.writeAndFlush(line);
+                    if (silence != null) deadline = System.nanoTime() + silence.toNanos();
                 } else if (ev instanceof ExecResult r) {
                     ObjectNode x = ModelJson.MAPPER.createObjectNode();
                     x.put("t", "x");
@@ -166,8 +187,7 @@ final class ExecHandler {
                 }
             }
         } catch (IOException e) {
-            killOnDisconnect(handle, id, e);
-            ex.abortStream(e);
+            departure.now(e.toString());
         } catch (InterruptedException e) {
             handle.cancel();
             ex.abortStream(e);
@@ -175,17 +195,60 @@ final class ExecHandler {
         }
     }
 
+    /** @return how long to wait for the next event: the liveness poll, or less when the deadline is nearer */
+    private static long pollMillis(long deadline) {
+        long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+        return Math.max(1, Math.min(LIVENESS_POLL_MS, left));
+    }
+
     private static byte[] event(String type, byte[] chunk) {
         return ("{\"t\":\"" + type + "\",\"d\":\"" + Base64.getEncoder().encodeToString(chunk) + "\"}\n")
                 .getBytes(StandardCharsets.US_ASCII);
     }
 
-    private static void killOnDisconnect(ExecHandle handle, String id, Throwable why) {
-        LOG.info("exec vm={}: client went away ({}); killing the command's process group", id, why.toString());
-        try {
-            handle.cancel();
-        } catch (RuntimeException e) {
-            LOG.debug("exec vm={}: kill after disconnect failed: {}", id, e.toString());
+    /**
+     * The client going away, however it shows (a reset stream, a closed HTTP/1 connection, its
+     * announced timeout passing): the command's process group is killed, once, and the exchange
+     * is abandoned without an answer.
+     */
+    private static final class Departure {
+        private final Exchange ex;
+        private final ExecHandle handle;
+        private final String vmId;
+        private final java.util.concurrent.atomic.AtomicReference<String> why = new java.util.concurrent.atomic.AtomicReference<>();
+
+        Departure(Exchange ex, ExecHandle handle, String vmId) {
+            this.ex = ex;
+            this.handle = handle;
+            this.vmId = vmId;
+        }
+
+        /** Jetty's failure listener (HTTP/2 reset, connection failure): kill now; the handler thread abandons. */
+        void fromFailure(Throwable failure) {
+            kill(failure.toString());
+        }
+
+        /** On the handler thread: kill and abandon the exchange. */
+        void now(String reason) {
+            kill(reason);
+            ex.abandon("client went away: " + why.get());
+        }
+
+        /** @return true when the client left; abandons the exchange if the failure listener saw it first */
+        boolean happened() {
+            if (why.get() == null) return false;
+            ex.abandon("client went away: " + why.get());
+            return true;
+        }
+
+        private void kill(String reason) {
+            if (!why.compareAndSet(null, reason)) return;
+            LOG.info("exec vm={}: client went away ({}); killing the command's process group", vmId, reason);
+            try {
+                handle.cancel();
+            } catch (RuntimeException e) {
+                LOG.debug("exec vm={}: kill after the client left failed: {}", vmId, e.toString());
+            }
         }
     }
 

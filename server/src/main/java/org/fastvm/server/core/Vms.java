@@ -75,8 +75,15 @@ public final class Vms implements AutoCloseable {
                 .register(meters);
     }
 
-    /** Launches (or restores) a VM: reserves quota and inserts the row in one transaction, then boots. */
-    public LaunchResult launch(String orgId, LaunchRequest req) {
+    /**
+     * Launches (or restores) a VM: reserves quota and inserts the row in one transaction, then
+     * boots, waiting for it at most the configured launch wait or {@code waitCap}, whichever is
+     * shorter.
+     *
+     * @param waitCap the longest this caller can wait for an answer (its client times out and
+     *                retries after that, which would launch again), or null for no cap
+     */
+    public LaunchResult launch(String orgId, LaunchRequest req, Duration waitCap) {
         String id = UUID.randomUUID().toString();
         Snapshot source = null;
         int cpu, mem, baseDisk;
@@ -119,7 +126,8 @@ public final class Vms implements AutoCloseable {
         });
         Snapshot from = source;
         CompletableFuture<Void> boot = CompletableFuture.runAsync(() -> boot(row, from), background);
-        boolean done = awaitQuietly(boot, launchWait);
+        Duration wait = waitCap != null && waitCap.compareTo(launchWait) < 0 ? waitCap : launchWait;
+        boolean done = awaitQuietly(boot, wait);
         Vm now = require(orgId, id);
         return new LaunchResult(now, done && now.status() == VmStatus.RUNNING);
     }

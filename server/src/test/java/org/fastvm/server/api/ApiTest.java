@@ -256,6 +256,7 @@ class ApiTest extends ApiTestBase {
 
     @Test
     void clientDisconnectKillsTheCommand() throws Exception {
+        long closedBefore = clientClosedExecs();
         for (HttpClient.Version v : new HttpClient.Version[]{HttpClient.Version.HTTP_1_1, HttpClient.Version.HTTP_2}) {
             String id = launch("{\"machineType\":\"c1m2\"}");
             env.backend.cancelled.clear();
@@ -272,6 +273,19 @@ class ApiTest extends ApiTestBase {
             while (!env.backend.cancelled.contains("hang") && System.nanoTime() < deadline) Thread.onSpinWait();
             assertTrue(env.backend.cancelled.contains("hang"), "the command was killed after the " + v + " client left");
         }
+        // Logged and counted as client-closed (499), not as a server error.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (clientClosedExecs() < closedBefore + 2) {
+            assertTrue(System.nanoTime() < deadline, "both abandoned execs count as status 499");
+            Thread.sleep(20); // polling /metrics, as a scraper would
+        }
+    }
+
+    /** @return how many execs /metrics counts with status 499 */
+    static long clientClosedExecs() throws Exception {
+        String key = "http_server_requests_seconds_count{method=\"POST\",route=\"/v1/vms/{id}/exec\",status=\"499\"} ";
+        return env.call("GET", "/metrics", null, null).body().lines().filter(l -> l.startsWith(key))
+                .mapToLong(l -> (long) Double.parseDouble(l.substring(key.length()).trim())).sum();
     }
 
     @Test
