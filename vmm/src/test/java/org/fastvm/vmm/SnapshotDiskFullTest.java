@@ -1,0 +1,60 @@
+package org.fastvm.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import org.fastvm.vmm.process.ProcessRunner;
+import org.fastvm.vmm.testing.TestEngines;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A snapshot onto a full file system: the snapshot dir is a 32 MiB tmpfs, the guest has
+ * dirtied more than that. The snapshot fails with a typed error naming the cause, leaves
+ * nothing behind, and the source runs on.
+ */
+class SnapshotDiskFullTest {
+    @Test
+    void outOfSpaceFailsCleanlyAndTheSourceRunsOn() throws Exception {
+        EngineConfig config = EngineConfig.builder().dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
+                .warmPoolSize(0).build();
+        Engine engine = Engine.open(config);
+        Path snaps = config.dataDir().resolve("snapshots");
+        boolean mounted = false;
+        Machine vm = null;
+        try {
+            try {
+                ProcessRunner.run(List.of("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", snaps.toString()),
+                        Duration.ofSeconds(10));
+                mounted = true;
+            } catch (ProcessFailedException e) {
+                Assumptions.assumeTrue(false, "cannot mount a small tmpfs here (needs root): " + e.getMessage());
+            }
+            vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+            var dirty = vm.exec(ExecRequest.of("sh", "-c", "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null;"
+                    + " i=0; while [ $i -lt 64 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty"));
+            assertEquals(0, dirty.exitCode(), dirty.stderrText());
+            Machine source = vm;
+            var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
+            assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+            assertTrue(engine.findSnapshot("full").isEmpty());
+            try (var s = Files.list(snaps)) {
+                assertEquals(List.of(), s.toList(), "no partial snapshot, no temp dir");
+            }
+            assertEquals("ok\n", vm.exec(ExecRequest.of("echo", "ok")).stdoutText(), "the source runs on");
+            assertEquals(0, vm.exec(ExecRequest.of("sh", "-c", "cmp -n 1048576 /tmp/dirty /tmp/r")).exitCode());
+        } finally {
+            if (vm != null) vm.destroy();
+            engine.close();
+            if (mounted) ProcessRunner.run(List.of("umount", snaps.toString()), Duration.ofSeconds(10));
+            TestEngines.deleteDataDir(config.dataDir());
+        }
+    }
+}
