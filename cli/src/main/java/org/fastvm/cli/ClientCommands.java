@@ -26,13 +26,18 @@ final class ClientCommands {
         @Override
         public Integer call() {
             try (FastVM c = client.connect()) {
-                System.out.printf("%-36s  %-24s  %-6s  %-12s  %s%n", "ID", "NAME", "TYPE", "STATUS", "CREATED");
-                for (VM v : c.list()) {
-                    System.out.printf("%-36s  %-24s  %-6s  %-12s  %s%n", v.id(), v.name(), v.machineName(),
-                            v.status().toString().toLowerCase(java.util.Locale.ROOT), v.createdAt());
-                }
+                System.out.print(table(c.list()));
                 return 0;
             }
+        }
+
+        /** @return the listing: one row per VM, columns as wide as their content (names are UUIDs by default) */
+        static String table(List<VM> vms) {
+            Table t = new Table("ID", "NAME", "TYPE", "STATUS", "CREATED");
+            for (VM v : vms) {
+                t.row(v.id(), v.name(), v.machineName(), v.status().toString().toLowerCase(java.util.Locale.ROOT), v.createdAt());
+            }
+            return t.render();
         }
     }
 

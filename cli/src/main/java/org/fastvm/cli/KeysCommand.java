@@ -59,11 +59,11 @@ final class KeysCommand {
                 Orgs orgs = new Orgs(store, keys);
                 Map<String, String> names = orgs.list().stream().collect(Collectors.toMap(Org::id, Org::name));
                 String orgId = org == null || org.isBlank() ? null : orgs.byName(org).id();
-                System.out.printf("%-36s  %-16s  %-12s  %-24s  %s%n", "ID", "ORG", "PREFIX", "CREATED", "REVOKED");
+                Table t = new Table("ID", "ORG", "PREFIX", "CREATED", "REVOKED");
                 for (ApiKey k : keys.list(orgId)) {
-                    System.out.printf("%-36s  %-16s  %-12s  %-24s  %s%n", k.id(), names.getOrDefault(k.orgId(), k.orgId()),
-                            k.prefix(), k.createdAt(), k.revokedAt() == null ? "-" : k.revokedAt().toString());
+                    t.row(k.id(), names.getOrDefault(k.orgId(), k.orgId()), k.prefix(), k.createdAt(), k.revokedAt());
                 }
+                System.out.print(t.render());
                 return 0;
             }
         }
