@@ -53,6 +53,7 @@ class SdkEndToEndTest {
     static FastVmServer server;
     static FastVM a;
     static FastVM b;
+    static String keyA;
     static String keyC;
     static VM vm;
 
@@ -60,7 +61,7 @@ class SdkEndToEndTest {
     static void start() throws Exception {
         config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withLaunchWait(Duration.ofSeconds(60));
         server = FastVmServer.start(config, RealEngine.open(dir));
-        String keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
+        keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
         String keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
         keyC = server.apiKeys().create(server.orgs().findOrCreate("org-c").id()).key();
         server.quotas().setOverride(server.orgs().byName("org-c").id(), new QuotaOverride(4L, null, null, null));
@@ -130,6 +131,34 @@ class SdkEndToEndTest {
         }
         assertEquals("first\nsecond\n", out.toString());
         assertTrue(exitAt - firstAt > 1_500_000_000L, "first output arrived " + (exitAt - firstAt) / 1_000_000 + " ms before exit");
+    }
+
+    /**
+     * The Python SDK on HTTP/2 forgets a timed-out exec stream without a reset, then retries:
+     * the command must die at the client's announced timeout even though the connection lives.
+     */
+    @Test
+    @Order(2)
+    void anExecOutlivingTheClientsAnnouncedTimeoutIsKilledInTheVm() throws Exception {
+        String marker = "/tmp/deadline-marker";
+        try (java.net.http.HttpClient h2 = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_2).build()) {
+            var prime = h2.send(java.net.http.HttpRequest.newBuilder(server.baseUri().resolve("/healthz")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(java.net.http.HttpClient.Version.HTTP_2, prime.version()); // the exec below is an h2c stream
+            var exec = java.net.http.HttpRequest.newBuilder(server.baseUri().resolve("/v1/vms/" + vm.id() + "/exec"))
+                    .header("X-API-Key", keyA).header("x-stainless-read-timeout", "1.0").timeout(Duration.ofSeconds(60))
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString(
+                            "{\"command\":[\"sh\",\"-c\",\"sleep 3; touch " + marker + "\"]}"))
+                    .build();
+            long t0 = System.nanoTime();
+            var call = h2.sendAsync(exec, java.net.http.HttpResponse.BodyHandlers.ofString());
+            var gone = assertThrows(java.util.concurrent.ExecutionException.class, () -> call.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            assertInstanceOf(java.io.IOException.class, gone.getCause(), "the stream is reset, not answered");
+            assertTrue(System.nanoTime() - t0 < java.util.concurrent.TimeUnit.SECONDS.toNanos(3), "abandoned at the 1 s deadline");
+        }
+        // The killed command would have touched the marker 3 s after it started; look after that.
+        CommandResult r = a.run(vm, List.of("sh", "-c", "sleep 4; test -e " + marker + " && echo present || echo absent"));
+        assertEquals("absent\n", r.stdout());
     }
 
     @Test
