@@ -26,8 +26,9 @@ final class QemuMachine implements Machine {
     private volatile MachineRecord record;
     /** One snapshot at a time per VM. */
     final ReentrantLock snapshotLock = new ReentrantLock();
-    private final ProcessHandle process;
-    private final CompletableFuture<Void> exit;
+    private volatile ProcessHandle process;
+    /** Completes when the QEMU this machine currently runs in exits (not a predecessor it was moved from). */
+    private final CompletableFuture<Void> exit = new CompletableFuture<>();
     private final ReentrantLock destroyLock = new ReentrantLock();
     private volatile Qmp qmp;
     private volatile AgentChannel agent;
@@ -39,7 +40,30 @@ final class QemuMachine implements Machine {
         this.dir = dir;
         this.record = record;
         this.process = process;
-        this.exit = processExit.thenApply(p -> null);
+        watch(process, processExit);
+    }
+
+    private void watch(ProcessHandle p, CompletableFuture<?> onExit) {
+        onExit.whenComplete((v, t) -> {
+            if (process == p) exit.complete(null);
+        });
+    }
+
+    /**
+     * Moves this machine into a successor QEMU that has taken over the guest (re-homing for
+     * a snapshot): same id and dir, new process and QMP; the predecessor is killed by pid.
+     * The caller reconnects the agent.
+     */
+    void rehome(Process successor, Qmp successorQmp, MachineRecord rec) throws java.io.IOException {
+        ProcessHandle old = process;
+        Qmp oldQmp = qmp;
+        process = successor.toHandle();
+        watch(process, successor.onExit());
+        qmp = successorQmp;
+        java.nio.file.Files.writeString(dir.resolve("pid"), Long.toString(successor.pid()));
+        updateRecord(rec);
+        if (oldQmp != null) oldQmp.close();
+        old.destroyForcibly();
     }
 
     /** Connects QMP, then the agent (waiting for HELLO until {@code agentDeadline}). */

@@ -201,11 +201,21 @@ final class Snapshots implements AutoCloseable {
         Path mem = tmp.resolve(SnapshotManifest.MEM);
         var freeze = new DiskFreeze(disk, qmp, rec.diskNode(), newNode, nextTop);
         double pauseMs;
+        boolean rehomed = false;
         try {
-            pauseMs = rec.argv().stream().anyMatch(a -> a.contains(",share=on"))
-                    ? captureByCopy(m, tmp, freeze) : captureByMigration(m, source, tmp, freeze);
+            if (rec.argv().stream().anyMatch(a -> a.contains(",share=on"))) {
+                Successor successor = spawnSuccessor(m, rec, source, frozenName, nextTop);
+                if (successor != null) {
+                    pauseMs = captureByRehome(m, rec, tmp, successor, frozenName, nextTopName);
+                    rehomed = true;
+                } else {
+                    pauseMs = captureByCopy(m, tmp, freeze);
+                }
+            } else {
+                pauseMs = captureByMigration(m, source, tmp, freeze);
+            }
         } finally {
-            if (!freeze.switched) Files.deleteIfExists(nextTop);
+            if (!freeze.switched && !rehomed) Files.deleteIfExists(nextTop);
         }
         if (freeze.switched) { // the VM now writes to the new top; the old one is a layer for good
             List<String> layers = new ArrayList<>(rec.diskLayers());
@@ -231,6 +241,98 @@ final class Snapshots implements AutoCloseable {
         if (disk) fsync(tmp.resolve(SnapshotManifest.OVERLAY));
         fsyncDir(tmp);
         return man;
+    }
+
+    private static final String OLD = ".old";
+
+    /**
+     * Starts the QEMU a launched VM moves into for its first snapshot (field notes §7): restore
+     * argv, RAM = the VM's memory file mapped privately (that file becomes the snapshot's),
+     * disk = the current top as a read-only layer plus a new top (an incoming QEMU opens images
+     * inactive, so the running VM's top can be opened now). The VM's sockets are moved aside for it.
+     *
+     * @return the successor, or null when it could not start (the VM's sockets are back in place)
+     */
+    private record Successor(Process process, List<String> argv) {}
+
+    private Successor spawnSuccessor(QemuMachine m, MachineRecord rec, QemuCommand source, String frozenName, Path nextTop)
+            throws IOException {
+        Path dir = m.dir();
+        List<Path> layers = new ArrayList<>(source.diskLayers());
+        if (source.rootDisk() != null) layers.add(dir.resolve(frozenName));
+        QemuCommand cmd = new QemuCommand(source.qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
+                rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
+                source.rootDisk() == null ? null : nextTop, layers, true, false);
+        moveSockets(dir, "", OLD);
+        try {
+            return new Successor(ProcessRunner.spawnDetached(cmd.argv(), dir.resolve("qemu.log")), cmd.argv());
+        } catch (VmmException e) {
+            LOG.log(Level.WARNING, "machine {0}: no successor QEMU ({1}); copying the RAM instead", m.id(), e.getMessage());
+            moveSockets(dir, OLD, "");
+            return null;
+        }
+    }
+
+    private static void moveSockets(Path dir, String from, String to) throws IOException {
+        for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET)) {
+            if (Files.exists(dir.resolve(s + from))) {
+                Files.move(dir.resolve(s + from), dir.resolve(s + to), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    /**
+     * Re-homing: stop the VM, save its device state ({@code x-ignore-shared}: its RAM is the
+     * shared file), load it into the successor, which runs on the same file mapped privately;
+     * the file is hard-linked as the snapshot's memory. The pause does not grow with dirtied RAM.
+     *
+     * @return the pause in ms
+     */
+    private double captureByRehome(QemuMachine m, MachineRecord rec, Path tmp, Successor succ, String frozenName,
+                                   String nextTopName) throws IOException, InterruptedException {
+        Process successor = succ.process();
+        Path dir = m.dir();
+        Qmp qmp = m.qmp();
+        Qmp sq = null;
+        boolean stopped = false;
+        double pauseMs;
+        try {
+            Files.createLink(tmp.resolve(SnapshotManifest.MEM), dir.resolve(QemuCommand.MEMORY_FILE));
+            Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
+            sq = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), successor.onExit());
+            Migration.capabilities(sq, Map.of("events", true, "x-ignore-shared", true));
+            Migration incoming = new Migration(sq);
+            incoming.listen(dir.resolve("mig.sock"));
+            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
+            faultHook.at("migrate");
+            qmp.execute("stop");
+            stopped = true;
+            long t0 = System.nanoTime();
+            faultHook.at("state");
+            Path state = tmp.resolve(SnapshotManifest.STATE);
+            new Migration(qmp).saveTo(state, tmp.resolve("state.sock"), deadline, m.exitFuture());
+            Migration.feed(dir.resolve("mig.sock"), Files.readAllBytes(state));
+            incoming.await(Set.of("completed"), deadline, successor.onExit());
+            incoming.close();
+            Migration.cont(sq, CONT_RETRY);
+            pauseMs = (System.nanoTime() - t0) / 1e6;
+        } catch (RuntimeException | InterruptedException | IOException e) {
+            if (sq != null) sq.close();
+            successor.destroyForcibly();
+            successor.waitFor();
+            moveSockets(dir, OLD, "");
+            if (stopped) resumeAfterFailure(m, qmp);
+            throw e;
+        }
+        List<String> layers = new ArrayList<>(rec.diskLayers());
+        if (rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()))) layers.add(frozenName);
+        var moved = new MachineRecord(rec.spec(), rec.imageName(), rec.imageKey(), rec.accelerator(),
+                succ.argv(), successor.pid(), rec.diskBytes(), QemuCommand.ROOT_DISK_NODE, layers,
+                rec.snapshotId(), layers.size() > rec.diskLayers().size() ? nextTopName : rec.diskTop());
+        m.rehome(successor, sq, moved);
+        for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET)) Files.deleteIfExists(dir.resolve(s + OLD));
+        m.reconnectAgent(); // in-flight execs of the old connection fail with AgentDisconnectedException
+        return pauseMs;
     }
 
     /** Puts a new top layer over the root disk while the VM is stopped (the old top becomes immutable). */

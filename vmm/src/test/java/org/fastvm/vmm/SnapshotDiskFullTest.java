@@ -15,9 +15,11 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * A snapshot onto a full file system: the snapshot dir is a 32 MiB tmpfs, the guest has
- * dirtied more than that. The snapshot fails with a typed error naming the cause, leaves
- * nothing behind, and the source runs on.
+ * A snapshot onto a full file system. A clone's snapshot writes its RAM (the clone maps its
+ * own snapshot privately), so a clone with 64 MiB dirtied is snapshotted into a 32 MiB tmpfs
+ * mounted over the snapshots dir: the snapshot fails with a typed error, leaves nothing
+ * behind, and the clone runs on. (A launched VM's first snapshot writes only ~60 KB — its RAM
+ * file is hard-linked — so SnapshotForkTest injects that failure instead.)
  */
 class SnapshotDiskFullTest {
     @Test
@@ -29,7 +31,14 @@ class SnapshotDiskFullTest {
         Path snaps = config.dataDir().resolve("snapshots");
         boolean mounted = false;
         Machine vm = null;
+        Machine clone = null;
         try {
+            vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+            engine.snapshot(vm, SnapshotSpec.withId("base"));
+            clone = engine.restore("base", RestoreSpec.withId("clone"));
+            var dirty = clone.exec(ExecRequest.of("sh", "-c", "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null;"
+                    + " i=0; while [ $i -lt 64 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty"));
+            assertEquals(0, dirty.exitCode(), dirty.stderrText());
             try {
                 ProcessRunner.run(List.of("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", snaps.toString()),
                         Duration.ofSeconds(10));
@@ -37,23 +46,21 @@ class SnapshotDiskFullTest {
             } catch (ProcessFailedException e) {
                 Assumptions.assumeTrue(false, "cannot mount a small tmpfs here (needs root): " + e.getMessage());
             }
-            vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
-            var dirty = vm.exec(ExecRequest.of("sh", "-c", "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null;"
-                    + " i=0; while [ $i -lt 64 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty"));
-            assertEquals(0, dirty.exitCode(), dirty.stderrText());
-            Machine source = vm;
+            Machine source = clone;
             var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
-            assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+            assertTrue(e.getMessage().contains("capture QEMU died") && e.getMessage().contains(" MiB free in "), e.getMessage());
             assertTrue(engine.findSnapshot("full").isEmpty());
             try (var s = Files.list(snaps)) {
                 assertEquals(List.of(), s.toList(), "no partial snapshot, no temp dir");
             }
-            assertEquals("ok\n", vm.exec(ExecRequest.of("echo", "ok")).stdoutText(), "the source runs on");
-            assertEquals(0, vm.exec(ExecRequest.of("sh", "-c", "cmp -n 1048576 /tmp/dirty /tmp/r")).exitCode());
+            assertEquals("ok\n", clone.exec(ExecRequest.of("echo", "ok")).stdoutText(), "the clone runs on");
+            assertEquals(0, clone.exec(ExecRequest.of("sh", "-c", "cmp -n 1048576 /tmp/dirty /tmp/r")).exitCode());
         } finally {
+            if (clone != null) clone.destroy();
             if (vm != null) vm.destroy();
             engine.close();
             if (mounted) ProcessRunner.run(List.of("umount", snaps.toString()), Duration.ofSeconds(10));
+            if (engine.findSnapshot("base").isPresent()) engine.deleteSnapshot("base");
             TestEngines.deleteDataDir(config.dataDir());
         }
     }

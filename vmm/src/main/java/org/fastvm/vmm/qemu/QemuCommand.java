@@ -164,7 +164,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
         }
         // Devices, in the order the guest enumerates them; never reorder (snapshots depend on it).
         a.add("-chardev");
-        a.add("file,id=console,path=" + vmDir.resolve(CONSOLE_LOG));
+        a.add("file,id=console,path=" + vmDir.resolve(CONSOLE_LOG) + ",append=on"); // a successor QEMU appends
         a.add("-serial");
         a.add("chardev:console");
         a.add("-device");
