@@ -37,7 +37,7 @@ class QemuCommandTest {
                 "-kernel", "/img/vmlinuz", "-initrd", "/img/initrd.img",
                 "-append", "console=ttyS0 quiet reboot=k panic=-1 tsc_early_khz=2500000 lpj=5000000 "
                         + "fastvm.hostname=box fastvm.root=/dev/vda",
-                "-chardev", "file,id=console,path=/data/vms/vm-1/console.log", "-serial", "chardev:console",
+                "-chardev", "file,id=console,path=/data/vms/vm-1/console.log,append=on", "-serial", "chardev:console",
                 "-device", "virtio-serial-device",
                 "-chardev", "socket,id=agent,path=/data/vms/vm-1/agent.sock,server=on,wait=off",
                 "-device", "virtserialport,chardev=agent,name=agent",
@@ -91,5 +91,42 @@ class QemuCommandTest {
         var e = assertThrows(IllegalArgumentException.class, () -> QemuCommand.boot("q", Accelerator.TCG, 1, 64, VM,
                 null, null, null, null));
         assertTrue(e.getMessage().startsWith("kernel:"), e.getMessage());
+    }
+
+    @Test
+    void diskLayersAreAnExplicitReadOnlyUnlockedChainUnderTheTop() {
+        QemuCommand c = boot(Accelerator.TCG, VM.resolve("root.qcow2")).forRestore(VM.resolve("mem"))
+                .withDisk(VM.resolve("layer-2.qcow2"), List.of(VM.resolve("root.qcow2"), VM.resolve("layer-1.qcow2")));
+        List<String> bd = new java.util.ArrayList<>();
+        List<String> a = c.argv();
+        for (int i = 0; i < a.size() - 1; i++) if (a.get(i).equals("-blockdev")) bd.add(a.get(i + 1));
+        assertEquals(List.of(
+                "driver=file,node-name=disk0-l0-file,filename=/data/vms/vm-1/root.qcow2,read-only=on,locking=off",
+                "driver=qcow2,node-name=disk0-l0,file=disk0-l0-file,read-only=on",
+                "driver=file,node-name=disk0-l1-file,filename=/data/vms/vm-1/layer-1.qcow2,read-only=on,locking=off",
+                "driver=qcow2,node-name=disk0-l1,file=disk0-l1-file,read-only=on,backing=disk0-l0",
+                "driver=file,node-name=disk0-file,filename=/data/vms/vm-1/layer-2.qcow2",
+                "driver=qcow2,node-name=disk0,file=disk0-file,backing=disk0-l1"), bd);
+        assertEquals(1, java.util.Collections.frequency(a, "-device") - 2, "one disk device");
+    }
+
+    @Test
+    void captureQemuStaysPausedWithSharedRamAndAScratchDisk() {
+        QemuCommand b = boot(Accelerator.TCG, VM.resolve("root.qcow2"));
+        List<String> a = b.forCapture(Path.of("/data/snapshots/.tmp-1/c"), Path.of("/data/snapshots/.tmp-1/mem"),
+                Path.of("/data/snapshots/.tmp-1/c/scratch.qcow2")).argv();
+        assertEquals("memory-backend-file,id=mem,size=512M,mem-path=/data/snapshots/.tmp-1/mem,share=on", after(a, "-object"));
+        assertEquals(List.of("-incoming", "defer", "-S"), a.subList(a.size() - 3, a.size()));
+        assertFalse(a.contains("-kernel"));
+        assertTrue(String.join(" ", a).contains("filename=/data/snapshots/.tmp-1/c/scratch.qcow2"));
+    }
+
+    @Test
+    void shapeIgnoresPathsButNotTheMachine() {
+        QemuCommand b = boot(Accelerator.TCG, VM.resolve("root.qcow2"));
+        assertEquals(b.shape(), b.forRestore(Path.of("/x/mem")).inDir(Path.of("/data/vms/other"), Path.of("/o.qcow2")).shape());
+        assertFalse(b.shape().equals(boot(Accelerator.TCG, null).shape()), "a root disk is part of the shape");
+        assertFalse(b.shape().equals(QemuCommand.boot("q", Accelerator.TCG, 1, 512, VM, Path.of("/k"), null, null,
+                VM.resolve("root.qcow2")).shape()), "vCPUs are part of the shape");
     }
 }
