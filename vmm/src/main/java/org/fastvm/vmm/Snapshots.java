@@ -24,8 +24,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
 import org.fastvm.vmm.agent.AgentChannel;
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.Migration;
@@ -499,11 +497,6 @@ final class Snapshots implements AutoCloseable {
         return new QemuCommand(engine.config().qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
                 rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), true, null, null, null,
                 hasDisk ? dir.resolve(rec.diskTop()) : null, layers, true, false);
-    }
-
-    private static Instant eventTime(JsonNode ev) {
-        JsonNode ts = ev.path("timestamp");
-        return Instant.ofEpochSecond(ts.path("seconds").asLong(), ts.path("microseconds").asLong() * 1000);
     }
 
     // ---- restore ----------------------------------------------------------------------

@@ -37,6 +37,8 @@ class SnapshotForkTest {
     private static Machine source;
     private static VmSnapshot base;
     private static final List<Machine> clones = new ArrayList<>();
+    private static ExecHandle inFlight;
+    private static long inFlightPid;
 
     @BeforeAll
     static void bootAndSnapshot() throws Exception {
@@ -47,6 +49,14 @@ class SnapshotForkTest {
         // a counter that keeps counting, a file, then the snapshot, then a write the clones must not see
         sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
         sh(source, "echo before > /tmp/before; for i in $(seq 50); do [ -s /tmp/counter ] && exit 0; sleep 0.1; done; exit 1");
+        var started = new CompletableFuture<Long>();
+        inFlight = source.start(ExecRequest.of("sleep", "600"), new ExecListener() {
+            @Override public void onStarted(long pid) { started.complete(pid); }
+            @Override public void onStdout(byte[] chunk) {}
+            @Override public void onStderr(byte[] chunk) {}
+            @Override public void onExit(ExecResult result) {}
+        });
+        inFlightPid = started.get(30, TimeUnit.SECONDS);
         base = engine.snapshot(source, SnapshotSpec.withId("base"));
         sh(source, "echo after > /tmp/after");
     }
@@ -92,6 +102,11 @@ class SnapshotForkTest {
         }
         assertThrows(IllegalArgumentException.class, () -> engine.snapshot(source, SnapshotSpec.withId("base")));
         assertEquals("after\n", sh(source, "cat /tmp/after").stdoutText(), "the source runs on after the snapshot");
+        // the first snapshot moved the VM to a new QEMU: an exec in flight failed with a typed error,
+        // its process lives on in the guest
+        var e = assertThrows(ExecutionException.class, () -> inFlight.result().get(30, TimeUnit.SECONDS));
+        assertInstanceOf(AgentDisconnectedException.class, e.getCause());
+        sh(source, "kill -0 " + inFlightPid + " && kill " + inFlightPid);
     }
 
     @Test
