@@ -315,4 +315,27 @@ class SnapshotForkTest {
         assertEquals(vmsBefore, engine.machineIds(), "the failed clone's dir is removed");
         engine.deleteSnapshot("tampered");
     }
+
+    @Test
+    @Order(9)
+    void closingTheEngineKillsItsPreSpawnedQemusButNotItsVms() throws Exception {
+        engine.snapshot(source, SnapshotSpec.withId("last"));
+        Engine other = Engine.open(engine.config()); // a restarted engine on the same data dir
+        long pooled;
+        try {
+            assertEquals(List.of("last"), other.snapshots().stream().map(VmSnapshot::id).toList());
+            other.markHot("last").get(60, TimeUnit.SECONDS);
+            assertEquals(1, other.warmCount("last"));
+            try (var s = Files.list(engine.config().dataDir().resolve("pool"))) {
+                Path p = s.filter(d -> !Files.isSymbolicLink(d)).findFirst().orElseThrow();
+                pooled = Long.parseLong(Files.readString(p.resolve("pid")).strip());
+            }
+            assertTrue(ProcessHandle.of(pooled).map(ProcessHandle::isAlive).orElse(false));
+        } finally {
+            other.close();
+        }
+        assertFalse(ProcessHandle.of(pooled).map(ProcessHandle::isAlive).orElse(false), "pool QEMU killed by close()");
+        assertTrue(source.isAlive(), "running VMs are not the engine's to stop");
+        engine.deleteSnapshot("last");
+    }
 }
