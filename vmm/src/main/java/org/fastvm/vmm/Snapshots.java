@@ -643,6 +643,8 @@ final class Snapshots implements AutoCloseable {
             long tLoaded = System.nanoTime();
             Migration.cont(p.qmp(), CONT_RETRY);
             long tCont = System.nanoTime();
+            // sent right away: the agent answers them after the HELLO for our HELLO_REQ, one round trip saved
+            CompletableFuture<Void> identity = reidentify(agent, hostname);
             try {
                 agent.awaitHello(deadline, m.exitFuture());
             } catch (VmmException e) {
@@ -651,7 +653,7 @@ final class Snapshots implements AutoCloseable {
                         + tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n" + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
             }
             long tHello = System.nanoTime();
-            reidentify(agent, hostname);
+            join(identity);
             long tIdent = System.nanoTime();
             if (man.hasRootDisk() && wantDisk > man.diskBytes()) growDisk(p.qmp(), agent, man.diskBytes(), wantDisk);
             rec.write(dir);
@@ -693,14 +695,18 @@ final class Snapshots implements AutoCloseable {
     }
 
     /** A clone must not share its source's clock, RNG state or name: the three go out at once. */
-    private static void reidentify(AgentChannel agent, String hostname) throws InterruptedException {
+    private static CompletableFuture<Void> reidentify(AgentChannel agent, String hostname) {
         byte[] entropy = new byte[64];
         RANDOM.nextBytes(entropy);
         var time = CompletableFuture.runAsync(() -> call(() -> agent.setTime(Instant.now())), Thread::startVirtualThread);
         var rng = CompletableFuture.runAsync(() -> call(() -> agent.addEntropy(entropy)), Thread::startVirtualThread);
         var name = CompletableFuture.runAsync(() -> call(() -> agent.setHostname(hostname)), Thread::startVirtualThread);
+        return CompletableFuture.allOf(time, rng, name);
+    }
+
+    private static void join(CompletableFuture<Void> f) throws InterruptedException {
         try {
-            CompletableFuture.allOf(time, rng, name).get();
+            f.get();
         } catch (java.util.concurrent.ExecutionException e) {
             throw e.getCause() instanceof VmmException v ? v : new VmmException("re-identifying the clone failed", e.getCause());
         }
