@@ -135,12 +135,12 @@ class MinimalMachineTest {
 
     @Test
     void backgroundJobOutlivesItsExecAndDoesNotHoldThePort() throws Exception {
-        // (busybox has no nohup applet; DebianMachineTest runs the real nohup)
-        var r = sh("sh -c 'sleep 2; echo finished > /tmp/bg.out' </dev/null >/dev/null 2>&1 & echo started");
+        // the image's nohup (busybox-static has no applet) ignores SIGHUP; DebianMachineTest runs coreutils' one
+        var r = sh("nohup sh -c 'sleep 2; echo finished > /tmp/bg.out' </dev/null >/dev/null 2>&1 & echo started");
         assertEquals("started\n", r.stdoutText());
         assertTrue(r.durationMs() < 1500, "the exec did not wait for the job: " + r.durationMs() + " ms");
         // a job that keeps our stdout pipe open does not hold the exec either (agent waits ≤ 100 ms)
-        var held = sh("sleep 5 & echo spawned");
+        var held = sh("nohup sleep 5 & echo spawned");
         assertEquals("spawned\n", held.stdoutText());
         assertTrue(held.durationMs() < 1500, "exec held by its background job: " + held.durationMs() + " ms");
         vm.reconnectAgent(); // the port is ours alone: reopening works with the jobs running
