@@ -21,8 +21,9 @@ import org.fastvm.vmm.MachineSpec;
  * {@code bench/run [--quick] [--json]}: boots minimal-image VMs with the real engine and
  * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true}),
  * {@code exec_rtt_ms} (one {@code true} exec on a running VM) and {@code ping_rtt_ms} (one
- * agent PING: the channel's share of an exec), and the snapshot figures of {@link SnapshotBench}. VM dirs go to a temp
- * dir that is removed at the end; images come from the usual cache.
+ * agent PING: the channel's share of an exec), the snapshot figures of {@link SnapshotBench} and, through the
+ * in-process server and the Java SDK, the API figures of {@link ApiBench}. VM dirs and the server's database go to
+ * a temp dir that is removed at the end; images come from the usual cache.
  */
 public final class Bench {
     private Bench() {}
@@ -41,16 +42,25 @@ public final class Bench {
             }
         }
         Logger.getLogger("").setLevel(Level.WARNING); // engine INFO logs would drown the table
+        Path data = Files.createTempDirectory("fastvm-bench-");
+        try {
+            // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold
+            Report report = engineFigures(engineSetup().dataDir(data.resolve("engine")).warmPoolSize(1).warmPoolRecent(0)
+                    .warmPoolMax(2).build(), quick);
+            // after the engine above is closed, so its pre-spawned QEMUs don't compete; the server's engine as served
+            ApiBench.run(report, quick, data.resolve("server"), engineSetup());
+            System.out.print(report.table());
+            if (json) System.out.println(report.json());
+        } finally {
+            deleteTree(data);
+        }
+    }
+
+    /** The engine's own figures: boots, exec and ping round trips, then {@link SnapshotBench}. */
+    private static Report engineFigures(EngineConfig config, boolean quick) throws Exception {
         int boots = quick ? 2 : 5;
         int execs = quick ? 20 : 100;
-
-        Path data = Files.createTempDirectory("fastvm-bench-");
-        // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold
-        EngineConfig.Builder cb = EngineConfig.builder().dataDir(data).cacheDir(cacheDir()).warmPoolSize(1)
-                .warmPoolRecent(0).warmPoolMax(2);
-        String home = System.getProperty("fastvm.home");
-        if (home != null) cb.fastvmHome(Path.of(home));
-        try (Engine engine = Engine.open(cb.build())) {
+        try (Engine engine = Engine.open(config)) {
             engine.image("minimal"); // build/cache outside the timed region
             Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT));
             List<Double> bootMs = new ArrayList<>();
@@ -84,10 +94,7 @@ public final class Bench {
             report.add("exec_rtt_ms", new Stats(rttMs));
             report.add("ping_rtt_ms", new Stats(pingMs));
             SnapshotBench.run(engine, report, quick);
-            System.out.print(report.table());
-            if (json) System.out.println(report.json());
-        } finally {
-            deleteTree(data);
+            return report;
         }
     }
 
@@ -97,6 +104,14 @@ public final class Bench {
 
     private static double ms(long nanos) {
         return nanos / 1e6;
+    }
+
+    /** Engine settings both parts share: the usual image cache and, from bench/run, FASTVM_HOME. */
+    private static EngineConfig.Builder engineSetup() {
+        EngineConfig.Builder b = EngineConfig.builder().cacheDir(cacheDir());
+        String home = System.getProperty("fastvm.home");
+        if (home != null) b.fastvmHome(Path.of(home));
+        return b;
     }
 
     private static Path cacheDir() {

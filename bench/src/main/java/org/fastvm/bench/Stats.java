@@ -5,7 +5,8 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * Samples of one figure, in milliseconds, summarised as median / min / max / n.
+ * Samples of one figure in the unit its key ends with ({@code _ms}, {@code _mib}, {@code _rps}),
+ * summarised as median / min / max / n.
  *
  * @param samples the measured values
  */
@@ -44,7 +45,7 @@ public record Stats(List<Double> samples) {
         return s;
     }
 
-    /** Rounds to 0.1 ms for reports. */
+    /** Rounds to one decimal for reports. */
     static double round(double v) {
         return Math.round(v * 10) / 10.0;
     }
