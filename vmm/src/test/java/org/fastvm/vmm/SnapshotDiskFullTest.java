@@ -48,7 +48,9 @@ class SnapshotDiskFullTest {
             }
             Machine source = clone;
             var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
-            assertTrue(e.getMessage().contains("capture QEMU died") && e.getMessage().contains(" MiB free in "), e.getMessage());
+            // Which side notices first (the capture QEMU dying on ENOSPC, or the source's migration
+            // failing) is a race; either way the error must say how much space was left.
+            assertTrue(e.getMessage().contains(" MiB free in " + snaps), e.getMessage());
             assertTrue(engine.findSnapshot("full").isEmpty());
             try (var s = Files.list(snaps)) {
                 assertEquals(List.of(), s.toList(), "no partial snapshot, no temp dir");
