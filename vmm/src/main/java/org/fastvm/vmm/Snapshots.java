@@ -292,16 +292,22 @@ final class Snapshots implements AutoCloseable {
         Path dir = m.dir();
         Qmp qmp = m.qmp();
         Qmp sq = null;
+        java.nio.channels.SocketChannel agentNext = null;
+        AgentChannel.Splice splice = null;
         boolean stopped = false;
         double pauseMs;
         try {
             Files.createLink(tmp.resolve(SnapshotManifest.MEM), dir.resolve(QemuCommand.MEMORY_FILE));
             Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
             sq = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), successor.onExit());
+            // connected before the successor loads the state: the guest never sees a new host,
+            // and the old socket's stream continues on this one (spike report §5)
+            agentNext = AgentChannel.unixSocket(dir.resolve(QemuCommand.AGENT_SOCKET)).connect(deadline, successor.onExit());
             Migration.capabilities(sq, Map.of("events", true, "x-ignore-shared", true));
             Migration incoming = new Migration(sq);
             incoming.listen(dir.resolve("mig.sock"));
             Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
+            splice = m.agent().prepareSplice(agentNext); // host writes wait from here until the successor runs
             faultHook.at("migrate");
             qmp.execute("stop");
             stopped = true;
@@ -315,6 +321,11 @@ final class Snapshots implements AutoCloseable {
             Migration.cont(sq, CONT_RETRY);
             pauseMs = (System.nanoTime() - t0) / 1e6;
         } catch (RuntimeException | InterruptedException | IOException e) {
+            if (splice != null) {
+                splice.cancel();
+            } else if (agentNext != null) {
+                agentNext.close();
+            }
             if (sq != null) sq.close();
             successor.destroyForcibly();
             successor.waitFor();
@@ -327,9 +338,15 @@ final class Snapshots implements AutoCloseable {
         var moved = new MachineRecord(rec.spec(), rec.imageName(), rec.imageKey(), rec.accelerator(),
                 succ.argv(), successor.pid(), rec.diskBytes(), QemuCommand.ROOT_DISK_NODE, layers,
                 rec.snapshotId(), layers.size() > rec.diskLayers().size() ? nextTopName : rec.diskTop());
-        m.rehome(successor, sq, moved);
+        try {
+            m.rehome(successor, sq, moved);
+        } catch (IOException | RuntimeException e) {
+            splice.cancel(); // writes must not wait forever; the reader ends with the old socket
+            throw e;
+        }
         for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET)) Files.deleteIfExists(dir.resolve(s + OLD));
-        m.reconnectAgent(); // in-flight execs of the old connection fail with AgentDisconnectedException
+        // the old QEMU is killed: its socket's stream ends, the reader goes on with the successor's
+        splice.commit(Instant.now().plus(QMP_TIMEOUT), m.exitFuture());
         return pauseMs;
     }
 

@@ -38,6 +38,8 @@ import org.fastvm.vmm.VmmException;
  * number of execs and control requests run at once. {@link #reconnect} closes the socket
  * and opens a new one; requests in flight on the old one fail with
  * {@link AgentDisconnectedException} while the guest's processes keep running.
+ * {@link #prepareSplice} instead moves the channel onto a successor QEMU's socket with
+ * requests in flight intact (docs/vmm.md, "Agent connection").
  */
 public final class AgentChannel implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(AgentChannel.class.getName());
@@ -215,6 +217,101 @@ public final class AgentChannel implements AutoCloseable {
             conn = open(deadline, abortOn);
         } finally {
             reconnectLock.unlock();
+        }
+    }
+
+    /**
+     * Prepares moving this channel onto the agent socket of a QEMU that takes the guest over
+     * (re-homing): {@code next} must be connected before that QEMU loads the device state, so
+     * the guest never sees a new host. From now on writes wait (they would reach the old QEMU
+     * after its guest stopped and be lost) until {@link Splice#commit} or {@link Splice#cancel}.
+     * Call before the old QEMU's guest is stopped.
+     */
+    public Splice prepareSplice(SocketChannel next) {
+        Connection c = conn;
+        c.writeLock.lock();
+        try {
+            if (c.failure != null) throw c.failure;
+            if (c.splice != null) throw new IllegalStateException("a splice is already prepared on " + socket);
+            c.holdWrites = true;
+            Splice s = new Splice(c, next);
+            c.splice = s;
+            return s;
+        } finally {
+            c.writeLock.unlock();
+        }
+    }
+
+    /**
+     * A prepared splice: the reader reads the old socket to its end (the old QEMU killed), then
+     * goes on reading the successor's socket as one byte stream (spike report §5), so requests
+     * in flight keep their ids, their output and their EXIT.
+     */
+    public final class Splice {
+        /** How long the old socket may take to end after its QEMU was killed. */
+        private static final Duration OLD_EOF_TIMEOUT = Duration.ofSeconds(10);
+        private final Connection c;
+        private final SocketChannel next;
+        /** Completes with the successor socket on commit, with null on cancel. */
+        final CompletableFuture<SocketChannel> go = new CompletableFuture<>();
+        /** Completes with true once the reader continues on the successor, false when it cannot. */
+        final CompletableFuture<Boolean> moved = new CompletableFuture<>();
+
+        private Splice(Connection c, SocketChannel next) {
+            this.c = c;
+            this.next = next;
+        }
+
+        /**
+         * The successor runs the guest and the old QEMU has been killed: writes go to the
+         * successor from now on; waits until the old socket's stream has been read to its end.
+         * Should that stream end inside a frame (or not end in time), falls back to
+         * {@link #reconnect}: requests in flight fail with {@link AgentDisconnectedException}.
+         */
+        public void commit(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+            c.writeLock.lock();
+            try {
+                c.sc = next;
+                c.holdWrites = false;
+                c.writable.signalAll();
+            } finally {
+                c.writeLock.unlock();
+            }
+            go.complete(next);
+            boolean ok;
+            try {
+                ok = moved.get(OLD_EOF_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                ok = false;
+            }
+            if (!ok) {
+                LOG.log(Level.WARNING, "agent stream on {0} could not be spliced; reconnecting (execs in flight fail)", socket);
+                c.close(new AgentDisconnectedException("the agent stream on " + socket + " could not be spliced"));
+                try {
+                    next.close(); // the failed connection may not own it yet
+                } catch (IOException e) {
+                    LOG.log(Level.DEBUG, "closing the successor socket: {0}", e);
+                }
+                reconnect(deadline, abortOn);
+            }
+        }
+
+        /** The move did not happen (the old QEMU runs on): closes {@code next}, lets writes through. */
+        public void cancel() {
+            go.complete(null);
+            c.writeLock.lock();
+            try {
+                if (c.splice == this) c.splice = null;
+                c.holdWrites = false;
+                c.writable.signalAll();
+            } finally {
+                c.writeLock.unlock();
+            }
+            try {
+                next.close();
+            } catch (IOException e) {
+                LOG.log(Level.DEBUG, "closing the unused successor socket: {0}", e);
+            }
         }
     }
 
@@ -419,8 +516,15 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     private final class Connection {
-        final SocketChannel sc;
+        /** Where frames are written: the successor's socket once a splice is committed. */
+        volatile SocketChannel sc;
+        /** Where the reader reads: the old socket until its end during a splice. */
+        volatile SocketChannel readSc;
         final ReentrantLock writeLock = new ReentrantLock();
+        /** Signalled when writes may go on (a splice committed or cancelled, or the connection failed). */
+        final java.util.concurrent.locks.Condition writable = writeLock.newCondition();
+        boolean holdWrites; // guarded by writeLock
+        volatile Splice splice;
         final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
         final CompletableFuture<AgentInfo> hello = new CompletableFuture<>();
         final int helloReqId;
@@ -429,6 +533,7 @@ public final class AgentChannel implements AutoCloseable {
 
         Connection(SocketChannel sc, int helloReqId) {
             this.sc = sc;
+            this.readSc = sc;
             this.helloReqId = helloReqId;
         }
 
@@ -436,8 +541,10 @@ public final class AgentChannel implements AutoCloseable {
             ByteBuffer b = FrameCodec.encode(f);
             writeLock.lock();
             try {
+                while (holdWrites && failure == null) writable.awaitUninterruptibly();
                 if (failure != null) throw failure;
-                while (b.hasRemaining()) sc.write(b);
+                SocketChannel out = sc;
+                while (b.hasRemaining()) out.write(b);
             } catch (IOException e) {
                 throw new AgentDisconnectedException("writing " + f + " to " + socket + " failed: " + e.getMessage(), e);
             } finally {
@@ -448,14 +555,23 @@ public final class AgentChannel implements AutoCloseable {
         void readLoop() {
             VmmException why;
             try {
-                var in = new FrameReader(sc);
+                var in = new FrameReader(readSc);
                 // Get in step: the stream may start mid-frame (output queued for an earlier host),
                 // so everything before the HELLO answering our HELLO_REQ is discarded.
                 long skipped = in.skipTo(helloAnswerPrefix());
                 if (skipped > 0) LOG.log(Level.DEBUG, "skipped {0} bytes before the HELLO on {1}", skipped, socket);
                 Frame first = in.next();
                 hello.complete(helloInfo(first.fields()));
-                while (true) dispatch(in.next());
+                while (true) {
+                    Frame f;
+                    try {
+                        f = in.next();
+                    } catch (EOFException e) {
+                        if (!continueOnSuccessor(in, e)) throw e;
+                        continue;
+                    }
+                    dispatch(f);
+                }
             } catch (EOFException e) {
                 why = new AgentDisconnectedException("the agent channel " + socket + " closed (EOF)");
             } catch (ClosedChannelException e) {
@@ -464,6 +580,8 @@ public final class AgentChannel implements AutoCloseable {
                 why = new AgentDisconnectedException("reading from " + socket + " failed: " + e.getMessage(), e);
             } catch (AgentProtocolException e) {
                 why = new AgentDisconnectedException("protocol error on " + socket + ": " + e.getMessage(), e);
+            } catch (InterruptedException e) {
+                why = new AgentDisconnectedException("agent reader on " + socket + " interrupted", e);
             } catch (RuntimeException e) {
                 why = new AgentDisconnectedException("agent reader failed: " + e, e);
             }
@@ -471,6 +589,43 @@ public final class AgentChannel implements AutoCloseable {
                 VmmException mapped = disconnectMapper.apply(why);
                 close(mapped);
             }
+        }
+
+        /**
+         * At the end of the old socket during a splice: waits for the commit and goes on reading
+         * the successor's socket. A stream that ended inside a frame cannot be continued.
+         *
+         * @return false when there is nothing to continue on (no splice, cancelled, torn frame)
+         */
+        boolean continueOnSuccessor(FrameReader in, EOFException eof) throws InterruptedException {
+            Splice s = splice;
+            if (s == null) return false;
+            if (!(eof instanceof FrameReader.CleanEofException)) {
+                LOG.log(Level.WARNING, "the old agent socket {0} ended inside a frame", socket);
+                s.moved.complete(false);
+                return false;
+            }
+            SocketChannel next;
+            try {
+                next = s.go.get();
+            } catch (ExecutionException e) {
+                next = null;
+            }
+            if (next == null) {
+                s.moved.complete(false);
+                return false;
+            }
+            SocketChannel old = readSc;
+            in.continueOn(next);
+            readSc = next;
+            splice = null;
+            try {
+                old.close();
+            } catch (IOException e) {
+                LOG.log(Level.DEBUG, "closing the old agent socket: {0}", e);
+            }
+            s.moved.complete(true);
+            return true;
         }
 
         /** The first 8 header bytes of the HELLO answering this connection's HELLO_REQ. */
@@ -516,10 +671,20 @@ public final class AgentChannel implements AutoCloseable {
                 if (failure != null) return;
                 failure = why;
             }
+            for (SocketChannel s : List.of(sc, readSc)) {
+                try {
+                    s.close();
+                } catch (IOException e) {
+                    LOG.log(Level.DEBUG, "closing {0}: {1}", socket, e);
+                }
+            }
+            Splice s = splice;
+            if (s != null) s.go.complete(null);
+            writeLock.lock(); // wake writers held by a splice: they fail with why
             try {
-                sc.close();
-            } catch (IOException e) {
-                LOG.log(Level.DEBUG, "closing {0}: {1}", socket, e);
+                writable.signalAll();
+            } finally {
+                writeLock.unlock();
             }
             hello.completeExceptionally(why);
             for (var it = pending.entrySet().iterator(); it.hasNext(); ) {

@@ -12,11 +12,27 @@ import java.nio.channels.ReadableByteChannel;
  */
 final class FrameReader {
     private static final int BUFFER_BYTES = 64 * 1024;
-    private final ReadableByteChannel ch;
+    private ReadableByteChannel ch;
     private final ByteBuffer buf = ByteBuffer.allocate(BUFFER_BYTES).flip(); // kept in read mode
 
     FrameReader(ReadableByteChannel ch) {
         this.ch = ch;
+    }
+
+    /** The stream ended between two frames (nothing of a next frame was read). */
+    static final class CleanEofException extends EOFException {
+        CleanEofException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Continues the same byte stream on another channel (the agent's socket on a successor
+     * QEMU); only after a {@link CleanEofException}, so nothing of a frame is buffered.
+     */
+    void continueOn(ReadableByteChannel next) {
+        if (buf.hasRemaining()) throw new IllegalStateException("bytes of a frame still buffered");
+        ch = next;
     }
 
     /**
@@ -44,11 +60,12 @@ final class FrameReader {
     /**
      * Reads the next frame.
      *
-     * @throws EOFException at a clean end of stream between frames, or inside a frame
+     * @throws CleanEofException at a clean end of stream between frames
+     * @throws EOFException      at an end of stream inside a frame
      * @throws org.fastvm.vmm.AgentProtocolException on a malformed header
      */
     Frame next() throws IOException {
-        if (!fill(Frame.HEADER_BYTES, true)) throw new EOFException("agent channel closed");
+        if (!fill(Frame.HEADER_BYTES, true)) throw new CleanEofException("agent channel closed");
         ByteBuffer h = buf.slice(buf.position(), Frame.HEADER_BYTES);
         int[] hdr = FrameCodec.parseHeader(h);
         buf.position(buf.position() + Frame.HEADER_BYTES);

@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import org.fastvm.vmm.AgentDisconnectedException;
+import org.fastvm.vmm.ExecHandle;
 import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.ExecResult;
@@ -174,6 +175,120 @@ class AgentChannelProtocolTest {
                 assertInstanceOf(AgentDisconnectedException.class, e.getCause());
                 assertTrue(e.getCause().getMessage().contains("protocol error"), e.getCause().getMessage());
                 assertThrows(AgentDisconnectedException.class, c::ping);
+            }
+        }
+    }
+
+    /** An exec whose output is collected; the connected channel and the first agent. */
+    private record Streaming(ExecHandle handle, java.io.ByteArrayOutputStream out, int id) {}
+
+    private static Streaming startStreaming(AgentChannel c, ScriptedAgent agent) throws Exception {
+        var out = new java.io.ByteArrayOutputStream();
+        var h = c.start(ExecRequest.of("yes"), new ExecListener() {
+            @Override public void onStdout(byte[] chunk) {
+                synchronized (out) {
+                    out.writeBytes(chunk);
+                }
+            }
+            @Override public void onStderr(byte[] chunk) {}
+            @Override public void onExit(ExecResult result) {}
+        });
+        Frame exec = agent.read();
+        assertEquals(FrameType.EXEC, exec.type());
+        return new Streaming(h, out, exec.id());
+    }
+
+    private static Frame stdout(int id, String text) {
+        return new Frame(FrameType.STDOUT, id, new FieldsWriter().bytes(Tag.DATA, text.getBytes()).toByteArray());
+    }
+
+    /** Moves the first agent's socket file aside and listens as the successor on agent.sock. */
+    private ScriptedAgent successor() throws Exception {
+        java.nio.file.Files.move(dir.resolve("agent.sock"), dir.resolve("agent.sock.old"));
+        return new ScriptedAgent();
+    }
+
+    private static CompletableFuture<Void> async(ThrowingRunnable r) {
+        var f = new CompletableFuture<Void>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                r.run();
+                f.complete(null);
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
+    private interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    @Test
+    void spliceContinuesTheStreamOnTheSuccessorSocketWithRequestsInFlight() throws Exception {
+        try (var old = new ScriptedAgent()) {
+            var ch = connectAsync();
+            old.write(hello(old.read().id()));
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                Streaming s = startStreaming(c, old);
+                old.write(stdout(s.id(), "a"));
+                try (var next = successor()) {
+                    var splice = c.prepareSplice(AgentChannel.unixSocket(dir.resolve("agent.sock"))
+                            .connect(Instant.now().plusSeconds(10), null));
+                    var ping = async(c::ping); // held: must reach the successor, not the old QEMU
+                    old.write(stdout(s.id(), "b"));
+                    old.peer().close(); // the old QEMU is killed: its stream ends between frames
+                    var commit = async(() -> splice.commit(Instant.now().plusSeconds(10), null));
+                    Frame first = next.read();
+                    assertEquals(FrameType.PING, first.type(), "no HELLO_REQ on a splice: it would drop queued output");
+                    next.write(new Frame(FrameType.OK, first.id(), new byte[0]));
+                    ping.get(10, TimeUnit.SECONDS);
+                    commit.get(10, TimeUnit.SECONDS);
+                    next.write(stdout(s.id(), "c"));
+                    next.write(new Frame(FrameType.EXIT, s.id(), new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+                    assertEquals(0, s.handle().result().get(10, TimeUnit.SECONDS).exitCode());
+                    synchronized (s.out()) {
+                        assertEquals("abc", s.out().toString());
+                    }
+                    assertTrue(c.isConnected());
+                }
+            }
+        }
+    }
+
+    @Test
+    void spliceOfAStreamEndingInsideAFrameFallsBackToANewSession() throws Exception {
+        try (var old = new ScriptedAgent()) {
+            var ch = connectAsync();
+            old.write(hello(old.read().id()));
+            try (AgentChannel c = ch.get(10, TimeUnit.SECONDS)) {
+                Streaming s = startStreaming(c, old);
+                try (var next = successor()) {
+                    var splice = c.prepareSplice(AgentChannel.unixSocket(dir.resolve("agent.sock"))
+                            .connect(Instant.now().plusSeconds(10), null));
+                    byte[] torn = FrameCodec.encode(stdout(s.id(), "lost")).array();
+                    old.writeRaw(java.util.Arrays.copyOf(torn, Frame.HEADER_BYTES + 2));
+                    old.peer().close();
+                    var commit = async(() -> splice.commit(Instant.now().plusSeconds(10), null));
+                    var e = assertThrows(ExecutionException.class, () -> s.handle().result().get(10, TimeUnit.SECONDS));
+                    assertInstanceOf(AgentDisconnectedException.class, e.getCause());
+                    // the fallback: a fresh connection opened with HELLO_REQ(NEW_SESSION)
+                    try (SocketChannel fresh = next.server.accept()) {
+                        Frame req = FrameCodec.read(fresh);
+                        assertEquals(FrameType.HELLO_REQ, req.type());
+                        assertEquals(1, req.fields().u8(Tag.NEW_SESSION, 0));
+                        ByteBuffer b = FrameCodec.encode(hello(req.id()));
+                        while (b.hasRemaining()) fresh.write(b);
+                        commit.get(10, TimeUnit.SECONDS);
+                        var ping = async(c::ping);
+                        Frame p = FrameCodec.read(fresh);
+                        assertEquals(FrameType.PING, p.type());
+                        b = FrameCodec.encode(new Frame(FrameType.OK, p.id(), new byte[0]));
+                        while (b.hasRemaining()) fresh.write(b);
+                        ping.get(10, TimeUnit.SECONDS);
+                    }
+                }
             }
         }
     }
