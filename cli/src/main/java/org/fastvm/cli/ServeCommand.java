@@ -33,7 +33,7 @@ final class ServeCommand implements Callable<Integer> {
             description = "Serve TLS with a generated self-signed certificate kept in <data-dir>/tls (env FASTVM_TLS_SELF_SIGNED).")
     boolean tlsSelfSigned;
 
-    @Option(names = "--image", defaultValue = "${env:FASTVM_IMAGE:-minimal}",
+    @Option(names = "--image", defaultValue = "${env:FASTVM_IMAGE:-debian}",
             description = "Guest image for VMs: minimal or debian (env FASTVM_IMAGE; default ${DEFAULT-VALUE}).")
     String image;
 

@@ -54,10 +54,10 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
         Objects.requireNonNull(image, "image");
     }
 
-    /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, minimal image */
+    /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image */
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
-                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "minimal");
+                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "debian");
     }
 
     /** @return a copy bound to {@code host:port} */
