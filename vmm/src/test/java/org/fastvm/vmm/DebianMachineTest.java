@@ -24,12 +24,7 @@ class DebianMachineTest {
 
     @AfterAll
     static void tearDown() throws Exception {
-        try {
-            if (vm != null) vm.destroy();
-            if (engine != null) engine.close();
-        } finally {
-            if (engine != null) TestEngines.deleteDataDir(engine.config().dataDir());
-        }
+        TestEngines.shutDown(engine, java.util.Collections.singletonList(vm));
     }
 
     private static ExecResult sh(String script) throws InterruptedException {

@@ -33,12 +33,7 @@ class DebianSnapshotTest {
 
     @AfterAll
     static void tearDown() throws Exception {
-        try {
-            for (Machine m : vms) m.destroy();
-            if (engine != null) engine.close();
-        } finally {
-            if (engine != null) TestEngines.deleteDataDir(engine.config().dataDir());
-        }
+        TestEngines.shutDown(engine, vms);
     }
 
     private static String sh(Machine m, String script) throws InterruptedException {

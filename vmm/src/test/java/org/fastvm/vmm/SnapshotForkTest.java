@@ -69,13 +69,9 @@ class SnapshotForkTest {
 
     @AfterAll
     static void tearDown() throws Exception {
-        try {
-            for (Machine c : clones) c.destroy();
-            if (source != null) source.destroy();
-            if (engine != null) engine.close();
-        } finally {
-            if (engine != null) TestEngines.deleteDataDir(engine.config().dataDir());
-        }
+        List<Machine> all = new ArrayList<>(clones);
+        all.add(source);
+        TestEngines.shutDown(engine, all);
     }
 
     private static ExecResult sh(Machine m, String script) throws InterruptedException {

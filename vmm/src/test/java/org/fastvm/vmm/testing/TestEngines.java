@@ -4,9 +4,12 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
 
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
+import org.fastvm.vmm.Machine;
 
 /**
  * Engines for tests: VM dirs in a fresh temp dir (removed by {@link #deleteDataDir}), images
@@ -34,6 +37,30 @@ public final class TestEngines {
     /** Opens an engine on {@link #config()}. */
     public static Engine open() throws IOException, InterruptedException {
         return Engine.open(config());
+    }
+
+    /**
+     * A test class's teardown: destroys every VM (each one, even when another fails, so no QEMU
+     * is left running), closes the engine and removes its data dir; then rethrows the first failure.
+     * Null engine or VMs (a boot that failed) are skipped.
+     */
+    public static void shutDown(Engine engine, List<? extends Machine> vms) throws Exception {
+        Exception first = null;
+        for (Machine m : vms.stream().filter(Objects::nonNull).toList()) {
+            try {
+                m.destroy();
+            } catch (Exception e) {
+                if (first == null) first = e; else first.addSuppressed(e);
+            }
+        }
+        if (engine != null) {
+            try {
+                engine.close();
+            } finally {
+                deleteDataDir(engine.config().dataDir());
+            }
+        }
+        if (first != null) throw first;
     }
 
     /** Removes a test data dir (after its VMs were destroyed). */
