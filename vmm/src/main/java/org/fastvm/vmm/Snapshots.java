@@ -421,8 +421,9 @@ final class Snapshots implements AutoCloseable {
     /**
      * A VM on a private RAM mapping (a clone): migrate it, stopped, into a capture QEMU whose
      * RAM is a shared file in the snapshot, save the capture's device state, resume the VM.
-     * (A live precopy pauses only ~4 ms but lost guest writes under TCG here: clones of a
-     * busy guest crashed; until that is understood the VM is stopped for the copy.)
+     * (A live precopy would pause ~15–20 ms, but QEMU 7.2's TCG dirty tracking loses guest
+     * writes during it — fixed upstream in QEMU 9.0, commit 03bfc2188f; docs/vmm.md — so the
+     * VM is stopped for the copy.)
      *
      * @return the pause in ms
      */
