@@ -150,12 +150,13 @@ public final class Engine implements AutoCloseable {
                 diskBytes = want;
             }
             String append = QemuCommand.kernelCmdline(accel, full.hostname(), img.kernelCmdline());
-            QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, full.vcpus(), full.memoryMib(), dir,
+            QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, img.machineOptions(), full.vcpus(),
+                    full.memoryMib(), dir,
                     img.kernel(), img.initrd(), append, disk);
             long prepMs = Duration.between(started, Instant.now()).toMillis();
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
             Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
-            var record = new MachineRecord(full, img.name(), img.key(), accel, cmd.argv(), proc.pid(),
+            var record = new MachineRecord(full, img.name(), img.key(), accel, img.machineOptions(), cmd.argv(), proc.pid(),
                     diskBytes, null, List.of(), null, null);
             record.write(dir);
             m = new QemuMachine(dir, record, proc.toHandle(), proc.onExit());

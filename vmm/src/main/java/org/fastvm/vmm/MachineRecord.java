@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param imageName   the guest image's name
  * @param imageKey    the guest image's input hash
  * @param accelerator the accelerator QEMU runs with
+ * @param machineOptions the image's extra {@code -M} options ("" for none; older records have none)
  * @param argv        the QEMU argv, without the {@code setsid} prefix
  * @param pid         the QEMU process id
  * @param diskBytes   the root disk's virtual size (0 without one)
@@ -26,10 +27,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param diskTop     file name of the writable top layer in the VM dir
  */
 record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accelerator accelerator,
-                     List<String> argv, long pid, long diskBytes, String diskNode, List<String> diskLayers,
+                     String machineOptions, List<String> argv, long pid, long diskBytes, String diskNode, List<String> diskLayers,
                      String snapshotId, String diskTop) {
     /** Defaults for records written before snapshots existed. */
     MachineRecord {
+        if (machineOptions == null) machineOptions = "";
         if (diskNode == null) diskNode = org.fastvm.vmm.qemu.QemuCommand.ROOT_DISK_NODE;
         diskLayers = diskLayers == null ? List.of() : List.copyOf(diskLayers);
         if (diskTop == null) diskTop = layerName(diskLayers.size());
@@ -46,7 +48,7 @@ record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accele
 
     /** A record after a snapshot moved the disk to a new top layer. */
     MachineRecord withDisk(String node, List<String> layers, String top) {
-        return new MachineRecord(spec, imageName, imageKey, accelerator, argv, pid, diskBytes, node, layers, snapshotId,
+        return new MachineRecord(spec, imageName, imageKey, accelerator, machineOptions, argv, pid, diskBytes, node, layers, snapshotId,
                 top);
     }
 

@@ -258,7 +258,7 @@ final class Snapshots implements AutoCloseable {
         Path dir = m.dir();
         List<Path> layers = new ArrayList<>(source.diskLayers());
         if (source.rootDisk() != null) layers.add(dir.resolve(frozenName));
-        QemuCommand cmd = new QemuCommand(source.qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
+        QemuCommand cmd = new QemuCommand(source.qemuBinary(), rec.accelerator(), rec.machineOptions(), rec.spec().vcpus(),
                 rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
                 source.rootDisk() == null ? null : nextTop, layers, true, false);
         moveSockets(dir, "", OLD);
@@ -336,7 +336,7 @@ final class Snapshots implements AutoCloseable {
         List<String> layers = new ArrayList<>(rec.diskLayers());
         if (rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()))) layers.add(frozenName);
         var moved = new MachineRecord(rec.spec(), rec.imageName(), rec.imageKey(), rec.accelerator(),
-                succ.argv(), successor.pid(), rec.diskBytes(), QemuCommand.ROOT_DISK_NODE, layers,
+                rec.machineOptions(), succ.argv(), successor.pid(), rec.diskBytes(), QemuCommand.ROOT_DISK_NODE, layers,
                 rec.snapshotId(), layers.size() > rec.diskLayers().size() ? nextTopName : rec.diskTop());
         try {
             m.rehome(successor, sq, moved);
@@ -512,7 +512,7 @@ final class Snapshots implements AutoCloseable {
         Path dir = m.dir();
         boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()));
         List<Path> layers = rec.diskLayers().stream().map(dir::resolve).toList();
-        return new QemuCommand(engine.config().qemuBinary(), rec.accelerator(), rec.spec().vcpus(),
+        return new QemuCommand(engine.config().qemuBinary(), rec.accelerator(), rec.machineOptions(), rec.spec().vcpus(),
                 rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), true, null, null, null,
                 hasDisk ? dir.resolve(rec.diskTop()) : null, layers, true, false);
     }
@@ -585,7 +585,9 @@ final class Snapshots implements AutoCloseable {
             } finally {
                 dirLock.readLock().unlock();
             }
-            QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(), man.vcpus(),
+            // compatible() checked the image key, so the image's machine options are the snapshot's
+            QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(),
+                    engine.image(man.imageName()).machineOptions(), man.vcpus(),
                     man.memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
                     man.hasRootDisk() ? dir.resolve(MachineRecord.layerName(man.diskLayers().size())) : null,
                     man.diskLayers().stream().map(dir::resolve).toList(), true, false);
@@ -640,7 +642,8 @@ final class Snapshots implements AutoCloseable {
         try {
             var mspec = new MachineSpec(vmId, man.imageName(), man.vcpus(), man.memoryMib(),
                     man.hasRootDisk() ? (int) (wantDisk >> 30) : 0, hostname);
-            var rec = new MachineRecord(mspec, man.imageName(), man.imageKey(), man.accelerator(), p.command().argv(),
+            var rec = new MachineRecord(mspec, man.imageName(), man.imageKey(), man.accelerator(),
+                    p.command().machineOptions(), p.command().argv(),
                     p.process().pid(), man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE,
                     man.diskLayers(), id, null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());

@@ -25,9 +25,11 @@ import org.fastvm.vmm.process.ProcessRunner;
  * @param initrd        the initramfs
  * @param rootDisk      the raw ext4 root disk, or null
  * @param kernelCmdline extra kernel command line arguments (e.g. {@code fastvm.root=/dev/vda})
+ * @param machineOptions extra {@code -M microvm} options the kernel needs (e.g. {@code acpi=off} for the
+ *                      FastVM kernel, which has no ACPI and finds its devices on the command line), or ""
  */
 public record GuestImage(String name, String key, Path dir, Path kernel, Path initrd, Path rootDisk,
-                         String kernelCmdline) {
+                         String kernelCmdline, String machineOptions) {
     private static final System.Logger LOG = System.getLogger(GuestImage.class.getName());
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A first debian build runs debootstrap: minutes. A cached one answers at once. */
@@ -61,7 +63,16 @@ public record GuestImage(String name, String key, Path dir, Path kernel, Path in
         Path initrd = file(dir, json, files, "initrd", true);
         Path rootDisk = file(dir, json, files, "rootDisk", false);
         return new GuestImage(text(n, json, "name"), text(n, json, "key"), dir, kernel, initrd, rootDisk,
-                n.path("kernelCmdline").asText(""));
+                n.path("kernelCmdline").asText(""), machineOptions(n, json));
+    }
+
+    /** Options go into QEMU's {@code -M} list: a comma or a space would change other options. */
+    private static String machineOptions(JsonNode n, Path json) {
+        String v = n.path("qemuMachineOptions").asText("").strip();
+        if (!v.matches("([a-z0-9-]+=[a-z0-9-]+)?(,[a-z0-9-]+=[a-z0-9-]+)*")) {
+            throw new VmmException(json + ": qemuMachineOptions must be name=value pairs joined by commas, got '" + v + "'");
+        }
+        return v;
     }
 
     private static String text(JsonNode n, Path json, String field) {

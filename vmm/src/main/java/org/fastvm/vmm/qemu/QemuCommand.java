@@ -16,6 +16,7 @@ import org.fastvm.vmm.Accelerator;
  *
  * @param qemuBinary    the emulator binary
  * @param accelerator   KVM or TCG
+ * @param machineOptions extra {@code -M microvm} options the guest image needs ("" for none; part of the shape)
  * @param vcpus         virtual CPUs
  * @param memoryMib     guest RAM in MiB
  * @param vmDir         the VM directory (sockets, console log)
@@ -31,7 +32,7 @@ import org.fastvm.vmm.Accelerator;
  * @param incomingDefer true to start paused, waiting for {@code migrate-incoming}
  * @param startPaused   {@code -S}: stay paused after an incoming migration (a capture QEMU)
  */
-public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus, int memoryMib, Path vmDir,
+public record QemuCommand(String qemuBinary, Accelerator accelerator, String machineOptions, int vcpus, int memoryMib, Path vmDir,
                           Path memPath, boolean memShared, Path kernel, Path initrd, String append,
                           Path rootDisk, List<Path> diskLayers, boolean incomingDefer, boolean startPaused) {
     /** Node name of the root disk's qcow2 layer (target of {@code blockdev-snapshot-sync}). */
@@ -50,6 +51,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
     public QemuCommand {
         Objects.requireNonNull(qemuBinary, "qemuBinary");
         Objects.requireNonNull(accelerator, "accelerator");
+        machineOptions = machineOptions == null ? "" : machineOptions;
         Objects.requireNonNull(vmDir, "vmDir");
         Objects.requireNonNull(memPath, "memPath");
         if (vcpus < 1) throw new IllegalArgumentException("vcpus: must be >= 1");
@@ -67,19 +69,23 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
      * RAM, vCPUs and the device list; a snapshot restores only into a QEMU of equal shape
      */
     public String shape() {
-        return "microvm,pit=on,pic=on,rtc=on|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|"
+        return machineType() + "|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|"
                 + memoryMib + "M|smp=" + vcpus + "|" + DEVICE_LIST + (rootDisk != null ? ";virtio-blk-device" : "");
+    }
+
+    private String machineType() {
+        return "microvm,pit=on,pic=on,rtc=on" + (machineOptions.isEmpty() ? "" : "," + machineOptions);
     }
 
     /** @return this command with RAM mapped from {@code mem} ({@code share} on or off) */
     public QemuCommand withMemory(Path mem, boolean share) {
-        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, mem, share, kernel, initrd, append,
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, mem, share, kernel, initrd, append,
                 rootDisk, diskLayers, incomingDefer, startPaused);
     }
 
     /** @return this command with another root disk chain (top overlay and read-only layers under it) */
     public QemuCommand withDisk(Path top, List<Path> layers) {
-        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, memPath, memShared, kernel, initrd,
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, memPath, memShared, kernel, initrd,
                 append, top, layers, incomingDefer, startPaused);
     }
 
@@ -89,14 +95,14 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
      * {@code scratchDisk} (a throwaway of the same shape), no kernel, {@code -S}.
      */
     public QemuCommand forCapture(Path dir, Path mem, Path scratchDisk) {
-        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, dir, mem, true, null, null, null,
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, true, null, null, null,
                 rootDisk == null ? null : scratchDisk, List.of(), true, true);
     }
 
     /** A cold boot with RAM in {@code <vmDir>/mem}, shared (so it can be snapshotted). */
-    public static QemuCommand boot(String qemuBinary, Accelerator accel, int vcpus, int memoryMib, Path vmDir,
-                                   Path kernel, Path initrd, String append, Path rootDisk) {
-        return new QemuCommand(qemuBinary, accel, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE), true,
+    public static QemuCommand boot(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
+                                   int memoryMib, Path vmDir, Path kernel, Path initrd, String append, Path rootDisk) {
+        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE), true,
                 kernel, initrd, append, rootDisk, List.of(), false, false);
     }
 
@@ -105,14 +111,14 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
      * from {@code snapshotMem}, started paused with {@code -incoming defer}.
      */
     public QemuCommand forRestore(Path snapshotMem) {
-        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, vmDir, snapshotMem, false,
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, snapshotMem, false,
                 kernel, initrd, append, rootDisk, diskLayers, true, false);
     }
 
     /** The same command for another VM dir (and root disk), e.g. a clone. */
     public QemuCommand inDir(Path dir, Path disk) {
         Path mem = memPath.startsWith(vmDir) ? dir.resolve(vmDir.relativize(memPath)) : memPath;
-        return new QemuCommand(qemuBinary, accelerator, vcpus, memoryMib, dir, mem, memShared, kernel, initrd,
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, memShared, kernel, initrd,
                 append, disk, diskLayers, incomingDefer, startPaused);
     }
 
@@ -133,7 +139,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, int vcpus,
         a.add("-name");
         a.add("fastvm-" + vmDir.getFileName());
         a.add("-M");
-        a.add("microvm,pit=on,pic=on,rtc=on,memory-backend=" + MEMORY_BACKEND);
+        a.add(machineType() + ",memory-backend=" + MEMORY_BACKEND);
         a.add("-accel");
         a.add(accelerator.qemuName());
         a.add("-cpu");

@@ -15,7 +15,7 @@ class QemuCommandTest {
     private static final Path VM = Path.of("/data/vms/vm-1");
 
     private static QemuCommand boot(Accelerator a, Path disk) {
-        return QemuCommand.boot("qemu-system-x86_64", a, 2, 512, VM, Path.of("/img/vmlinuz"), Path.of("/img/initrd.img"),
+        return QemuCommand.boot("qemu-system-x86_64", a, "", 2, 512, VM, Path.of("/img/vmlinuz"), Path.of("/img/initrd.img"),
                 QemuCommand.kernelCmdline(a, "box", "fastvm.root=/dev/vda"), disk);
     }
 
@@ -88,7 +88,7 @@ class QemuCommandTest {
 
     @Test
     void coldBootNeedsAKernel() {
-        var e = assertThrows(IllegalArgumentException.class, () -> QemuCommand.boot("q", Accelerator.TCG, 1, 64, VM,
+        var e = assertThrows(IllegalArgumentException.class, () -> QemuCommand.boot("q", Accelerator.TCG, "", 1, 64, VM,
                 null, null, null, null));
         assertTrue(e.getMessage().startsWith("kernel:"), e.getMessage());
     }
@@ -126,7 +126,16 @@ class QemuCommandTest {
         QemuCommand b = boot(Accelerator.TCG, VM.resolve("root.qcow2"));
         assertEquals(b.shape(), b.forRestore(Path.of("/x/mem")).inDir(Path.of("/data/vms/other"), Path.of("/o.qcow2")).shape());
         assertFalse(b.shape().equals(boot(Accelerator.TCG, null).shape()), "a root disk is part of the shape");
-        assertFalse(b.shape().equals(QemuCommand.boot("q", Accelerator.TCG, 1, 512, VM, Path.of("/k"), null, null,
+        assertFalse(b.shape().equals(QemuCommand.boot("q", Accelerator.TCG, "", 1, 512, VM, Path.of("/k"), null, null,
                 VM.resolve("root.qcow2")).shape()), "vCPUs are part of the shape");
+        assertFalse(b.shape().equals(QemuCommand.boot("q", Accelerator.TCG, "acpi=off", 2, 512, VM, Path.of("/k"), null,
+                null, VM.resolve("root.qcow2")).shape()), "machine options are part of the shape");
+    }
+
+    @Test
+    void imageMachineOptionsJoinTheMachineType() {
+        List<String> a = QemuCommand.boot("q", Accelerator.TCG, "acpi=off", 1, 64, VM, Path.of("/k"), null, null, null)
+                .forRestore(VM.resolve("mem")).argv();
+        assertEquals("microvm,pit=on,pic=on,rtc=on,acpi=off,memory-backend=mem", after(a, "-M"));
     }
 }
