@@ -78,6 +78,9 @@ final class ServeCommand implements Callable<Integer> {
                 .withImage(image);
         EngineConfig engine = EngineConfig.builder().dataDir(dataDir)
                 .accel(EngineConfig.AccelMode.parse(accel, "--accel")).build();
+        System.out.println("fastvm: preparing the '" + image + "' guest image (the first start on a machine builds"
+                + " the guest kernel and, for debian, a root disk: about 10 minutes; later starts reuse them)");
+        System.out.flush();
         FastVmServer server = FastVmServer.start(config, EngineBackend.open(engine, image));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {

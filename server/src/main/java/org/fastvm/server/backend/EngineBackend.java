@@ -29,7 +29,8 @@ public final class EngineBackend implements VmBackend {
     }
 
     /**
-     * Opens the engine (probing the accelerator once per host).
+     * Opens the engine (probing the accelerator once per host) and builds the guest image now,
+     * so that the first launch does not wait for it (a first build takes minutes).
      *
      * @param image the guest image VMs boot: {@code minimal} or {@code debian}
      */
@@ -37,7 +38,14 @@ public final class EngineBackend implements VmBackend {
         if (!MachineSpec.IMAGES.contains(image)) {
             throw new IllegalArgumentException("image: must be one of " + MachineSpec.IMAGES + ", got '" + image + "'");
         }
-        return new EngineBackend(Engine.open(config), image);
+        Engine engine = Engine.open(config);
+        try {
+            engine.image(image);
+        } catch (RuntimeException | InterruptedException e) {
+            engine.close();
+            throw e;
+        }
+        return new EngineBackend(engine, image);
     }
 
     @Override

@@ -43,7 +43,8 @@ public record GuestImage(String name, String key, Path dir, Path kernel, Path in
     public static GuestImage build(Path fastvmHome, String name, Path cacheDir) throws InterruptedException {
         Path script = fastvmHome.resolve("guest/image/build");
         var r = ProcessRunner.run(List.of(script.toString(), name, "--data-dir", cacheDir.toString()), BUILD_TIMEOUT,
-                line -> LOG.log(Level.DEBUG, "{0}", line));
+                // progress lines: a first build (kernel, debootstrap) takes minutes, so operators see them
+                line -> LOG.log(Level.INFO, "{0}", line));
         String last = r.lastStdoutLine();
         if (last.isEmpty()) throw new VmmException(script + " " + name + " printed no image directory");
         return load(Path.of(last));
