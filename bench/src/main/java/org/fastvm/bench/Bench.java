@@ -108,18 +108,10 @@ public final class Bench {
 
     /** Engine settings both parts share: the usual image cache and, from bench/run, FASTVM_HOME. */
     private static EngineConfig.Builder engineSetup() {
-        EngineConfig.Builder b = EngineConfig.builder().cacheDir(cacheDir());
+        EngineConfig.Builder b = EngineConfig.builder().cacheDir(EngineConfig.sharedCacheDir());
         String home = System.getProperty("fastvm.home");
         if (home != null) b.fastvmHome(Path.of(home));
         return b;
-    }
-
-    private static Path cacheDir() {
-        for (String v : new String[] {"FASTVM_CACHE_DIR", "FASTVM_DATA_DIR"}) {
-            String s = System.getenv(v);
-            if (s != null && !s.isBlank()) return Path.of(s).toAbsolutePath();
-        }
-        return Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
     }
 
     private static void deleteTree(Path dir) throws IOException {

@@ -80,6 +80,19 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         return new Builder(System.getenv());
     }
 
+    /**
+     * The host's shared image and probe cache, for tools and tests that run engines on throwaway
+     * data dirs but should build guest images (and the guest kernel: minutes) once per host:
+     * {@code FASTVM_CACHE_DIR}, else {@code FASTVM_DATA_DIR}, else {@code ~/.local/share/fastvm}.
+     */
+    public static Path sharedCacheDir() {
+        for (String v : new String[] {"FASTVM_CACHE_DIR", "FASTVM_DATA_DIR"}) {
+            String s = System.getenv(v);
+            if (s != null && !s.isBlank()) return Path.of(s).toAbsolutePath();
+        }
+        return Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
+    }
+
     /** Builder; unset values come from the environment, then from the defaults. */
     public static final class Builder {
         private Path dataDir;

@@ -6,10 +6,10 @@ import org.fastvm.vmm.EngineConfig;
 
 import java.nio.file.Path;
 
-/** The real engine for end-to-end tests: images and the accelerator probe cached across test classes. */
+/** The real engine for end-to-end tests: images, the guest kernel and the accelerator probe in the host's shared cache. */
 final class RealEngine {
-    /** Shared cache (images, probe result) under the module's target dir. */
-    static final Path CACHE = Path.of("target", "engine-cache").toAbsolutePath();
+    /** Built once per host (the guest kernel takes minutes), as the engine tests do. */
+    static final Path CACHE = EngineConfig.sharedCacheDir();
 
     private RealEngine() {}
 

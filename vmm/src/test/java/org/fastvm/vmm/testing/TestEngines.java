@@ -21,11 +21,7 @@ public final class TestEngines {
 
     /** @return the shared image/probe cache dir */
     public static Path sharedCache() {
-        for (String v : new String[] {"FASTVM_CACHE_DIR", "FASTVM_DATA_DIR"}) {
-            String s = System.getenv(v);
-            if (s != null && !s.isBlank()) return Path.of(s).toAbsolutePath();
-        }
-        return Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
+        return EngineConfig.sharedCacheDir();
     }
 
     /** @return a config with a new temp data dir and the shared cache */
