@@ -45,8 +45,11 @@ class SpecValidationTest {
     void engineConfigParsesAccelAndNamesTheSource() {
         rejects("FASTVM_ACCEL", () -> EngineConfig.AccelMode.parse("xen", "FASTVM_ACCEL"));
         assertEquals(EngineConfig.AccelMode.TCG, EngineConfig.AccelMode.parse(" TCG ", "x"));
-        var c = EngineConfig.builder().dataDir(Path.of("/tmp/fvm")).accel(EngineConfig.AccelMode.KVM).build();
+        // an empty environment: FASTVM_CACHE_DIR set for the test run must not decide this
+        var c = new EngineConfig.Builder(Map.of()).dataDir(Path.of("/tmp/fvm")).accel(EngineConfig.AccelMode.KVM).build();
         assertEquals(Path.of("/tmp/fvm"), c.cacheDir(), "cacheDir defaults to dataDir");
+        assertEquals(Path.of("/tmp/c"), new EngineConfig.Builder(Map.of("FASTVM_CACHE_DIR", "/tmp/c"))
+                .dataDir(Path.of("/tmp/fvm")).build().cacheDir(), "FASTVM_CACHE_DIR sets cacheDir");
         rejects("bootTimeout", () -> EngineConfig.builder().bootTimeout(Duration.ZERO).build());
     }
 
