@@ -86,6 +86,25 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * The exact build {@code key} of image {@code name}: the current one, or an earlier build
+     * still in the cache. Snapshots and their clones need the build they were taken on (the
+     * root disk's bottom layer is that build's {@code rootfs.ext4}, the machine options come
+     * from its {@code image.json}), so an upgrade that changes the image keeps old snapshots
+     * restorable as long as their build's directory is kept.
+     *
+     * @return the image, or empty when that build is no longer in the cache
+     */
+    Optional<GuestImage> imageBuild(String name, String key) throws InterruptedException {
+        GuestImage current = image(name);
+        if (current.key().equals(key)) return Optional.of(current);
+        // guest/image/build publishes every build as <data>/images/<name>-<key>
+        Path dir = config.cacheDir().resolve("images").resolve(name + "-" + key);
+        if (!Files.isRegularFile(dir.resolve("image.json"))) return Optional.empty();
+        GuestImage old = GuestImage.load(dir);
+        return old.key().equals(key) && old.name().equals(name) ? Optional.of(old) : Optional.empty();
+    }
+
+    /**
      * Builds (or finds in the cache) a guest image; the first call for a name may take a
      * while (the debian image runs debootstrap once per host).
      */

@@ -25,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.fastvm.vmm.agent.AgentChannel;
+import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.Migration;
 import org.fastvm.vmm.qemu.QemuCommand;
@@ -552,10 +553,10 @@ final class Snapshots implements AutoCloseable {
             throw new SnapshotIncompatibleException("snapshot " + id + " was taken on " + man.accelerator()
                     + ", this engine runs " + engine.accelerator());
         }
-        String key = engine.image(man.imageName()).key();
-        if (!man.imageKey().equals(key)) {
-            throw new SnapshotIncompatibleException("snapshot " + id + " needs image " + man.imageName() + " "
-                    + man.imageKey() + ", this engine has " + key);
+        if (engine.imageBuild(man.imageName(), man.imageKey()).isEmpty()) {
+            throw new SnapshotIncompatibleException("snapshot " + id + " needs build " + man.imageKey() + " of image "
+                    + man.imageName() + ", which is no longer in the image cache; this engine builds "
+                    + engine.image(man.imageName()).key());
         }
         return man;
     }
@@ -585,9 +586,11 @@ final class Snapshots implements AutoCloseable {
             } finally {
                 dirLock.readLock().unlock();
             }
-            // compatible() checked the image key, so the image's machine options are the snapshot's
-            QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(),
-                    engine.image(man.imageName()).machineOptions(), man.vcpus(),
+            GuestImage img = engine.imageBuild(man.imageName(), man.imageKey()).orElseThrow(
+                    () -> new SnapshotIncompatibleException("snapshot " + man.id() + ": its image build "
+                            + man.imageKey() + " left the image cache"));
+            QemuCommand cmd = new QemuCommand(engine.config().qemuBinary(), man.accelerator(), img.machineOptions(),
+                    man.vcpus(),
                     man.memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE), false, null, null, null,
                     man.hasRootDisk() ? dir.resolve(MachineRecord.layerName(man.diskLayers().size())) : null,
                     man.diskLayers().stream().map(dir::resolve).toList(), true, false);

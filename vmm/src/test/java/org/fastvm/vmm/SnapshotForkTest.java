@@ -16,6 +16,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -323,6 +324,43 @@ class SnapshotForkTest {
 
     @Test
     @Order(9)
+    void aSnapshotOfAnEarlierImageBuildRestoresWhileThatBuildIsCached() throws Exception {
+        // An upgrade changes the image's inputs, so snapshots name an earlier build: fake that with a
+        // snapshot that names another key, then give that key a build dir (the current files, hard-linked).
+        GuestImage current = engine.image("minimal");
+        String oldKey = "00000000" + current.key().substring(8);
+        Path oldDir = current.dir().resolveSibling("minimal-" + oldKey);
+        VmSnapshot s = engine.snapshot(source, SnapshotSpec.withId("earlier-build"));
+        Path man = s.dir().resolve("manifest.json");
+        Files.writeString(man, Files.readString(man).replace("\"imageKey\" : \"" + current.key() + "\"",
+                "\"imageKey\" : \"" + oldKey + "\""));
+        List<String> vmsBefore = engine.machineIds();
+        try {
+            var gone = assertThrows(SnapshotIncompatibleException.class,
+                    () -> engine.restore("earlier-build", RestoreSpec.defaults()));
+            assertTrue(gone.getMessage().contains(oldKey) && gone.getMessage().contains("no longer in the image cache"),
+                    gone.getMessage());
+            assertEquals(vmsBefore, engine.machineIds(), "refused before a clone dir or QEMU was made");
+
+            Files.createDirectory(oldDir);
+            try (var files = Files.list(current.dir())) {
+                for (Path f : files.toList()) {
+                    if (!f.getFileName().toString().equals("image.json")) Files.createLink(oldDir.resolve(f.getFileName()), f);
+                }
+            }
+            Files.writeString(oldDir.resolve("image.json"),
+                    Files.readString(current.dir().resolve("image.json")).replace(current.key(), oldKey));
+            Machine c = engine.restore("earlier-build", RestoreSpec.withId("on-earlier-build"));
+            clones.add(c);
+            assertEquals("before\n", sh(c, "cat /tmp/before").stdoutText());
+        } finally {
+            FileTrees.deleteQuietly(oldDir);
+            engine.deleteSnapshot("earlier-build");
+        }
+    }
+
+    @Test
+    @Order(10)
     void closingTheEngineKillsItsPreSpawnedQemusButNotItsVms() throws Exception {
         engine.snapshot(source, SnapshotSpec.withId("last"));
         Engine other = Engine.open(engine.config()); // a restarted engine on the same data dir
