@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.fastvm.vmm.agent.AgentChannel;
@@ -520,9 +521,25 @@ final class Snapshots implements AutoCloseable {
 
     // ---- restore ----------------------------------------------------------------------
 
-    /** A QEMU started with a snapshot's restore argv, QMP negotiated, listening for the state. */
-    record Prepared(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming) {
+    /**
+     * A QEMU started with a snapshot's restore argv, QMP negotiated, listening for the state; or,
+     * once {@link #warmUp warmed up}, with the state loaded, the guest run once and stopped again,
+     * and its agent channel open ({@code agent} and {@code label} are null until then).
+     *
+     * @param label what the agent channel calls this machine in errors (a pool entry, then the clone)
+     */
+    record Prepared(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming,
+                    AgentChannel agent, AtomicReference<String> label) {
+        Prepared(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming) {
+            this(snapshotId, dir, process, command, qmp, incoming, null, null);
+        }
+
+        boolean warm() {
+            return agent != null;
+        }
+
         void kill() {
+            if (agent != null) agent.close();
             qmp.close();
             process.destroyForcibly();
             try {
@@ -616,6 +633,39 @@ final class Snapshots implements AutoCloseable {
         }
     }
 
+    /**
+     * Readies a pre-spawned QEMU for a near-instant restore: loads the snapshot's state, runs
+     * the guest until its agent has answered HELLO and one exec, then stops it. Under TCG a
+     * restored guest's first exec costs ~80 ms of code translation (7 ms later on); paid here,
+     * in the background, the claimed clone only needs {@code cont} and its new identity. The
+     * guest ran for a moment, as any restored VM does before its first command; its clock,
+     * entropy and hostname are renewed when it is claimed.
+     */
+    Prepared warmUp(Prepared p, SnapshotManifest man) throws InterruptedException {
+        byte[] state = readState(man);
+        Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
+        var label = new AtomicReference<>("pre-spawned clone of " + man.id());
+        long pid = p.process().pid();
+        CompletableFuture<Process> exit = p.process().onExit();
+        AgentChannel agent = AgentChannel.connectEarly(p.dir().resolve(QemuCommand.AGENT_SOCKET), deadline, exit,
+                e -> QemuMachine.deathMapper(label.get(), pid, exit).apply(e));
+        try {
+            Migration.feed(p.dir().resolve("mig.sock"), state);
+            p.incoming().await(Set.of("completed"), deadline, exit);
+            p.incoming().close();
+            Migration.cont(p.qmp(), CONT_RETRY);
+            agent.awaitHello(deadline, exit);
+            ExecResult r = agent.exec(ExecRequest.of("true"));
+            if (r.exitCode() != 0) throw new VmmException("warm-up exec of 'true' exited " + r.exitCode());
+            p.qmp().execute("stop");
+        } catch (RuntimeException | InterruptedException e) {
+            agent.close();
+            p.kill();
+            throw e;
+        }
+        return new Prepared(p.snapshotId(), p.dir(), p.process(), p.command(), p.qmp(), p.incoming(), agent, label);
+    }
+
     private static void kill(Process p) {
         if (p == null) return;
         p.destroyForcibly();
@@ -637,10 +687,12 @@ final class Snapshots implements AutoCloseable {
         }
         Path dir = vmsDir.resolve(vmId);
         if (Files.exists(dir)) throw new IllegalArgumentException("id: a VM named '" + vmId + "' already exists in " + vmsDir);
-        byte[] state = readState(man);
-        Prepared p = wantDisk == man.diskBytes() ? pool.claim(id, dir) : null;
-        boolean warm = p != null;
-        if (p == null) p = prepare(man, dir, wantDisk);
+        Prepared p = wantDisk == man.diskBytes() ? pool.claim(id, dir) : null; // pool entries are warmed up
+        byte[] state = null;
+        if (p == null) {
+            state = readState(man); // before a QEMU starts: a corrupt state is refused at once
+            p = prepare(man, dir, wantDisk);
+        }
         QemuMachine m = null;
         try {
             var mspec = new MachineSpec(vmId, man.imageName(), man.vcpus(), man.memoryMib(),
@@ -651,6 +703,19 @@ final class Snapshots implements AutoCloseable {
                     man.diskLayers(), id, null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
             Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
+            if (p.warm()) { // state loaded and the guest's code translated in the pool: resume, renew identity
+                p.label().set("machine " + vmId);
+                m.adopt(p.qmp(), p.agent());
+                long t0 = System.nanoTime();
+                Migration.cont(p.qmp(), CONT_RETRY);
+                long tCont = System.nanoTime();
+                join(reidentify(p.agent(), hostname));
+                rec.write(dir);
+                LOG.log(Level.INFO, "restored {0} from {1} (warmed up, pid {2}): cont {3} ms, re-identified {4} ms",
+                        vmId, id, p.process().pid(), (tCont - t0) / 1_000_000, (System.nanoTime() - tCont) / 1_000_000);
+                pool.restored(id);
+                return m;
+            }
             AgentChannel agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline,
                     m.exitFuture(), QemuMachine.deathMapper("machine " + vmId, p.process().pid(), m.exitFuture()));
             m.adopt(p.qmp(), agent);
@@ -682,7 +747,7 @@ final class Snapshots implements AutoCloseable {
             if (man.hasRootDisk() && wantDisk > man.diskBytes()) growDisk(p.qmp(), agent, man.diskBytes(), wantDisk);
             rec.write(dir);
             LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3}): state loaded {4} ms, cont {5} ms, HELLO {6} ms,"
-                    + " re-identified {7} ms", vmId, id, warm ? "warm" : "cold", p.process().pid(),
+                    + " re-identified {7} ms", vmId, id, "cold", p.process().pid(),
                     (tLoaded - t0) / 1_000_000, (tCont - tLoaded) / 1_000_000, (tHello - tCont) / 1_000_000,
                     (tIdent - tHello) / 1_000_000);
             pool.restored(id); // refill after, not during, this restore: both want the CPU

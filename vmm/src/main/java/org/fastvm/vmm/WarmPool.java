@@ -15,8 +15,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Pre-spawned restore QEMUs per hot snapshot (started with its restore argv, QMP
- * negotiated, listening for the state), so a restore is "send state, cont, answer".
+ * Pre-spawned restore QEMUs per hot snapshot (started with its restore argv, the state
+ * loaded, the guest run once through HELLO and an exec so TCG has translated its code, then
+ * stopped; see {@link Snapshots#warmUp}), so a restore is "cont, renew identity, answer".
  * Hot = marked with {@link Engine#markHot} or among the {@code warmPoolRecent} most recently
  * restored snapshots. Bounded by {@code warmPoolMax} processes in all; refilled on virtual
  * threads; drained when a snapshot is deleted and when the engine closes (these QEMUs
@@ -82,7 +83,8 @@ final class WarmPool implements AutoCloseable {
             LOG.log(Level.WARNING, "warm pool: cannot link {0} to {1}: {2}", p.dir(), dir, e.toString());
         }
         sweepLinks();
-        return new Snapshots.Prepared(p.snapshotId(), dir, p.process(), p.command(), p.qmp(), p.incoming());
+        return new Snapshots.Prepared(p.snapshotId(), dir, p.process(), p.command(), p.qmp(), p.incoming(), p.agent(),
+                p.label());
     }
 
     /** Notes a restore: the snapshot becomes (or stays) one of the recent hot ones; refills. */
@@ -142,7 +144,7 @@ final class WarmPool implements AutoCloseable {
                     Snapshots.Prepared p = null;
                     try {
                         SnapshotManifest man = snapshots.compatible(id);
-                        p = snapshots.prepare(man, poolDir.resolve(Snapshots.hex(4)), man.diskBytes());
+                        p = snapshots.warmUp(snapshots.prepare(man, poolDir.resolve(Snapshots.hex(4)), man.diskBytes()), man);
                     } catch (RuntimeException | InterruptedException e) {
                         LOG.log(Level.WARNING, "warm pool: cannot pre-spawn a QEMU for {0}: {1}", id, e.toString());
                         synchronized (this) {

@@ -218,6 +218,19 @@ class SnapshotForkTest {
         assertEquals("warm1\n", sh(w, "hostname").stdoutText(), "hostname defaults to the clone's id");
         engine.warmRefill("hot").get(60, TimeUnit.SECONDS);
         assertEquals(1, engine.warmCount("hot"), "refilled in the background");
+        // a pooled QEMU has run its guest once and stopped it; the clone it becomes is renewed all the same
+        Thread.sleep(1500); // time passes while the entry waits in the pool (its guest clock stands still)
+        Machine w2 = engine.restore("hot", RestoreSpec.withId("warm2"));
+        clones.add(w2);
+        assertEquals("warm2\n", sh(w2, "hostname").stdoutText());
+        long before = Instant.now().getEpochSecond();
+        long guest = Long.parseLong(sh(w2, "date +%s").stdoutText().strip());
+        assertTrue(Math.abs(guest - before) <= 1, "clock set on claim: guest " + guest + ", host " + before);
+        assertNotEquals(sh(w, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(),
+                sh(w2, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(), "entropy renewed on claim");
+        sh(w2, "a=$(cat /tmp/counter); sleep 0.3; [ $(cat /tmp/counter) -gt $a ]"); // the snapshot's processes run on
+        engine.warmRefill("hot").get(60, TimeUnit.SECONDS);
+        assertEquals(1, engine.warmCount("hot"));
         long pooledPid;
         try (var s = Files.list(poolDir)) {
             Path p = s.filter(d -> !Files.isSymbolicLink(d)).findFirst().orElseThrow();
