@@ -642,14 +642,16 @@ final class Snapshots implements AutoCloseable {
      * entropy and hostname are renewed when it is claimed.
      */
     Prepared warmUp(Prepared p, SnapshotManifest man) throws InterruptedException {
-        byte[] state = readState(man);
-        Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
-        var label = new AtomicReference<>("pre-spawned clone of " + man.id());
-        long pid = p.process().pid();
-        CompletableFuture<Process> exit = p.process().onExit();
-        AgentChannel agent = AgentChannel.connectEarly(p.dir().resolve(QemuCommand.AGENT_SOCKET), deadline, exit,
-                e -> QemuMachine.deathMapper(label.get(), pid, exit).apply(e));
-        try {
+        AgentChannel agent = null;
+        try { // any failure kills the QEMU: e.g. the snapshot deleted meanwhile (its state is gone)
+            hook("warm-up");
+            byte[] state = readState(man);
+            Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
+            var label = new AtomicReference<>("pre-spawned clone of " + man.id());
+            long pid = p.process().pid();
+            CompletableFuture<Process> exit = p.process().onExit();
+            agent = AgentChannel.connectEarly(p.dir().resolve(QemuCommand.AGENT_SOCKET), deadline, exit,
+                    e -> QemuMachine.deathMapper(label.get(), pid, exit).apply(e));
             Migration.feed(p.dir().resolve("mig.sock"), state);
             p.incoming().await(Set.of("completed"), deadline, exit);
             p.incoming().close();
@@ -658,12 +660,21 @@ final class Snapshots implements AutoCloseable {
             ExecResult r = agent.exec(ExecRequest.of("true"));
             if (r.exitCode() != 0) throw new VmmException("warm-up exec of 'true' exited " + r.exitCode());
             p.qmp().execute("stop");
+            return new Prepared(p.snapshotId(), p.dir(), p.process(), p.command(), p.qmp(), p.incoming(), agent, label);
         } catch (RuntimeException | InterruptedException e) {
-            agent.close();
+            if (agent != null) agent.close();
             p.kill();
             throw e;
         }
-        return new Prepared(p.snapshotId(), p.dir(), p.process(), p.command(), p.qmp(), p.incoming(), agent, label);
+    }
+
+    /** {@link #faultHook} where only unchecked failures can leave. */
+    private static void hook(String step) {
+        try {
+            faultHook.at(step);
+        } catch (IOException e) {
+            throw new VmmException(step + ": " + e.getMessage(), e);
+        }
     }
 
     private static void kill(Process p) {

@@ -394,4 +394,31 @@ class SnapshotForkTest {
         assertTrue(source.isAlive(), "running VMs are not the engine's to stop");
         engine.deleteSnapshot("last");
     }
+
+    @Test
+    @Order(11)
+    void deletingASnapshotWhileItsPoolWarmsUpLeavesNoQemuBehind() throws Exception {
+        engine.snapshot(source, SnapshotSpec.withId("fleeting"));
+        // the snapshot is deleted after its pool QEMU started, before the warm-up reads the state
+        Snapshots.faultHook = step -> {
+            if (step.equals("warm-up")) engine.deleteSnapshot("fleeting");
+        };
+        try {
+            engine.markHot("fleeting").get(60, TimeUnit.SECONDS);
+        } finally {
+            Snapshots.faultHook = step -> { };
+        }
+        assertFalse(engine.findSnapshot("fleeting").isPresent());
+        assertEquals(0, engine.warmCount("fleeting"));
+        Path poolDir = engine.config().dataDir().resolve("pool");
+        // claimed entries became VMs (their pool dir is a link); a live QEMU on a real pool dir is a leak
+        List<ProcessHandle> leaked = ProcessHandle.allProcesses().filter(h -> {
+            String a = String.join(" ", h.info().arguments().orElse(new String[0]));
+            if (!h.isAlive() || !a.contains("-incoming defer") || !a.contains(poolDir.toString())) return false;
+            int i = a.indexOf(poolDir.toString()) + poolDir.toString().length() + 1;
+            return !Files.isSymbolicLink(poolDir.resolve(a.substring(i, a.indexOf('/', i))));
+        }).toList();
+        leaked.forEach(ProcessHandle::destroyForcibly); // a failing run leaves nothing behind either
+        assertEquals(List.of(), leaked.stream().map(ProcessHandle::pid).toList(), "pool QEMUs left running");
+    }
 }
