@@ -90,6 +90,10 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
             String s = System.getenv(v);
             if (s != null && !s.isBlank()) return Path.of(s).toAbsolutePath();
         }
+        return defaultDataDir();
+    }
+
+    private static Path defaultDataDir() {
         return Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
     }
 
@@ -108,7 +112,7 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         Builder(Map<String, String> env) {
             String data = env.get("FASTVM_DATA_DIR");
             dataDir = data != null && !data.isBlank() ? Path.of(data)
-                    : Path.of(System.getProperty("user.home"), ".local", "share", "fastvm");
+                    : defaultDataDir();
             String cache = env.get("FASTVM_CACHE_DIR");
             if (cache != null && !cache.isBlank()) cacheDir = Path.of(cache);
             String home = env.get("FASTVM_HOME");

@@ -713,7 +713,6 @@ final class Snapshots implements AutoCloseable {
                     p.process().pid(), man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE,
                     man.diskLayers(), id, null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
-            Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
             if (p.warm()) { // state loaded and the guest's code translated in the pool: resume, renew identity
                 p.label().set("machine " + vmId);
                 m.adopt(p.qmp(), p.agent());
@@ -727,6 +726,7 @@ final class Snapshots implements AutoCloseable {
                 pool.restored(id);
                 return m;
             }
+            Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
             AgentChannel agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline,
                     m.exitFuture(), QemuMachine.deathMapper("machine " + vmId, p.process().pid(), m.exitFuture()));
             m.adopt(p.qmp(), agent);
