@@ -107,7 +107,7 @@ final class AcceleratorProbe {
         Path probeDir = engine.config().dataDir().resolve("host");
         MachineSpec spec = MachineSpec.builder().id("kvm-probe-" + ProcessHandle.current().pid()).memoryMib(256).build();
         QemuMachine m = null;
-        FileTrees.deleteQuietly(probeDir.resolve(spec.id())); // left over by a probe that was killed
+        FileOps.deleteQuietly(probeDir.resolve(spec.id())); // left over by a probe that was killed
         try {
             m = engine.launch(spec, Accelerator.KVM, PROBE_BOOT_TIMEOUT, probeDir);
             ExecResult r = m.exec(ExecRequest.builder("true").timeout(PROBE_BOOT_TIMEOUT).build());

@@ -6,11 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -22,6 +20,7 @@ import java.util.regex.Pattern;
 import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.QemuCommand;
+import org.fastvm.vmm.qemu.QemuVersion;
 
 /**
  * The microVM engine's facade: launches VMs from guest images, reattaches to VMs started
@@ -37,16 +36,22 @@ public final class Engine implements AutoCloseable {
     /** An attached VM's agent answers HELLO right away (it is already running). */
     private static final Duration ATTACH_HELLO_TIMEOUT = Duration.ofSeconds(15);
     private static final String PID_FILE = "pid", QEMU_LOG = "qemu.log";
-    private static final SecureRandom RANDOM = new SecureRandom();
+    /** Base snapshots: {@code _base-<image>-<12 chars of the image key>-<vcpus>c-<memoryMib>m} (see {@link #launch}). */
+    static final String BASE_PREFIX = SnapshotStore.INTERNAL_PREFIX + "base-";
 
     private final EngineConfig config;
     private final Path vmsDir;
     private final Map<String, GuestImage> images = new ConcurrentHashMap<>();
     private final ReentrantLock imageLock = new ReentrantLock();
     private final Map<String, QemuMachine> machines = new ConcurrentHashMap<>();
+    /** Base snapshots being taken now: concurrent first launches of a shape take it once. */
+    private final java.util.Set<String> basesInProgress = ConcurrentHashMap.newKeySet();
     private volatile Accelerator accelerator;
-    private volatile String qemuVersion;
-    private Snapshots snapshots;
+    private QemuVersion qemuVersion;
+    private SnapshotStore store;
+    private SnapshotCapture capture;
+    private WarmPool pool;
+    private Restorer restorer;
 
     private Engine(EngineConfig config) {
         this.config = config;
@@ -58,6 +63,11 @@ public final class Engine implements AutoCloseable {
      * config, cached for this host, or probed — a probe boots a tiny VM on KVM once).
      */
     public static Engine open(EngineConfig config) throws InterruptedException {
+        return open(config, FaultHook.NONE);
+    }
+
+    /** Opens an engine whose snapshot, re-home and warm-up steps call {@code faults} (tests inject failures). */
+    static Engine open(EngineConfig config, FaultHook faults) throws InterruptedException {
         if (config.dataDir().toString().contains(",")) {
             throw new IllegalArgumentException("dataDir: must not contain ',' (QEMU option syntax): " + config.dataDir());
         }
@@ -68,16 +78,45 @@ public final class Engine implements AutoCloseable {
             throw new VmmException("cannot create data dir " + config.dataDir() + ": " + e.getMessage(), e);
         }
         Engine engine = new Engine(config);
+        try {
+            engine.qemuVersion = QemuVersion.query(config.qemuBinary(), config.dataDir().resolve("qemu-version"));
+        } catch (VmmException e) { // the engine still opens: launches then fail with QEMU's own words
+            LOG.log(Level.WARNING, "cannot read the version of {0}: {1}", config.qemuBinary(), e.getMessage());
+            engine.qemuVersion = QemuVersion.UNKNOWN;
+        }
         engine.accelerator = new AcceleratorProbe(engine).choose(config.accel());
-        engine.snapshots = new Snapshots(engine, config.dataDir().resolve("snapshots"), config.dataDir().resolve("pool"),
-                engine.vmsDir);
-        LOG.log(Level.INFO, "FastVM engine: data {0}, accelerator {1}", config.dataDir(), engine.accelerator);
+        boolean live = config.liveSnapshots() && engine.qemuVersion.livePrecopySafe(engine.accelerator);
+        engine.store = new SnapshotStore(engine, config.dataDir().resolve("snapshots"));
+        engine.capture = new SnapshotCapture(engine, engine.store, faults, live);
+        engine.pool = new WarmPool((id, dir) -> engine.restorer.prepareWarm(id, dir), config.dataDir().resolve("pool"),
+                config);
+        engine.restorer = new Restorer(engine, engine.store, engine.pool, faults);
+        if (config.launchFromBase()) engine.store.ids(BASE_PREFIX).forEach(engine.pool::markHot);
+        LOG.log(Level.INFO, "FastVM engine: data {0}, {1}, accelerator {2}, later snapshots {3}", config.dataDir(),
+                engine.qemuVersion.describe(), engine.accelerator,
+                live ? "live (precopy)" : "stopped for the copy" + (config.liveSnapshots() ? " (this QEMU loses TCG writes"
+                        + " during a live copy before " + QemuVersion.TCG_DIRTY_TRACKING_FIXED.number() + ")" : " (configured)"));
         return engine;
     }
 
     /** @return the accelerator VMs run with */
     public Accelerator accelerator() {
         return accelerator;
+    }
+
+    /** @return the QEMU this engine runs (asked with QMP {@code query-version} at open) */
+    public QemuVersion qemuVersion() {
+        return qemuVersion;
+    }
+
+    /** @return whether later snapshots of a VM copy its RAM while it runs (see {@link QemuVersion#livePrecopySafe}) */
+    public boolean liveSnapshots() {
+        return capture.livePrecopy();
+    }
+
+    /** @return where VM dirs live */
+    Path vmsDir() {
+        return vmsDir;
     }
 
     /** @return the configuration this engine was opened with */
@@ -127,18 +166,176 @@ public final class Engine implements AutoCloseable {
     /**
      * Boots a VM and waits until its agent says HELLO; grows the root filesystem to
      * {@code diskGib} and sets the hostname.
+     * <p>
+     * With {@link EngineConfig#launchFromBase()}, each image build is booted once per machine
+     * shape (vCPUs, memory): when a <i>base snapshot</i> of that build and shape exists, the
+     * launch restores it instead (the VM gets its own hostname, clock and entropy; a bigger
+     * {@code diskGib} grows the disk after the restore), in milliseconds instead of a boot. A
+     * launch that finds no base boots, and where later snapshots are live ({@link
+     * #liveSnapshots()}) the booted VM is snapshotted as the base right before it is returned
+     * (it runs on, re-homed; a bigger {@code diskGib} is given to it after the snapshot, so the
+     * base holds the image's own disk). Concurrent first launches take one base. A base that
+     * cannot be restored (another QEMU, gone, broken) is deleted and the launch boots.
      *
      * @throws IllegalArgumentException when the id is taken or the disk is smaller than the image
      * @throws BootFailedException      when QEMU exits early or the agent does not answer in time
      */
     public Machine launch(MachineSpec spec) throws InterruptedException {
-        return launch(spec, accelerator, config.bootTimeout(), vmsDir);
+        String id = spec.id() != null ? spec.id() : "vm-" + Ids.random(6);
+        MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
+                spec.hostname() != null ? spec.hostname() : id);
+        if (!config.launchFromBase()) return launch(full, accelerator, config.bootTimeout(), vmsDir);
+        GuestImage img = image(full.image());
+        rootDiskBytes(img, full); // a disk smaller than the image is refused as a boot refuses it
+        String baseId = baseId(img, full);
+        if (store.exists(baseId)) {
+            QemuMachine m = launchFromBase(baseId, full, img);
+            if (m != null) return m;
+        }
+        // one launch per base takes it; the others (and all where a snapshot would stop the VM) just boot
+        if (!liveSnapshots() || !basesInProgress.add(baseId)) return launch(full, accelerator, config.bootTimeout(), vmsDir);
+        try {
+            if (store.exists(baseId)) return launch(full, accelerator, config.bootTimeout(), vmsDir); // taken meanwhile
+            return bootAndTakeBase(full, img, baseId);
+        } finally {
+            basesInProgress.remove(baseId);
+        }
+    }
+
+    /**
+     * Boots {@code spec} and snapshots it as base {@code baseId}. The base holds the image's
+     * own disk size (launches only grow it), so a bigger disk is given to this VM after the
+     * snapshot, the way a restore grows it.
+     */
+    private QemuMachine bootAndTakeBase(MachineSpec spec, GuestImage img, String baseId) throws InterruptedException {
+        long disk = rootDiskBytes(img, spec);
+        boolean grow = disk > img.rootDiskBytes();
+        MachineSpec boot = grow ? new MachineSpec(spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(), 0,
+                spec.hostname()) : spec;
+        QemuMachine m = launch(boot, accelerator, config.bootTimeout(), vmsDir);
+        takeBase(m, baseId, img);
+        if (!grow) return m;
+        long t0 = System.nanoTime();
+        try {
+            MachineRecord rec = m.record();
+            Restorer.growDisk(m.qmp(), rec.diskNode(), m.agent(), rec.diskBytes(), disk);
+            m.updateRecord(m.record().withSpec(spec, disk));
+        } catch (RuntimeException e) {
+            m.destroy();
+            throw new BootFailedException("machine " + spec.id() + ": growing its root disk to " + (disk >> 20)
+                    + " MiB failed: " + e.getMessage(), e);
+        } catch (InterruptedException | Error e) {
+            m.destroy();
+            throw e;
+        }
+        LOG.log(Level.INFO, "machine {0}: root disk grown to {1} MiB in {2} ms", spec.id(), disk >> 20,
+                (System.nanoTime() - t0) / 1_000_000);
+        return m;
+    }
+
+    /**
+     * The id of the base snapshot for launches of {@code spec} on image build {@code img}:
+     * {@code _base-<image>-<12 chars of the key>-<vcpus>c-<memoryMib>m}. The accelerator and
+     * the QEMU version are not in it: a restore checks them, and a base taken on others is
+     * replaced.
+     */
+    static String baseId(GuestImage img, MachineSpec spec) {
+        return BASE_PREFIX + img.name() + "-" + img.key().substring(0, Math.min(12, img.key().length())) + "-"
+                + spec.vcpus() + "c-" + spec.memoryMib() + "m";
+    }
+
+    /** @return the base snapshot id a launch of {@code spec} would restore (whether it exists or not) */
+    String baseId(MachineSpec spec) throws InterruptedException {
+        return baseId(image(spec.image()), spec);
+    }
+
+    /**
+     * @return the root disk a launch of {@code spec} gets (0 without one)
+     * @throws IllegalArgumentException when {@code diskGib} is smaller than the image's root disk
+     */
+    static long rootDiskBytes(GuestImage img, MachineSpec spec) {
+        if (img.rootDisk() == null) return 0;
+        long imageBytes = img.rootDiskBytes();
+        long want = spec.diskGib() == 0 ? imageBytes : (long) spec.diskGib() << 30;
+        if (want < imageBytes) {
+            throw new IllegalArgumentException("diskGib: " + spec.diskGib() + " GiB is smaller than the "
+                    + img.name() + " image's root disk (" + (imageBytes >> 20) + " MiB)");
+        }
+        return want;
+    }
+
+    /**
+     * Launches {@code spec} as a restore of base snapshot {@code baseId}.
+     *
+     * @return the VM, or null when the base could not be restored (it is deleted then; the caller boots)
+     */
+    private QemuMachine launchFromBase(String baseId, MachineSpec spec, GuestImage img) throws InterruptedException {
+        long t0 = System.nanoTime();
+        QemuMachine m;
+        try {
+            m = restorer.restore(baseId, new RestoreSpec(spec.id(), spec.hostname(),
+                    img.rootDisk() == null ? 0 : spec.diskGib()), spec);
+        } catch (VmmException e) { // incompatible (another QEMU, accelerator), gone, or broken: boot
+            LOG.log(Level.WARNING, "base snapshot {0} cannot be restored, deleting it; machine {1} boots: {2}", baseId,
+                    spec.id(), e.getMessage());
+            dropBase(baseId);
+            return null;
+        }
+        track(m);
+        LOG.log(Level.INFO, "machine {0} up in {1} ms (restored from base snapshot {2}; pid {3}, {4})", spec.id(),
+                (System.nanoTime() - t0) / 1_000_000, baseId, m.pid(), m.record().accelerator());
+        return m;
+    }
+
+    /**
+     * Snapshots a freshly booted VM as base {@code baseId}, replaces the bases of the image's
+     * other builds for that shape, and keeps warm-pool QEMUs for it. A failure is logged and
+     * leaves the VM as it was: the launch succeeds all the same.
+     */
+    private void takeBase(QemuMachine m, String baseId, GuestImage img) {
+        try {
+            long t0 = System.nanoTime();
+            VmSnapshot s = capture.snapshot(m, baseId);
+            LOG.log(Level.INFO, "base snapshot {0} taken from machine {1} in {2} ms (paused {3} ms): later launches of"
+                    + " this image and shape restore it", baseId, m.id(), (System.nanoTime() - t0) / 1_000_000,
+                    Math.round(s.pauseMillis()));
+            String prefix = BASE_PREFIX + img.name() + "-";
+            String shape = baseId.substring(baseId.indexOf('-', prefix.length())); // "-<vcpus>c-<memoryMib>m"
+            for (String other : store.ids(prefix)) {
+                String rest = other.substring(prefix.length()); // "<key>-<vcpus>c-<memoryMib>m"
+                int dash = rest.indexOf('-');
+                if (!other.equals(baseId) && dash > 0 && rest.substring(dash).equals(shape)) {
+                    LOG.log(Level.INFO, "base snapshot {0} replaced by {1} (another build of image {2})", other, baseId,
+                            img.name());
+                    dropBase(other);
+                }
+            }
+            pool.markHot(baseId);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            LOG.log(Level.WARNING, "base snapshot {0} of machine {1}: interrupted", baseId, m.id());
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "cannot take base snapshot {0} of machine {1} (launches of this shape boot until one"
+                    + " is taken): {2}", baseId, m.id(), e.toString());
+        }
+    }
+
+    /** Deletes a base snapshot and its warm pool (clones of it keep working); gone already is fine. */
+    private void dropBase(String baseId) {
+        pool.drain(baseId);
+        try {
+            store.delete(baseId);
+        } catch (NoSuchSnapshotException e) {
+            // deleted by a concurrent launch
+        } catch (VmmException e) {
+            LOG.log(Level.WARNING, "cannot delete base snapshot {0}: {1}", baseId, e.getMessage());
+        }
     }
 
     /** Launches with an explicit accelerator, boot timeout and parent dir (the probe uses this too). */
     QemuMachine launch(MachineSpec spec, Accelerator accel, Duration bootTimeout, Path parent)
             throws InterruptedException {
-        String id = spec.id() != null ? spec.id() : "vm-" + HexFormat.of().formatHex(randomBytes(6));
+        String id = spec.id() != null ? spec.id() : "vm-" + Ids.random(6);
         MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
                 spec.hostname() != null ? spec.hostname() : id);
         GuestImage img = image(full.image());
@@ -158,12 +355,7 @@ public final class Engine implements AutoCloseable {
             Path disk = null;
             long diskBytes = 0;
             if (img.rootDisk() != null) {
-                long imageBytes = img.rootDiskBytes();
-                long want = full.diskGib() == 0 ? imageBytes : (long) full.diskGib() << 30;
-                if (want < imageBytes) {
-                    throw new IllegalArgumentException("diskGib: " + full.diskGib() + " GiB is smaller than the "
-                            + img.name() + " image's root disk (" + (imageBytes >> 20) + " MiB)");
-                }
+                long want = rootDiskBytes(img, full);
                 disk = dir.resolve("root.qcow2");
                 Overlay.create(disk, img.rootDisk(), "raw", want);
                 diskBytes = want;
@@ -197,8 +389,8 @@ public final class Engine implements AutoCloseable {
         } catch (VmmException e) {
             String why = proc != null && !proc.isAlive() ? "QEMU exited with " + proc.exitValue() : e.getMessage();
             BootFailedException b = new BootFailedException("machine " + id + " did not boot: " + why
-                    + "\n--- qemu.log ---\n" + tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
-                    + tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
+                    + "\n--- qemu.log ---\n" + FileOps.tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
+                    + FileOps.tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
             throw cleanUp(m, proc, dir, b);
         } catch (RuntimeException e) { // never leave a QEMU behind, whatever broke
             throw cleanUp(m, proc, dir, e);
@@ -218,18 +410,8 @@ public final class Engine implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        FileTrees.deleteQuietly(dir);
+        FileOps.deleteQuietly(dir);
         return error;
-    }
-
-    private static String tail(Path file) {
-        try {
-            byte[] b = Files.readAllBytes(file);
-            int from = Math.max(0, b.length - 3000);
-            return new String(b, from, b.length - from, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(" + file.getFileName() + " unreadable: " + e.getMessage() + ")";
-        }
     }
 
     /**
@@ -288,7 +470,7 @@ public final class Engine implements AutoCloseable {
             p.destroyForcibly();
             p.onExit().join();
         });
-        FileTrees.deleteTree(dir);
+        FileOps.deleteTree(dir);
     }
 
     /** The QEMU process of {@code dir}, if its pid file names a live process whose argv mentions the dir. */
@@ -319,30 +501,14 @@ public final class Engine implements AutoCloseable {
         if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("id: not a VM id: '" + id + "'");
     }
 
-    private static byte[] randomBytes(int n) {
-        byte[] b = new byte[n];
-        RANDOM.nextBytes(b);
-        return b;
-    }
-
-    /** @return the first line of {@code <qemuBinary> --version} (asked once per engine) */
-    String qemuVersion() throws InterruptedException {
-        String v = qemuVersion;
-        if (v == null) {
-            v = ProcessRunner.run(List.of(config.qemuBinary(), "--version"), Duration.ofSeconds(30)).stdout()
-                    .lines().findFirst().orElse("").strip();
-            qemuVersion = v;
-        }
-        return v;
-    }
-
     // ---- snapshots --------------------------------------------------------------------
 
     /**
      * Snapshots a running VM: memory, device state and root disk, into
-     * {@code <dataDir>/snapshots/<id>/}, which appears atomically once complete. The VM is
-     * paused only for the switch-over of a live migration into a capture process, then runs
-     * on (its in-flight execs too).
+     * {@code <dataDir>/snapshots/<id>/}, which appears atomically once complete. A launched
+     * VM's first snapshot pauses it for milliseconds (re-homing); later ones copy its RAM live
+     * where the QEMU allows it ({@link #liveSnapshots()}), else with the VM stopped. The VM
+     * then runs on (its in-flight execs too). See {@link SnapshotCapture}.
      *
      * @throws MachineDeadException     when the VM is not running
      * @throws SnapshotFailedException  when it failed (e.g. disk full); nothing is left, the VM runs on
@@ -350,7 +516,7 @@ public final class Engine implements AutoCloseable {
      */
     public VmSnapshot snapshot(Machine machine, SnapshotSpec spec) throws InterruptedException {
         if (!(machine instanceof QemuMachine m)) throw new IllegalArgumentException("machine: not from this engine");
-        return snapshots.snapshot(m, spec == null ? SnapshotSpec.defaults() : spec);
+        return capture.snapshot(m, spec == null ? SnapshotSpec.defaults() : spec);
     }
 
     /**
@@ -364,7 +530,7 @@ public final class Engine implements AutoCloseable {
      */
     public Machine restore(String snapshotId, RestoreSpec spec) throws InterruptedException {
         requireSnapshotId(snapshotId);
-        QemuMachine m = snapshots.restore(snapshotId, spec == null ? RestoreSpec.defaults() : spec);
+        QemuMachine m = restorer.restore(snapshotId, spec == null ? RestoreSpec.defaults() : spec);
         track(m);
         return m;
     }
@@ -372,12 +538,12 @@ public final class Engine implements AutoCloseable {
     /** @return the snapshot, if it exists */
     public Optional<VmSnapshot> findSnapshot(String id) {
         requireSnapshotId(id);
-        return snapshots.find(id);
+        return store.find(id);
     }
 
     /** @return every snapshot, by id */
     public List<VmSnapshot> snapshots() {
-        return snapshots.list();
+        return store.list();
     }
 
     /**
@@ -388,7 +554,8 @@ public final class Engine implements AutoCloseable {
      */
     public void deleteSnapshot(String id) {
         requireSnapshotId(id);
-        snapshots.delete(id);
+        pool.drain(id);
+        store.delete(id);
     }
 
     /**
@@ -399,18 +566,18 @@ public final class Engine implements AutoCloseable {
      */
     public CompletableFuture<Void> markHot(String snapshotId) {
         requireSnapshotId(snapshotId);
-        if (snapshots.find(snapshotId).isEmpty()) throw new NoSuchSnapshotException("snapshot '" + snapshotId + "' does not exist");
-        return snapshots.pool.markHot(snapshotId);
+        if (store.find(snapshotId).isEmpty()) throw new NoSuchSnapshotException("snapshot '" + snapshotId + "' does not exist");
+        return pool.markHot(snapshotId);
     }
 
     /** @return how many pre-spawned QEMUs wait for this snapshot right now */
     public int warmCount(String snapshotId) {
-        return snapshots.pool.readyCount(snapshotId);
+        return pool.readyCount(snapshotId);
     }
 
     /** @return completes when the background refill of this snapshot's warm pool (if any) has ended */
     public CompletableFuture<Void> warmRefill(String snapshotId) {
-        return snapshots.pool.refill(snapshotId);
+        return pool.refill(snapshotId);
     }
 
     private static void requireSnapshotId(String id) {
@@ -423,7 +590,7 @@ public final class Engine implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (snapshots != null) snapshots.close();
+        if (pool != null) pool.close();
         machines.values().forEach(QemuMachine::detach);
         machines.clear();
     }

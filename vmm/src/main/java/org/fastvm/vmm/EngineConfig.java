@@ -22,10 +22,15 @@ import java.util.Objects;
  * @param warmPoolRecent how many of the most recently restored snapshots count as hot
  *                       (besides those marked with {@link Engine#markHot})
  * @param warmPoolMax    bound on pre-spawned QEMUs in all (each holds ~25 MiB)
+ * @param liveSnapshots  copy a VM's RAM while it runs for its later snapshots, where the QEMU
+ *                       does that correctly ({@code FASTVM_LIVE_SNAPSHOTS=off} forces the stopped copy)
+ * @param launchFromBase boot each image once per machine shape, snapshot it when its agent is
+ *                       ready, and serve later launches of that shape as restores of that base
+ *                       snapshot ({@code FASTVM_LAUNCH_FROM_BASE=off} boots every launch)
  */
 public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel,
                            String qemuBinary, Duration bootTimeout, int warmPoolSize, int warmPoolRecent,
-                           int warmPoolMax) {
+                           int warmPoolMax, boolean liveSnapshots, boolean launchFromBase) {
 
     /** How the accelerator is chosen. */
     public enum AccelMode {
@@ -64,10 +69,13 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         if (warmPoolMax < 0) throw new IllegalArgumentException("warmPoolMax: must be >= 0, got " + warmPoolMax);
     }
 
-    /** The configuration before the warm pool settings existed (defaults: 1 per hot snapshot, 2 recent, 4 in all). */
+    /**
+     * The configuration before the warm pool settings existed (defaults: 1 per hot snapshot, 2 recent, 16 in all;
+     * live snapshots where safe; launches from base snapshots).
+     */
     public EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel, String qemuBinary,
                         Duration bootTimeout) {
-        this(dataDir, cacheDir, fastvmHome, accel, qemuBinary, bootTimeout, 1, 2, 4);
+        this(dataDir, cacheDir, fastvmHome, accel, qemuBinary, bootTimeout, 1, 2, 16, true, true);
     }
 
     /** @return the configuration the environment asks for */
@@ -107,7 +115,9 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         private Duration bootTimeout = Duration.ofSeconds(90);
         private int warmPoolSize = 1;
         private int warmPoolRecent = 2;
-        private int warmPoolMax = 4;
+        private int warmPoolMax = 16;
+        private boolean liveSnapshots = true;
+        private boolean launchFromBase = true;
 
         Builder(Map<String, String> env) {
             String data = env.get("FASTVM_DATA_DIR");
@@ -119,6 +129,18 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
             if (home != null && !home.isBlank()) fastvmHome = Path.of(home);
             String a = env.get("FASTVM_ACCEL");
             accel = a != null && !a.isBlank() ? AccelMode.parse(a, "FASTVM_ACCEL") : AccelMode.AUTO;
+            String live = env.get("FASTVM_LIVE_SNAPSHOTS");
+            if (live != null && !live.isBlank()) liveSnapshots = parseOnOff(live, "FASTVM_LIVE_SNAPSHOTS", "auto or off");
+            String base = env.get("FASTVM_LAUNCH_FROM_BASE");
+            if (base != null && !base.isBlank()) launchFromBase = parseOnOff(base, "FASTVM_LAUNCH_FROM_BASE", "on or off");
+        }
+
+        private static boolean parseOnOff(String v, String source, String expected) {
+            return switch (v.trim().toLowerCase(Locale.ROOT)) {
+                case "on", "auto", "true", "1" -> true;
+                case "off", "false", "0" -> false;
+                default -> throw new IllegalArgumentException(source + ": expected " + expected + ", got '" + v + "'");
+            };
         }
 
         /** VM dirs go to {@code <dir>/vms/}. */
@@ -145,13 +167,20 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         /** How many most recently restored snapshots are hot (default 2). */
         public Builder warmPoolRecent(int n) { this.warmPoolRecent = n; return this; }
 
-        /** Bound on pre-spawned QEMUs in all (default 4). */
+        /** Bound on pre-spawned QEMUs in all (default 16). */
         public Builder warmPoolMax(int n) { this.warmPoolMax = n; return this; }
+
+        /** Whether later snapshots may copy RAM live (default true; used only where the QEMU does it correctly). */
+        public Builder liveSnapshots(boolean on) { this.liveSnapshots = on; return this; }
+
+        /** Whether launches restore a base snapshot of their image and shape when one exists (default true). */
+        public Builder launchFromBase(boolean on) { this.launchFromBase = on; return this; }
 
         /** @return the configuration */
         public EngineConfig build() {
             return new EngineConfig(dataDir.toAbsolutePath(), cacheDir == null ? null : cacheDir.toAbsolutePath(),
-                    fastvmHome, accel, qemuBinary, bootTimeout, warmPoolSize, warmPoolRecent, warmPoolMax);
+                    fastvmHome, accel, qemuBinary, bootTimeout, warmPoolSize, warmPoolRecent, warmPoolMax,
+                    liveSnapshots, launchFromBase);
         }
     }
 

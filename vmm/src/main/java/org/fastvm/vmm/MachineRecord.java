@@ -52,6 +52,12 @@ record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accele
                 top);
     }
 
+    /** A record after the VM's disk was grown to {@code bytes} for {@code spec} (a launch that took a base snapshot first). */
+    MachineRecord withSpec(MachineSpec spec, long bytes) {
+        return new MachineRecord(spec, imageName, imageKey, accelerator, machineOptions, argv, pid, bytes, diskNode, diskLayers,
+                snapshotId, diskTop);
+    }
+
     /** @return the {@code -qmp} socket path QEMU was started with (its cmdline names it) */
     String qmpArg() {
         int i = argv.indexOf("-qmp");

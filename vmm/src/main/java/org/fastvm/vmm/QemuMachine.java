@@ -200,7 +200,7 @@ final class QemuMachine implements Machine {
             if (destroyed) return;
             destroyed = true;
             stopProcess();
-            FileTrees.deleteTree(dir);
+            FileOps.deleteTree(dir);
         } finally {
             destroyLock.unlock();
         }

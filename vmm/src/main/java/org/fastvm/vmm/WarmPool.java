@@ -5,6 +5,7 @@ import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -17,29 +18,48 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Pre-spawned restore QEMUs per hot snapshot (started with its restore argv, the state
  * loaded, the guest run once through HELLO and an exec so TCG has translated its code, then
- * stopped; see {@link Snapshots#warmUp}), so a restore is "cont, renew identity, answer".
+ * stopped; see {@link Restorer#warmUp}), so a restore is "cont, renew identity, answer".
  * Hot = marked with {@link Engine#markHot} or among the {@code warmPoolRecent} most recently
- * restored snapshots. Bounded by {@code warmPoolMax} processes in all; refilled on virtual
+ * restored snapshots. A hot snapshot keeps {@code warmPoolSize} entries, or as many as the
+ * most of its restores that recently ran at once ({@link #depth}). Bounded by
+ * {@code warmPoolMax} processes in all and by the host's available memory; refilled on virtual
  * threads; drained when a snapshot is deleted and when the engine closes (these QEMUs
  * belong to the engine, unlike running VMs).
  */
 final class WarmPool implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(WarmPool.class.getName());
 
-    private final Snapshots snapshots;
+    /** Makes a warmed-up entry for a snapshot in a dir (see {@link Restorer#prepareWarm}). */
+    @FunctionalInterface
+    interface Spawner {
+        PreparedQemu spawn(String snapshotId, Path dir) throws InterruptedException;
+    }
+
+    private final Spawner spawner;
     private final Path poolDir;
     private final int perSnapshot;
     private final int recentCount;
     private final int max;
-    private final Map<String, ArrayDeque<Snapshots.Prepared>> ready = new HashMap<>();
+    private final Map<String, ArrayDeque<PreparedQemu>> ready = new HashMap<>();
     private final Map<String, Integer> spawning = new HashMap<>();
     private final Set<String> marked = new LinkedHashSet<>();
     private final LinkedHashSet<String> recent = new LinkedHashSet<>();
     private final Map<String, CompletableFuture<Void>> filled = new HashMap<>();
+    /** Restores running now, per snapshot. */
+    private final Map<String, Integer> inFlight = new HashMap<>();
+    /** The most restores of a snapshot seen running at once, and when. */
+    private final Map<String, Demand> demand = new HashMap<>();
+
+    private record Demand(int peak, long at) {}
+
+    /** A burst of restores keeps the pool that deep for this long after it. */
+    static final Duration DEMAND_WINDOW = Duration.ofMinutes(10);
+    /** No pre-spawning while the host has less memory available than this share of its total. */
+    static final double MIN_AVAILABLE_MEMORY = 0.25;
     private boolean closed;
 
-    WarmPool(Snapshots snapshots, Path poolDir, EngineConfig config) {
-        this.snapshots = snapshots;
+    WarmPool(Spawner spawner, Path poolDir, EngineConfig config) {
+        this.spawner = spawner;
         this.poolDir = poolDir;
         this.perSnapshot = config.warmPoolSize();
         this.recentCount = config.warmPoolRecent();
@@ -50,7 +70,7 @@ final class WarmPool implements AutoCloseable {
                 for (Path p : s.toList()) {
                     if (Files.isSymbolicLink(p)) continue; // a claimed entry's link to its VM dir
                     killPidIn(p);
-                    FileTrees.deleteQuietly(p);
+                    FileOps.deleteQuietly(p);
                 }
             }
             sweepLinks();
@@ -60,8 +80,8 @@ final class WarmPool implements AutoCloseable {
     }
 
     /** Takes a ready QEMU for {@code id} and moves its dir to {@code dir}; null when none is ready. */
-    Snapshots.Prepared claim(String id, Path dir) {
-        Snapshots.Prepared p;
+    PreparedQemu claim(String id, Path dir) {
+        PreparedQemu p;
         synchronized (this) {
             var q = ready.get(id);
             p = q == null ? null : q.pollFirst();
@@ -83,19 +103,52 @@ final class WarmPool implements AutoCloseable {
             LOG.log(Level.WARNING, "warm pool: cannot link {0} to {1}: {2}", p.dir(), dir, e.toString());
         }
         sweepLinks();
-        return new Snapshots.Prepared(p.snapshotId(), dir, p.process(), p.command(), p.qmp(), p.incoming(), p.agent(),
-                p.label());
+        return p.movedTo(dir);
     }
 
-    /** Notes a restore: the snapshot becomes (or stays) one of the recent hot ones; refills. */
-    void restored(String id) {
-        if (perSnapshot == 0) return;
+    /**
+     * Notes a restore of {@code id} beginning: the pool's depth for it follows the most restores
+     * seen running at once (see {@link #depth}).
+     */
+    void restoreStarted(String id) {
         synchronized (this) {
-            recent.remove(id);
-            recent.add(id);
-            while (recent.size() > recentCount) recent.remove(recent.iterator().next());
+            int now = inFlight.merge(id, 1, Integer::sum);
+            Demand d = demand.get(id);
+            long t = System.nanoTime();
+            if (d == null || t - d.at() > DEMAND_WINDOW.toNanos() || now >= d.peak()) demand.put(id, new Demand(now, t));
         }
-        refill(id);
+    }
+
+    /**
+     * Notes a restore of {@code id} ended (either way): the snapshot becomes (or stays) one of the
+     * recent hot ones, unless it is marked hot already (a base snapshot restored by every launch
+     * must not push the users' snapshots out of the recent ones); once no restore of it runs any
+     * more its pool is refilled (after, not during, a burst: both want the CPU).
+     */
+    void restoreEnded(String id) {
+        boolean last;
+        synchronized (this) {
+            last = inFlight.merge(id, -1, Integer::sum) <= 0;
+            if (last) inFlight.remove(id);
+            if (perSnapshot == 0) return;
+            if (!marked.contains(id)) {
+                recent.remove(id);
+                recent.add(id);
+                while (recent.size() > recentCount) recent.remove(recent.iterator().next());
+            }
+        }
+        if (last) refill(id);
+    }
+
+    /**
+     * How many warmed-up QEMUs {@code id} should have: {@code warmPoolSize}, or the most of its
+     * restores that ran at once within {@link #DEMAND_WINDOW} if more (a fan-out of ten is served
+     * warm the next time), never over {@code warmPoolMax} in all.
+     */
+    synchronized int depth(String id) {
+        Demand d = demand.get(id);
+        boolean recentBurst = d != null && System.nanoTime() - d.at() <= DEMAND_WINDOW.toNanos();
+        return Math.min(max, Math.max(perSnapshot, recentBurst ? d.peak() : 0));
     }
 
     /** Marks a snapshot hot and fills its pool; the future completes when it is full (or cannot be). */
@@ -137,14 +190,21 @@ final class WarmPool implements AutoCloseable {
             try {
                 while (true) {
                     synchronized (this) {
-                        if (closed || !hot(id) || readyCount(id) + spawning.getOrDefault(id, 0) >= perSnapshot
+                        if (closed || !hot(id) || readyCount(id) + spawning.getOrDefault(id, 0) >= depth(id)
                                 || total() >= max) break;
                         spawning.merge(id, 1, Integer::sum);
                     }
-                    Snapshots.Prepared p = null;
+                    if (memoryTight()) {
+                        LOG.log(Level.INFO, "warm pool: host memory below {0}% available; not pre-spawning for {1}",
+                                (int) (MIN_AVAILABLE_MEMORY * 100), id);
+                        synchronized (this) {
+                            spawning.merge(id, -1, Integer::sum);
+                        }
+                        break;
+                    }
+                    PreparedQemu p = null;
                     try {
-                        SnapshotManifest man = snapshots.compatible(id);
-                        p = snapshots.warmUp(snapshots.prepare(man, poolDir.resolve(Snapshots.hex(4)), man.diskBytes()), man);
+                        p = spawner.spawn(id, poolDir.resolve(Ids.random(4)));
                     } catch (RuntimeException | InterruptedException e) {
                         LOG.log(Level.WARNING, "warm pool: cannot pre-spawn a QEMU for {0}: {1}", id, e.toString());
                         synchronized (this) {
@@ -169,14 +229,14 @@ final class WarmPool implements AutoCloseable {
 
     /** Kills the QEMUs waiting for {@code id} and forgets it. */
     void drain(String id) {
-        List<Snapshots.Prepared> gone;
+        List<PreparedQemu> gone;
         synchronized (this) {
             marked.remove(id);
             recent.remove(id);
             var q = ready.remove(id);
             gone = q == null ? List.of() : new ArrayList<>(q);
         }
-        gone.forEach(Snapshots.Prepared::kill);
+        gone.forEach(PreparedQemu::kill);
     }
 
     @Override
@@ -191,12 +251,26 @@ final class WarmPool implements AutoCloseable {
         } catch (Exception e) {
             LOG.log(Level.WARNING, "warm pool: refills still running at close: {0}", e.toString());
         }
-        List<Snapshots.Prepared> gone = new ArrayList<>();
+        List<PreparedQemu> gone = new ArrayList<>();
         synchronized (this) {
             ready.values().forEach(gone::addAll);
             ready.clear();
         }
-        gone.forEach(Snapshots.Prepared::kill);
+        gone.forEach(PreparedQemu::kill);
+    }
+
+    /** @return whether the host's available memory is below {@link #MIN_AVAILABLE_MEMORY} of its total */
+    private static boolean memoryTight() {
+        try {
+            long total = 0, available = 0;
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) total = Long.parseLong(line.replaceAll("[^0-9]", ""));
+                if (line.startsWith("MemAvailable:")) available = Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+            return total > 0 && available < total * MIN_AVAILABLE_MEMORY;
+        } catch (IOException | NumberFormatException e) {
+            return false; // no /proc/meminfo: the process count bound still holds
+        }
     }
 
     /** Removes links of claimed entries whose VM is gone. */

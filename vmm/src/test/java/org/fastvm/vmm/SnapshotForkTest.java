@@ -33,6 +33,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SnapshotForkTest {
     private static Engine engine;
+    /** The engine's fault hook: each test that injects a failure sets it, and resets it after. */
+    private static volatile FaultHook faults = FaultHook.NONE;
     private static Machine source;
     private static VmSnapshot base;
     private static final List<Machine> clones = new ArrayList<>();
@@ -45,7 +47,9 @@ class SnapshotForkTest {
     static void bootAndSnapshot() throws Exception {
         engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
                 .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
-                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(2).build());
+                // a booted source whose first snapshot is the re-home checked here, and no base snapshots
+                // in the listings, link counts and pool counts below
+                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(2).launchFromBase(false).build(), step -> faults.at(step));
         source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).hostname("src").build());
         // a counter that keeps counting, a file, then the snapshot, then a write the clones must not see
         sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
@@ -292,14 +296,14 @@ class SnapshotForkTest {
     @Test
     @Order(7)
     void aFailedSnapshotLeavesNothingAndTheSourceRunsOn() throws Exception {
-        Snapshots.faultHook = step -> {
+        faults = step -> {
             if (step.equals("state")) throw new java.io.IOException("No space left on device");
         };
         try {
             var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
             assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
         } finally {
-            Snapshots.faultHook = step -> { };
+            faults = FaultHook.NONE;
         }
         assertTrue(engine.findSnapshot("full").isEmpty());
         try (var s = Files.list(engine.config().dataDir().resolve("snapshots"))) {
@@ -367,7 +371,7 @@ class SnapshotForkTest {
             clones.add(c);
             assertEquals("before\n", sh(c, "cat /tmp/before").stdoutText());
         } finally {
-            FileTrees.deleteQuietly(oldDir);
+            FileOps.deleteQuietly(oldDir);
             engine.deleteSnapshot("earlier-build");
         }
     }
@@ -400,13 +404,13 @@ class SnapshotForkTest {
     void deletingASnapshotWhileItsPoolWarmsUpLeavesNoQemuBehind() throws Exception {
         engine.snapshot(source, SnapshotSpec.withId("fleeting"));
         // the snapshot is deleted after its pool QEMU started, before the warm-up reads the state
-        Snapshots.faultHook = step -> {
+        faults = step -> {
             if (step.equals("warm-up")) engine.deleteSnapshot("fleeting");
         };
         try {
             engine.markHot("fleeting").get(60, TimeUnit.SECONDS);
         } finally {
-            Snapshots.faultHook = step -> { };
+            faults = FaultHook.NONE;
         }
         assertFalse(engine.findSnapshot("fleeting").isPresent());
         assertEquals(0, engine.warmCount("fleeting"));

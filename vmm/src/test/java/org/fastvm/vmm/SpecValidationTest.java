@@ -54,6 +54,34 @@ class SpecValidationTest {
     }
 
     @Test
+    void launchFromBaseIsOnUnlessTheEnvironmentOrTheBuilderTurnsItOff() {
+        Path d = Path.of("/tmp/fvm");
+        assertTrue(new EngineConfig.Builder(Map.of()).dataDir(d).build().launchFromBase());
+        assertTrue(new EngineConfig(d, null, null, EngineConfig.AccelMode.TCG, "qemu-system-x86_64", Duration.ofSeconds(9))
+                .launchFromBase());
+        assertEquals(false, new EngineConfig.Builder(Map.of("FASTVM_LAUNCH_FROM_BASE", "off")).dataDir(d).build()
+                .launchFromBase());
+        assertTrue(new EngineConfig.Builder(Map.of("FASTVM_LAUNCH_FROM_BASE", " On ")).dataDir(d).build().launchFromBase());
+        assertEquals(false, new EngineConfig.Builder(Map.of()).dataDir(d).launchFromBase(false).build().launchFromBase());
+        rejects("FASTVM_LAUNCH_FROM_BASE", () -> new EngineConfig.Builder(Map.of("FASTVM_LAUNCH_FROM_BASE", "maybe")));
+    }
+
+    @Test
+    void aDiskSmallerThanTheImageIsRefusedNamingDiskGib(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        // the one check a boot and a launch from a base snapshot share: a 1.5 GiB (sparse) root disk
+        Path disk = dir.resolve("rootfs.ext4");
+        try (var f = new java.io.RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(3L << 29);
+        }
+        var img = new org.fastvm.vmm.image.GuestImage("debian", "k", dir, disk, disk, disk, "", "");
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Engine.rootDiskBytes(img, MachineSpec.builder().image("debian").diskGib(1).build()));
+        assertEquals("diskGib: 1 GiB is smaller than the debian image's root disk (1536 MiB)", e.getMessage());
+        assertEquals(3L << 29, Engine.rootDiskBytes(img, MachineSpec.builder().image("debian").build()));
+        assertEquals(2L << 30, Engine.rootDiskBytes(img, MachineSpec.builder().image("debian").diskGib(2).build()));
+    }
+
+    @Test
     void signalledExitFollowsTheShellConvention() {
         assertEquals(137, ExecResult.exitCodeForSignal(9));
     }

@@ -60,6 +60,17 @@ public final class Migration implements AutoCloseable {
      * @return the status reached
      */
     public String await(Set<String> wanted, Instant deadline, CompletableFuture<?> exit) throws InterruptedException {
+        String s = awaitUntil(wanted, deadline, exit);
+        if (s == null) throw new QmpException("migration did not reach " + wanted + " in time");
+        return s;
+    }
+
+    /**
+     * Like {@link #await} but returns null when {@code until} passes first (the migration goes on).
+     *
+     * @return the status reached, or null
+     */
+    public String awaitUntil(Set<String> wanted, Instant until, CompletableFuture<?> exit) throws InterruptedException {
         while (true) {
             String s = statuses.poll(EXIT_CHECK_MS, TimeUnit.MILLISECONDS);
             if (s != null) {
@@ -69,7 +80,7 @@ public final class Migration implements AutoCloseable {
             }
             if (exit != null && exit.isDone()) throw new QmpException("QEMU exited during the migration");
             if (qmp.closed().isDone()) throw new QmpException("QMP closed during the migration");
-            if (Instant.now().isAfter(deadline)) throw new QmpException("migration did not reach " + wanted + " in time");
+            if (Instant.now().isAfter(until)) return null;
         }
     }
 

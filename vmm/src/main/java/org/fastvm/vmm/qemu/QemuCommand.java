@@ -11,8 +11,8 @@ import org.fastvm.vmm.Accelerator;
  * Builds the QEMU argv of a microVM. The device list and its order are fixed here and
  * nowhere else (serial console, virtio-serial + agent port, root disk), because a
  * snapshot restores only into a QEMU with the identical machine shape:
- * {@link #forRestore(Path)} gives that argv with the snapshot memory mapped
- * copy-on-write and {@code -incoming defer}.
+ * the static factories ({@link #boot}, {@link #restore}, {@link #running}) and
+ * {@link #forCapture} name every way the engine starts one.
  *
  * @param qemuBinary    the emulator binary
  * @param accelerator   KVM or TCG
@@ -77,28 +77,6 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
         return "microvm,pit=on,pic=on,rtc=on" + (machineOptions.isEmpty() ? "" : "," + machineOptions);
     }
 
-    /** @return this command with RAM mapped from {@code mem} ({@code share} on or off) */
-    public QemuCommand withMemory(Path mem, boolean share) {
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, mem, share, kernel, initrd, append,
-                rootDisk, diskLayers, incomingDefer, startPaused);
-    }
-
-    /** @return this command with another root disk chain (top overlay and read-only layers under it) */
-    public QemuCommand withDisk(Path top, List<Path> layers) {
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, memPath, memShared, kernel, initrd,
-                append, top, layers, incomingDefer, startPaused);
-    }
-
-    /**
-     * A QEMU that receives a running VM by live migration and keeps it paused (a snapshot's
-     * capture process): RAM shared in {@code mem}, sockets in {@code dir}, root disk
-     * {@code scratchDisk} (a throwaway of the same shape), no kernel, {@code -S}.
-     */
-    public QemuCommand forCapture(Path dir, Path mem, Path scratchDisk) {
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, true, null, null, null,
-                rootDisk == null ? null : scratchDisk, List.of(), true, true);
-    }
-
     /** A cold boot with RAM in {@code <vmDir>/mem}, shared (so it can be snapshotted). */
     public static QemuCommand boot(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
                                    int memoryMib, Path vmDir, Path kernel, Path initrd, String append, Path rootDisk) {
@@ -107,19 +85,41 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
     }
 
     /**
-     * The same machine, restoring from a snapshot: RAM mapped privately (copy-on-write)
-     * from {@code snapshotMem}, started paused with {@code -incoming defer}.
+     * A machine restoring from a snapshot (a clone, a warm-pool entry, or the successor a VM is
+     * re-homed into): RAM mapped privately (copy-on-write) from {@code mem}, root disk
+     * {@code top} over the read-only {@code layers} (null and empty for none), no kernel
+     * (firmware load is skipped on an incoming migration), started with {@code -incoming defer}.
      */
-    public QemuCommand forRestore(Path snapshotMem) {
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, snapshotMem, false,
-                kernel, initrd, append, rootDisk, diskLayers, true, false);
+    public static QemuCommand restore(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
+                                      int memoryMib, Path vmDir, Path mem, Path top, List<Path> layers) {
+        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, mem, false, null, null, null,
+                top, layers, true, false);
     }
 
-    /** The same command for another VM dir (and root disk), e.g. a clone. */
-    public QemuCommand inDir(Path dir, Path disk) {
-        Path mem = memPath.startsWith(vmDir) ? dir.resolve(vmDir.relativize(memPath)) : memPath;
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, memShared, kernel, initrd,
-                append, disk, diskLayers, incomingDefer, startPaused);
+    /**
+     * What a running VM was started as, without its boot files: the shape and disk chain a
+     * snapshot of it records and a {@link #forCapture capture} copies. {@code memShared} is
+     * whether its RAM file is mapped {@code share=on} (a launched VM) or privately (a clone).
+     */
+    public static QemuCommand running(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
+                                      int memoryMib, Path vmDir, boolean memShared, Path top, List<Path> layers) {
+        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE),
+                memShared, null, null, null, top, layers, true, false);
+    }
+
+    /** The same machine restoring from {@code snapshotMem}: see {@link #restore}. */
+    public QemuCommand forRestore(Path snapshotMem) {
+        return restore(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, snapshotMem, rootDisk, diskLayers);
+    }
+
+    /**
+     * A QEMU that receives a running VM by migration and keeps it paused (a snapshot's
+     * capture process): RAM shared in {@code mem}, sockets in {@code dir}, root disk
+     * {@code scratchDisk} (a throwaway of the same shape), no kernel, {@code -S}.
+     */
+    public QemuCommand forCapture(Path dir, Path mem, Path scratchDisk) {
+        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, true, null, null, null,
+                rootDisk == null ? null : scratchDisk, List.of(), true, true);
     }
 
     /** @return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras */

@@ -69,8 +69,8 @@ class QemuCommandTest {
 
     @Test
     void cloneInAnotherDirMovesSocketsAndDisk() {
-        QemuCommand c = boot(Accelerator.TCG, VM.resolve("root.qcow2")).inDir(Path.of("/data/vms/vm-2"),
-                Path.of("/data/vms/vm-2/root.qcow2"));
+        QemuCommand c = QemuCommand.restore("q", Accelerator.TCG, "", 1, 512, Path.of("/data/vms/vm-2"),
+                Path.of("/data/vms/vm-2/mem"), Path.of("/data/vms/vm-2/root.qcow2"), List.of());
         String all = String.join(" ", c.argv());
         assertFalse(all.contains("/vm-1/"), all);
         assertTrue(all.contains("mem-path=/data/vms/vm-2/mem"), all);
@@ -95,8 +95,8 @@ class QemuCommandTest {
 
     @Test
     void diskLayersAreAnExplicitReadOnlyUnlockedChainUnderTheTop() {
-        QemuCommand c = boot(Accelerator.TCG, VM.resolve("root.qcow2")).forRestore(VM.resolve("mem"))
-                .withDisk(VM.resolve("layer-2.qcow2"), List.of(VM.resolve("root.qcow2"), VM.resolve("layer-1.qcow2")));
+        QemuCommand c = QemuCommand.restore("q", Accelerator.TCG, "", 1, 512, VM, VM.resolve("mem"),
+                VM.resolve("layer-2.qcow2"), List.of(VM.resolve("root.qcow2"), VM.resolve("layer-1.qcow2")));
         List<String> bd = new java.util.ArrayList<>();
         List<String> a = c.argv();
         for (int i = 0; i < a.size() - 1; i++) if (a.get(i).equals("-blockdev")) bd.add(a.get(i + 1));
@@ -124,7 +124,8 @@ class QemuCommandTest {
     @Test
     void shapeIgnoresPathsButNotTheMachine() {
         QemuCommand b = boot(Accelerator.TCG, VM.resolve("root.qcow2"));
-        assertEquals(b.shape(), b.forRestore(Path.of("/x/mem")).inDir(Path.of("/data/vms/other"), Path.of("/o.qcow2")).shape());
+        assertEquals(b.shape(), QemuCommand.restore("q", Accelerator.TCG, "", 2, 512, Path.of("/data/vms/other"),
+                Path.of("/x/mem"), Path.of("/o.qcow2"), List.of()).shape());
         assertFalse(b.shape().equals(boot(Accelerator.TCG, null).shape()), "a root disk is part of the shape");
         assertFalse(b.shape().equals(QemuCommand.boot("q", Accelerator.TCG, "", 1, 512, VM, Path.of("/k"), null, null,
                 VM.resolve("root.qcow2")).shape()), "vCPUs are part of the shape");

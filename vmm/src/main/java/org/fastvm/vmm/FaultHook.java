@@ -1,0 +1,27 @@
+package org.fastvm.vmm;
+
+import java.io.IOException;
+
+/**
+ * Named steps of snapshot, re-home and warm-up where a test injects a failure (an
+ * {@link IOException} such as "No space left on device") or an action (deleting the
+ * snapshot meanwhile). The engine is given one at {@link Engine#open(EngineConfig, FaultHook)};
+ * the default does nothing.
+ */
+@FunctionalInterface
+interface FaultHook {
+    /** Does nothing. */
+    FaultHook NONE = step -> { };
+
+    /** Called at step {@code step}; may throw to make that step fail. */
+    void at(String step) throws IOException;
+
+    /** {@link #at} where only unchecked failures can leave. */
+    default void atUnchecked(String step) {
+        try {
+            at(step);
+        } catch (IOException e) {
+            throw new VmmException(step + ": " + e.getMessage(), e);
+        }
+    }
+}
