@@ -21,6 +21,8 @@ import org.fastvm.vmm.EngineConfig;
  * (ephemeral port, SQLite, the real engine in its own data dir) with one client whose calls
  * all travel on its one HTTP/2 connection ({@link FastVM#warmup()}):
  * {@code api_exec_rtt_ms} ({@code run(vm, "true")} on a warm c1m2 VM),
+ * {@code api_launch_ready_ms} (an SDK {@code launch} of c1m2 after the first one, which left the
+ * shape's base snapshot, until {@code run(vm, "true")} answered),
  * {@code api_get_rps} (GET /v1/vms/{id} per second, 32 concurrent callers, one sample per
  * second) and {@code api_restore_ms} (the SDK {@code restore} call until it returns a running
  * VM, back to back with the server's default warm pool).
@@ -60,6 +62,19 @@ final class ApiBench {
                     System.err.printf("API: GET /v1/vms/{id}, %d callers, %d s ...%n", GET_CALLERS, rounds + 1);
                     report.add("api_get_rps", new Stats(Throughput.measure(GET_CALLERS, Duration.ofSeconds(1), rounds,
                             () -> client.get(vm.id()))));
+
+                    // the first launch above booted and left the shape's base snapshot: these are restores of it
+                    // (after the GET rounds: each launch's warm-pool refill runs in the background)
+                    List<Double> launches = new ArrayList<>();
+                    for (int i = 0; i < (quick ? 3 : 5); i++) {
+                        System.err.printf("API: launch from the base %d/%d ...%n", i + 1, quick ? 3 : 5);
+                        long s = System.nanoTime();
+                        VM v = client.launch(LaunchOptions.builder().machine("c1m2").build());
+                        require(client.run(v, "true"));
+                        launches.add(ms(System.nanoTime() - s));
+                        client.remove(v);
+                    }
+                    report.add("api_launch_ready_ms", new Stats(launches));
 
                     System.err.println("API: snapshot ...");
                     Snapshot snap = client.snapshot(vm);

@@ -21,7 +21,8 @@ import org.fastvm.vmm.MachineSpec;
  * {@code bench/run [--quick] [--json]}: boots minimal-image VMs with the real engine and
  * measures {@code boot_ready_ms} (launch call → the agent answers an exec of {@code true}),
  * {@code exec_rtt_ms} (one {@code true} exec on a running VM) and {@code ping_rtt_ms} (one
- * agent PING: the channel's share of an exec), the snapshot figures of {@link SnapshotBench} and, through the
+ * agent PING: the channel's share of an exec), launches served from a base snapshot ({@code launch_first_ms},
+ * {@code launch_ready_ms}), the snapshot figures of {@link SnapshotBench} and, through the
  * in-process server and the Java SDK, the API figures of {@link ApiBench}. VM dirs and the server's database go to
  * a temp dir that is removed at the end; images come from the usual cache.
  */
@@ -44,9 +45,12 @@ public final class Bench {
         Logger.getLogger("").setLevel(Level.WARNING); // engine INFO logs would drown the table
         Path data = Files.createTempDirectory("fastvm-bench-");
         try {
-            // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold
+            // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold (room for a
+            // fan-out of ten to be served warm once the pool has followed that demand); every launch
+            // boots, so boot_ready_ms is a boot and a fresh VM's first snapshot the re-home
             Report report = engineFigures(engineSetup().dataDir(data.resolve("engine")).warmPoolSize(1).warmPoolRecent(0)
-                    .warmPoolMax(2).build(), quick);
+                    .warmPoolMax(12).launchFromBase(false).build(), quick);
+            launchFigures(engineSetup().dataDir(data.resolve("launch")).launchFromBase(true).build(), report, quick);
             // after the engine above is closed, so its pre-spawned QEMUs don't compete; the server's engine as served
             ApiBench.run(report, quick, data.resolve("server"), engineSetup());
             System.out.print(report.table());
@@ -62,7 +66,7 @@ public final class Bench {
         int execs = quick ? 20 : 100;
         try (Engine engine = Engine.open(config)) {
             engine.image("minimal"); // build/cache outside the timed region
-            Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT));
+            Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT), engine.qemuVersion().number());
             List<Double> bootMs = new ArrayList<>();
             List<Double> rttMs = new ArrayList<>();
             List<Double> pingMs = new ArrayList<>();
@@ -95,6 +99,42 @@ public final class Bench {
             report.add("ping_rtt_ms", new Stats(pingMs));
             SnapshotBench.run(engine, report, quick);
             return report;
+        }
+    }
+
+    /**
+     * Launches served from a base snapshot: {@code launch_first_ms} (the first launch of the shape:
+     * boot, then the base taken) and {@code launch_ready_ms} (a later launch call → the agent
+     * answered {@code true}, the base's warm-pool QEMU waiting), one VM at a time.
+     */
+    private static void launchFigures(EngineConfig config, Report report, boolean quick) throws Exception {
+        int launches = quick ? 3 : 8;
+        MachineSpec spec = MachineSpec.builder().image("minimal").memoryMib(512).build();
+        try (Engine engine = Engine.open(config)) {
+            engine.image("minimal");
+            System.err.println("first launch (boot + base snapshot) ...");
+            long t0 = System.nanoTime();
+            Machine first = engine.launch(spec);
+            try {
+                require(first.exec(ExecRequest.of("true")));
+                report.add("launch_first_ms", new Stats(List.of(ms(System.nanoTime() - t0))));
+            } finally {
+                first.destroy();
+            }
+            List<Double> ready = new ArrayList<>();
+            for (int i = 0; i < launches; i++) {
+                Thread.sleep(2000); // the base's warm-pool QEMU is refilled in the background
+                System.err.printf("launch from base %d/%d ...%n", i + 1, launches);
+                long s = System.nanoTime();
+                Machine m = engine.launch(spec);
+                try {
+                    require(m.exec(ExecRequest.of("true")));
+                    ready.add(ms(System.nanoTime() - s));
+                } finally {
+                    m.destroy();
+                }
+            }
+            report.add("launch_ready_ms", new Stats(ready));
         }
     }
 

@@ -64,9 +64,10 @@ public final class FastVmServer implements AutoCloseable {
         if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
         else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
         api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), apiKeys, vms, snapshots, quotas,
-                store.db(), backend::accelerator, meters);
+                store.db(), backend, meters);
         api.start();
-        LOG.info("serving {} (database {}, accelerator {})", api.baseUri(), store.db().dialect(), backend.accelerator());
+        LOG.info("serving {} (database {}, accelerator {}, QEMU {})", api.baseUri(), store.db().dialect(),
+                backend.accelerator(), backend.qemuVersion());
     }
 
     /**

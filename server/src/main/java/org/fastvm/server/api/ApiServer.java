@@ -1,5 +1,7 @@
 package org.fastvm.server.api;
 
+import org.fastvm.server.backend.VmBackend;
+
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.fastvm.server.core.ApiKeys;
 import org.fastvm.server.core.Quotas;
@@ -43,7 +45,7 @@ public final class ApiServer implements AutoCloseable {
      * @param idleTimeout how long a silent connection stays open (long: execs may be quiet)
      */
     public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, ApiKeys apiKeys, Vms vms,
-                     Snapshots snapshots, Quotas quotas, Database db, Supplier<String> accelerator,
+                     Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
                      PrometheusMeterRegistry meters) {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("fastvm-http");
@@ -75,7 +77,7 @@ public final class ApiServer implements AutoCloseable {
         connector.setIdleTimeout(idleTimeout.toMillis());
         server.addConnector(connector);
         server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
-                new QuotasHandler(quotas), new HealthHandler(db, accelerator), meters));
+                new QuotasHandler(quotas), new HealthHandler(db, backend), meters));
         server.setErrorHandler(new ApiError.JettyErrors());
         server.setStopTimeout(2000);
     }

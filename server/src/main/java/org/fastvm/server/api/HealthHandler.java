@@ -6,29 +6,32 @@ import org.fastvm.server.model.ModelJson;
 import org.fastvm.server.store.Database;
 
 import java.sql.Connection;
-import java.util.function.Supplier;
+
+import org.fastvm.server.backend.VmBackend;
 
 /**
  * /healthz, /livez, /readyz (no auth). The detail says honestly what the platform has: the
- * accelerator, and that VMs have no public network (firewall policies are stored, not enforced).
+ * accelerator and QEMU version, whether later snapshots run live, and that VMs have no public network (firewall policies are stored, not enforced).
  */
 final class HealthHandler {
     static final String NO_PUBLIC_NETWORK = "no public network is attached to VMs yet: publicIpv6 is absent and "
             + "firewall policies are validated and stored but not enforced";
 
     private final Database db;
-    private final Supplier<String> accelerator;
+    private final VmBackend backend;
 
-    HealthHandler(Database db, Supplier<String> accelerator) {
+    HealthHandler(Database db, VmBackend backend) {
         this.db = db;
-        this.accelerator = accelerator;
+        this.backend = backend;
     }
 
     /** GET /healthz: {"status":"ok", ...detail}. */
     void healthz(Exchange ex) {
         ObjectNode n = ModelJson.MAPPER.createObjectNode();
         n.put("status", "ok");
-        n.put("accelerator", accelerator.get());
+        n.put("accelerator", backend.accelerator());
+        n.put("qemu", backend.qemuVersion());
+        n.put("liveSnapshots", backend.liveSnapshots());
         n.put("publicNetwork", false);
         n.put("detail", NO_PUBLIC_NETWORK);
         ex.json(200, n);

@@ -114,6 +114,16 @@ public final class EngineBackend implements VmBackend {
     }
 
     @Override
+    public String qemuVersion() {
+        return engine.qemuVersion().number();
+    }
+
+    @Override
+    public boolean liveSnapshots() {
+        return engine.liveSnapshots();
+    }
+
+    @Override
     public void close() {
         engine.close();
     }

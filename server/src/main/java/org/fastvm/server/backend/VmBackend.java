@@ -28,6 +28,12 @@ public interface VmBackend extends AutoCloseable {
     /** @return the accelerator VMs run on, e.g. "kvm" or "tcg" */
     String accelerator();
 
+    /** @return the QEMU VMs run in, e.g. "10.0.2" */
+    String qemuVersion();
+
+    /** @return whether later snapshots of a VM copy its RAM while it runs (else it is stopped for the copy) */
+    boolean liveSnapshots();
+
     /** Releases the engine; running VMs keep running. */
     @Override
     void close();

@@ -53,6 +53,8 @@ class ApiTest extends ApiTestBase {
         JsonNode n = json(r.body());
         assertEquals("ok", n.get("status").asText());
         assertEquals("fake", n.get("accelerator").asText());
+        assertEquals("0.0.0-fake", n.get("qemu").asText());
+        assertTrue(n.get("liveSnapshots").asBoolean());
         assertFalse(n.get("publicNetwork").asBoolean());
         assertEquals(200, env.call("GET", "/healthz", "garbage", null).statusCode());
         assertEquals(200, env.call("GET", "/livez", null, null).statusCode());

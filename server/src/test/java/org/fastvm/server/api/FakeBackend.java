@@ -83,6 +83,16 @@ final class FakeBackend implements VmBackend {
     }
 
     @Override
+    public String qemuVersion() {
+        return "0.0.0-fake";
+    }
+
+    @Override
+    public boolean liveSnapshots() {
+        return true;
+    }
+
+    @Override
     public void close() {}
 
     final class FakeMachine implements BackendMachine {
