@@ -63,19 +63,6 @@ final class ApiBench {
                     report.add("api_get_rps", new Stats(Throughput.measure(GET_CALLERS, Duration.ofSeconds(1), rounds,
                             () -> client.get(vm.id()))));
 
-                    // the first launch above booted and left the shape's base snapshot: these are restores of it
-                    // (after the GET rounds: each launch's warm-pool refill runs in the background)
-                    List<Double> launches = new ArrayList<>();
-                    for (int i = 0; i < (quick ? 3 : 5); i++) {
-                        System.err.printf("API: launch from the base %d/%d ...%n", i + 1, quick ? 3 : 5);
-                        long s = System.nanoTime();
-                        VM v = client.launch(LaunchOptions.builder().machine("c1m2").build());
-                        require(client.run(v, "true"));
-                        launches.add(ms(System.nanoTime() - s));
-                        client.remove(v);
-                    }
-                    report.add("api_launch_ready_ms", new Stats(launches));
-
                     System.err.println("API: snapshot ...");
                     Snapshot snap = client.snapshot(vm);
                     try {
@@ -91,6 +78,20 @@ final class ApiBench {
                     } finally {
                         client.removeSnapshot(snap);
                     }
+
+                    // the first launch above booted and left the shape's base snapshot: these are restores of it
+                    // (last: each launch's warm-pool refill runs in the background, and would compete with the
+                    // figures above)
+                    List<Double> launches = new ArrayList<>();
+                    for (int i = 0; i < (quick ? 3 : 5); i++) {
+                        System.err.printf("API: launch from the base %d/%d ...%n", i + 1, quick ? 3 : 5);
+                        long s = System.nanoTime();
+                        VM v = client.launch(LaunchOptions.builder().machine("c1m2").build());
+                        require(client.run(v, "true"));
+                        launches.add(ms(System.nanoTime() - s));
+                        client.remove(v);
+                    }
+                    report.add("api_launch_ready_ms", new Stats(launches));
                 } finally {
                     client.remove(vm);
                 }
