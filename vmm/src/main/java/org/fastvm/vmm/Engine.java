@@ -36,22 +36,19 @@ public final class Engine implements AutoCloseable {
     /** An attached VM's agent answers HELLO right away (it is already running). */
     private static final Duration ATTACH_HELLO_TIMEOUT = Duration.ofSeconds(15);
     private static final String PID_FILE = "pid", QEMU_LOG = "qemu.log";
-    /** Base snapshots: {@code _base-<image>-<12 chars of the image key>-<vcpus>c-<memoryMib>m} (see {@link #launch}). */
-    static final String BASE_PREFIX = SnapshotStore.INTERNAL_PREFIX + "base-";
 
     private final EngineConfig config;
     private final Path vmsDir;
     private final Map<String, GuestImage> images = new ConcurrentHashMap<>();
     private final ReentrantLock imageLock = new ReentrantLock();
     private final Map<String, QemuMachine> machines = new ConcurrentHashMap<>();
-    /** Base snapshots being taken now: concurrent first launches of a shape take it once. */
-    private final java.util.Set<String> basesInProgress = ConcurrentHashMap.newKeySet();
     private volatile Accelerator accelerator;
     private QemuVersion qemuVersion;
     private SnapshotStore store;
     private SnapshotCapture capture;
     private WarmPool pool;
     private Restorer restorer;
+    private BaseSnapshots bases;
 
     private Engine(EngineConfig config) {
         this.config = config;
@@ -91,7 +88,8 @@ public final class Engine implements AutoCloseable {
         engine.pool = new WarmPool((id, dir) -> engine.restorer.prepareWarm(id, dir), config.dataDir().resolve("pool"),
                 config);
         engine.restorer = new Restorer(engine, engine.store, engine.pool, faults);
-        if (config.launchFromBase()) engine.store.ids(BASE_PREFIX).forEach(engine.pool::markHot);
+        engine.bases = new BaseSnapshots(engine, engine.store, engine.capture, engine.restorer, engine.pool);
+        if (config.launchFromBase()) engine.bases.markHot();
         LOG.log(Level.INFO, "FastVM engine: data {0}, {1}, accelerator {2}, later snapshots {3}", config.dataDir(),
                 engine.qemuVersion.describe(), engine.accelerator,
                 live ? "live (precopy)" : "stopped for the copy" + (config.liveSnapshots() ? " (this QEMU loses TCG writes"
@@ -171,11 +169,8 @@ public final class Engine implements AutoCloseable {
      * shape (vCPUs, memory): when a <i>base snapshot</i> of that build and shape exists, the
      * launch restores it instead (the VM gets its own hostname, clock and entropy; a bigger
      * {@code diskGib} grows the disk after the restore), in milliseconds instead of a boot. A
-     * launch that finds no base boots, and where later snapshots are live ({@link
-     * #liveSnapshots()}) the booted VM is snapshotted as the base right before it is returned
-     * (it runs on, re-homed; a bigger {@code diskGib} is given to it after the snapshot, so the
-     * base holds the image's own disk). Concurrent first launches take one base. A base that
-     * cannot be restored (another QEMU, gone, broken) is deleted and the launch boots.
+     * launch that finds no base boots and, where later snapshots are live ({@link
+     * #liveSnapshots()}), leaves the base. See {@link BaseSnapshots}.
      *
      * @throws IllegalArgumentException when the id is taken or the disk is smaller than the image
      * @throws BootFailedException      when QEMU exits early or the agent does not answer in time
@@ -184,69 +179,7 @@ public final class Engine implements AutoCloseable {
         String id = spec.id() != null ? spec.id() : "vm-" + Ids.random(6);
         MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
                 spec.hostname() != null ? spec.hostname() : id);
-        if (!config.launchFromBase()) return launch(full, accelerator, config.bootTimeout(), vmsDir);
-        GuestImage img = image(full.image());
-        rootDiskBytes(img, full); // a disk smaller than the image is refused as a boot refuses it
-        String baseId = baseId(img, full);
-        if (store.exists(baseId)) {
-            QemuMachine m = launchFromBase(baseId, full, img);
-            if (m != null) return m;
-        }
-        // one launch per base takes it; the others (and all where a snapshot would stop the VM) just boot
-        if (!liveSnapshots() || !basesInProgress.add(baseId)) return launch(full, accelerator, config.bootTimeout(), vmsDir);
-        try {
-            if (store.exists(baseId)) return launch(full, accelerator, config.bootTimeout(), vmsDir); // taken meanwhile
-            return bootAndTakeBase(full, img, baseId);
-        } finally {
-            basesInProgress.remove(baseId);
-        }
-    }
-
-    /**
-     * Boots {@code spec} and snapshots it as base {@code baseId}. The base holds the image's
-     * own disk size (launches only grow it), so a bigger disk is given to this VM after the
-     * snapshot, the way a restore grows it.
-     */
-    private QemuMachine bootAndTakeBase(MachineSpec spec, GuestImage img, String baseId) throws InterruptedException {
-        long disk = rootDiskBytes(img, spec);
-        boolean grow = disk > img.rootDiskBytes();
-        MachineSpec boot = grow ? new MachineSpec(spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(), 0,
-                spec.hostname()) : spec;
-        QemuMachine m = launch(boot, accelerator, config.bootTimeout(), vmsDir);
-        takeBase(m, baseId, img);
-        if (!grow) return m;
-        long t0 = System.nanoTime();
-        try {
-            MachineRecord rec = m.record();
-            Restorer.growDisk(m.qmp(), rec.diskNode(), m.agent(), rec.diskBytes(), disk);
-            m.updateRecord(m.record().withSpec(spec, disk));
-        } catch (RuntimeException e) {
-            m.destroy();
-            throw new BootFailedException("machine " + spec.id() + ": growing its root disk to " + (disk >> 20)
-                    + " MiB failed: " + e.getMessage(), e);
-        } catch (InterruptedException | Error e) {
-            m.destroy();
-            throw e;
-        }
-        LOG.log(Level.INFO, "machine {0}: root disk grown to {1} MiB in {2} ms", spec.id(), disk >> 20,
-                (System.nanoTime() - t0) / 1_000_000);
-        return m;
-    }
-
-    /**
-     * The id of the base snapshot for launches of {@code spec} on image build {@code img}:
-     * {@code _base-<image>-<12 chars of the key>-<vcpus>c-<memoryMib>m}. The accelerator and
-     * the QEMU version are not in it: a restore checks them, and a base taken on others is
-     * replaced.
-     */
-    static String baseId(GuestImage img, MachineSpec spec) {
-        return BASE_PREFIX + img.name() + "-" + img.key().substring(0, Math.min(12, img.key().length())) + "-"
-                + spec.vcpus() + "c-" + spec.memoryMib() + "m";
-    }
-
-    /** @return the base snapshot id a launch of {@code spec} would restore (whether it exists or not) */
-    String baseId(MachineSpec spec) throws InterruptedException {
-        return baseId(image(spec.image()), spec);
+        return config.launchFromBase() ? bases.launch(full) : launch(full, accelerator, config.bootTimeout(), vmsDir);
     }
 
     /**
@@ -262,74 +195,6 @@ public final class Engine implements AutoCloseable {
                     + img.name() + " image's root disk (" + (imageBytes >> 20) + " MiB)");
         }
         return want;
-    }
-
-    /**
-     * Launches {@code spec} as a restore of base snapshot {@code baseId}.
-     *
-     * @return the VM, or null when the base could not be restored (it is deleted then; the caller boots)
-     */
-    private QemuMachine launchFromBase(String baseId, MachineSpec spec, GuestImage img) throws InterruptedException {
-        long t0 = System.nanoTime();
-        QemuMachine m;
-        try {
-            m = restorer.restore(baseId, new RestoreSpec(spec.id(), spec.hostname(),
-                    img.rootDisk() == null ? 0 : spec.diskGib()), spec);
-        } catch (VmmException e) { // incompatible (another QEMU, accelerator), gone, or broken: boot
-            LOG.log(Level.WARNING, "base snapshot {0} cannot be restored, deleting it; machine {1} boots: {2}", baseId,
-                    spec.id(), e.getMessage());
-            dropBase(baseId);
-            return null;
-        }
-        track(m);
-        LOG.log(Level.INFO, "machine {0} up in {1} ms (restored from base snapshot {2}; pid {3}, {4})", spec.id(),
-                (System.nanoTime() - t0) / 1_000_000, baseId, m.pid(), m.record().accelerator());
-        return m;
-    }
-
-    /**
-     * Snapshots a freshly booted VM as base {@code baseId}, replaces the bases of the image's
-     * other builds for that shape, and keeps warm-pool QEMUs for it. A failure is logged and
-     * leaves the VM as it was: the launch succeeds all the same.
-     */
-    private void takeBase(QemuMachine m, String baseId, GuestImage img) {
-        try {
-            long t0 = System.nanoTime();
-            VmSnapshot s = capture.snapshot(m, baseId);
-            LOG.log(Level.INFO, "base snapshot {0} taken from machine {1} in {2} ms (paused {3} ms): later launches of"
-                    + " this image and shape restore it", baseId, m.id(), (System.nanoTime() - t0) / 1_000_000,
-                    Math.round(s.pauseMillis()));
-            String prefix = BASE_PREFIX + img.name() + "-";
-            String shape = baseId.substring(baseId.indexOf('-', prefix.length())); // "-<vcpus>c-<memoryMib>m"
-            for (String other : store.ids(prefix)) {
-                String rest = other.substring(prefix.length()); // "<key>-<vcpus>c-<memoryMib>m"
-                int dash = rest.indexOf('-');
-                if (!other.equals(baseId) && dash > 0 && rest.substring(dash).equals(shape)) {
-                    LOG.log(Level.INFO, "base snapshot {0} replaced by {1} (another build of image {2})", other, baseId,
-                            img.name());
-                    dropBase(other);
-                }
-            }
-            pool.markHot(baseId);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            LOG.log(Level.WARNING, "base snapshot {0} of machine {1}: interrupted", baseId, m.id());
-        } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "cannot take base snapshot {0} of machine {1} (launches of this shape boot until one"
-                    + " is taken): {2}", baseId, m.id(), e.toString());
-        }
-    }
-
-    /** Deletes a base snapshot and its warm pool (clones of it keep working); gone already is fine. */
-    private void dropBase(String baseId) {
-        pool.drain(baseId);
-        try {
-            store.delete(baseId);
-        } catch (NoSuchSnapshotException e) {
-            // deleted by a concurrent launch
-        } catch (VmmException e) {
-            LOG.log(Level.WARNING, "cannot delete base snapshot {0}: {1}", baseId, e.getMessage());
-        }
     }
 
     /** Launches with an explicit accelerator, boot timeout and parent dir (the probe uses this too). */
@@ -596,7 +461,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Remembers a live machine until its QEMU exits (destroyed or died). */
-    private void track(QemuMachine m) {
+    void track(QemuMachine m) {
         machines.put(m.id(), m);
         m.onExit().whenComplete((v, t) -> machines.remove(m.id(), m));
     }

@@ -22,7 +22,7 @@ final class SnapshotStore {
     private static final System.Logger LOG = System.getLogger(SnapshotStore.class.getName());
     static final String TMP_PREFIX = ".tmp-";
     /**
-     * Ids the engine keeps for itself (base snapshots, see {@link Engine#launch}) start with this;
+     * Ids the engine keeps for itself (base snapshots, see {@link BaseSnapshots}) start with this;
      * no user id can ({@code [a-z0-9][a-z0-9-]{0,62}}), and {@link #list()} leaves them out.
      */
     static final String INTERNAL_PREFIX = "_";

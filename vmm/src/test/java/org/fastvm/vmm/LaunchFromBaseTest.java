@@ -85,6 +85,11 @@ class LaunchFromBaseTest {
         return ((QemuMachine) m).record();
     }
 
+    /** The base snapshot a launch of {@code m}'s spec restores (whether it exists or not). */
+    private static String baseId(Machine m) throws InterruptedException {
+        return BaseSnapshots.id(engine.image(m.spec().image()), m.spec());
+    }
+
     private static String sh(Machine m, String script) throws InterruptedException {
         var r = m.exec(ExecRequest.of("sh", "-c", script));
         assertEquals(0, r.exitCode(), m.id() + ": " + script + " -> " + r.stdoutText() + r.stderrText());
@@ -102,7 +107,7 @@ class LaunchFromBaseTest {
     void firstLaunchBootsAndLeavesABaseNoCallerSees() throws Exception {
         first = launch(minimal("first").hostname("first-host").build());
         assertNull(record(first).snapshotId(), "the first launch of a shape boots");
-        base = engine.baseId(first.spec());
+        base = baseId(first);
         assertEquals("_base-minimal-" + engine.image("minimal").key().substring(0, 12) + "-1c-" + MEM + "m", base);
         assertEquals(List.of(base), snapshotDirs(), "the base is on disk, nothing else (no temp dir)");
         assertTrue(Files.isRegularFile(snapshotsDir.resolve(base).resolve("manifest.json")));
@@ -178,7 +183,7 @@ class LaunchFromBaseTest {
         List<Machine> two = new ArrayList<>();
         for (var f : fs) two.add(f.get(180, TimeUnit.SECONDS));
         for (Machine m : two) assertNull(record(m).snapshotId(), m.id() + " booted: no base of its shape existed");
-        String otherBase = engine.baseId(two.get(0).spec());
+        String otherBase = baseId(two.get(0));
         assertTrue(otherBase.endsWith("-1c-" + OTHER_MEM + "m"), otherBase);
         assertEquals(List.of(base, otherBase), snapshotDirs(), "one base for the new shape, no temp dir left");
         for (Machine m : two) assertEquals(m.id() + "\n", sh(m, "hostname"));
@@ -198,7 +203,7 @@ class LaunchFromBaseTest {
         // the first launch asks for a bigger disk: it boots with the image's, is snapshotted, then grown
         Machine deb = launch(MachineSpec.builder().id("deb-1").image("debian").diskGib(gib).build());
         assertNull(record(deb).snapshotId());
-        String debBase = engine.baseId(deb.spec());
+        String debBase = baseId(deb);
         assertTrue(debBase.startsWith("_base-debian-"), debBase);
         assertTrue(Files.isRegularFile(snapshotsDir.resolve(debBase).resolve("manifest.json")), snapshotDirs().toString());
         assertEquals(imageBytes, SnapshotManifest.read(snapshotsDir.resolve(debBase)).diskBytes(), "the base has the image's disk");
