@@ -9,8 +9,8 @@ import java.util.Objects;
 
 /**
  * Where the engine keeps its files and how it runs QEMU. {@link #fromEnvironment()} reads
- * {@code FASTVM_DATA_DIR}, {@code FASTVM_CACHE_DIR}, {@code FASTVM_HOME} and
- * {@code FASTVM_ACCEL}; the builder overrides any of them.
+ * {@code FASTVM_DATA_DIR}, {@code FASTVM_CACHE_DIR}, {@code FASTVM_HOME}, {@code FASTVM_QEMU},
+ * {@code FASTVM_ACCEL} and the switches below; the builder overrides any of them.
  *
  * @param dataDir     VM dirs live in {@code <dataDir>/vms/<id>/}
  * @param cacheDir    guest images and the per-host accelerator probe result; default = dataDir
@@ -127,6 +127,8 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
             if (cache != null && !cache.isBlank()) cacheDir = Path.of(cache);
             String home = env.get("FASTVM_HOME");
             if (home != null && !home.isBlank()) fastvmHome = Path.of(home);
+            String q = env.get("FASTVM_QEMU");
+            if (q != null && !q.isBlank()) qemuBinary = q;
             String a = env.get("FASTVM_ACCEL");
             accel = a != null && !a.isBlank() ? AccelMode.parse(a, "FASTVM_ACCEL") : AccelMode.AUTO;
             String live = env.get("FASTVM_LIVE_SNAPSHOTS");

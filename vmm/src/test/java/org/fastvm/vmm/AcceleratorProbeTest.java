@@ -32,12 +32,12 @@ class AcceleratorProbeTest {
     void autoUsesTheCachedResultForThisHost(@TempDir Path dir) throws Exception {
         // A cached verdict for this exact host key is trusted without booting anything
         // (here a KVM probe boot takes 5 s and fails, so KVM can only come from the file).
-        String key = AcceleratorProbe.hostKey("qemu-system-x86_64");
+        var cfg = EngineConfig.builder().dataDir(dir.resolve("data")).cacheDir(dir.resolve("cache"))
+                .accel(EngineConfig.AccelMode.AUTO).build();
+        String key = AcceleratorProbe.hostKey(cfg.qemuBinary()); // FASTVM_QEMU may name another QEMU
         Path file = AcceleratorProbe.cacheFile(dir.resolve("cache"), key);
         Files.createDirectories(file.getParent());
         Files.writeString(file, JSON.createObjectNode().put("hostKey", key).put("accelerator", "KVM").toString());
-        var cfg = EngineConfig.builder().dataDir(dir.resolve("data")).cacheDir(dir.resolve("cache"))
-                .accel(EngineConfig.AccelMode.AUTO).build();
         boolean kvmOpens = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
         try (Engine e = Engine.open(cfg)) {
             // without a usable /dev/kvm the device check wins before the cache is consulted

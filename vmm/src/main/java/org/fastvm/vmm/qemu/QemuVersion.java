@@ -20,7 +20,7 @@ import org.fastvm.vmm.process.ProcessRunner;
  * @param major    e.g. 10
  * @param minor    e.g. 0
  * @param micro    e.g. 2
- * @param packaging the distribution's build string, e.g. {@code " (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"}
+ * @param packaging the distribution's build string, e.g. {@code "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"} ("" for none)
  */
 public record QemuVersion(int major, int minor, int micro, String packaging) {
     /**
@@ -32,7 +32,7 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
     public static final QemuVersion TCG_DIRTY_TRACKING_FIXED = new QemuVersion(9, 0, 0, "");
 
     /** A QEMU that did not say its version: nothing version-dependent is used with it. */
-    public static final QemuVersion UNKNOWN = new QemuVersion(0, 0, 0, " (unknown)");
+    public static final QemuVersion UNKNOWN = new QemuVersion(0, 0, 0, "unknown");
 
     private static final Duration QUERY_TIMEOUT = Duration.ofSeconds(15);
 
@@ -67,10 +67,11 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
     /**
      * @return the line {@code qemu-system-x86_64 --version} prints first, e.g.
      * {@code QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)}; snapshots
-     * record it and restore only on the same one
+     * record it (earlier engines took it from {@code --version}, so it must stay the same text)
+     * and restore only on the same one
      */
     public String describe() {
-        return "QEMU emulator version " + number() + packaging;
+        return "QEMU emulator version " + number() + (packaging.isEmpty() ? "" : " (" + packaging + ")");
     }
 
     /** Parses a QMP {@code query-version} result. */
