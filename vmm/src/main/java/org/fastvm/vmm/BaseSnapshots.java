@@ -25,6 +25,12 @@ final class BaseSnapshots {
     private final SnapshotCapture capture;
     private final Restorer restorer;
     private final WarmPool pool;
+    /**
+     * The hostname a base is booted with: a base is restored into other orgs' VMs, so it must
+     * hold nothing of the launch that took it (the kernel command line and boot log keep the
+     * boot's hostname); that VM gets its own hostname after the base is taken.
+     */
+    static final String BASE_HOSTNAME = "fastvm";
     /** Base snapshots being taken now: concurrent first launches of a shape take it once. */
     private final Set<String> inProgress = ConcurrentHashMap.newKeySet();
 
@@ -76,33 +82,35 @@ final class BaseSnapshots {
     }
 
     /**
-     * Boots {@code spec} and snapshots it as base {@code baseId}. The base holds the image's
-     * own disk size (launches only grow it), so a bigger disk is given to this VM after the
-     * snapshot, the way a restore grows it.
+     * Boots {@code spec} with the neutral {@link #BASE_HOSTNAME} and snapshots it as base
+     * {@code baseId}; then the VM gets its own hostname. The base holds the image's own disk
+     * size (launches only grow it), so a bigger disk is given to this VM after the snapshot,
+     * the way a restore grows it.
      */
     private QemuMachine bootAndTakeBase(MachineSpec spec, GuestImage img, String baseId) throws InterruptedException {
         long disk = Engine.rootDiskBytes(img, spec);
         boolean grow = disk > img.rootDiskBytes();
-        MachineSpec bootSpec = grow ? new MachineSpec(spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(), 0,
-                spec.hostname()) : spec;
-        QemuMachine m = boot(bootSpec);
+        QemuMachine m = boot(new MachineSpec(spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(),
+                grow ? 0 : spec.diskGib(), BASE_HOSTNAME));
         takeBase(m, baseId, img);
-        if (!grow) return m;
         long t0 = System.nanoTime();
         try {
+            m.agent().setHostname(spec.hostname());
             MachineRecord rec = m.record();
-            Restorer.growDisk(m.qmp(), rec.diskNode(), m.agent(), rec.diskBytes(), disk);
-            m.updateRecord(m.record().withSpec(spec, disk));
+            if (grow) Restorer.growDisk(m.qmp(), rec.diskNode(), m.agent(), rec.diskBytes(), disk);
+            m.updateRecord(m.record().withSpec(spec, grow ? disk : rec.diskBytes()));
         } catch (RuntimeException e) {
             m.destroy();
-            throw new BootFailedException("machine " + spec.id() + ": growing its root disk to " + (disk >> 20)
-                    + " MiB failed: " + e.getMessage(), e);
+            throw new BootFailedException("machine " + spec.id() + ": giving it its hostname"
+                    + (grow ? " and a " + (disk >> 20) + " MiB root disk" : "") + " failed: " + e.getMessage(), e);
         } catch (InterruptedException | Error e) {
             m.destroy();
             throw e;
         }
-        LOG.log(Level.INFO, "machine {0}: root disk grown to {1} MiB in {2} ms", spec.id(), disk >> 20,
-                (System.nanoTime() - t0) / 1_000_000);
+        if (grow) {
+            LOG.log(Level.INFO, "machine {0}: root disk grown to {1} MiB in {2} ms", spec.id(), disk >> 20,
+                    (System.nanoTime() - t0) / 1_000_000);
+        }
         return m;
     }
 

@@ -145,6 +145,8 @@ class LaunchFromBaseTest {
         assertEquals("second-host", second.agentInfo().hostname());
         assertEquals("second-host\n", sh(second, "hostname"));
         sh(second, "! test -e /tmp/first-only"); // the base holds the first VM as it was at READY
+        // ... booted under a neutral name: nothing of the first launch (another org's, maybe) reaches it
+        sh(second, "! grep -q first-host /proc/cmdline && ! dmesg | grep -q first-host && grep -q fastvm.hostname=fastvm /proc/cmdline");
         // its own clock: the guest's next second began within 1 s of the host's exec window
         long t0 = Instant.now().toEpochMilli();
         long tick = Long.parseLong(sh(second, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s").strip()) * 1000;
