@@ -14,6 +14,16 @@ import java.util.Objects;
 public final class ExecRequest {
     /** Default cap per stream for {@link Machine#exec}: output beyond it is dropped and flagged. */
     public static final int DEFAULT_OUTPUT_LIMIT_BYTES = 64 << 20;
+    /** The most arguments (and, separately, environment variables) the guest agent takes in one EXEC. */
+    public static final int MAX_LIST_ENTRIES = 4096;
+    /**
+     * The most bytes argv, env and cwd may take in the EXEC frame, encoded (5 bytes a field plus
+     * the UTF-8 text): the frame holds 1 MiB, a little of which the small fields need; stdin that
+     * does not fit beside them is streamed.
+     */
+    public static final int MAX_COMMAND_BYTES = (1 << 20) - 1024;
+    /** Bytes a TLV field takes besides its value (tag + length). */
+    static final int FIELD_OVERHEAD = 5;
 
     private final List<String> argv;
     private final Map<String, String> env;
@@ -56,6 +66,33 @@ public final class ExecRequest {
 
     /** @return the working directory, or null for the agent's default (/root or /) */
     public String cwd() { return cwd; }
+
+    /** @return the bytes argv, env and cwd take in the EXEC frame (see {@link #MAX_COMMAND_BYTES}) */
+    public int commandBytes() {
+        return commandBytes(argv, env, cwd);
+    }
+
+    private static int commandBytes(List<String> argv, Map<String, String> env, String cwd) {
+        long n = 0;
+        for (String a : argv) n += FIELD_OVERHEAD + utf8Length(a);
+        for (var e : env.entrySet()) n += FIELD_OVERHEAD + utf8Length(e.getKey()) + 1 + utf8Length(e.getValue());
+        if (cwd != null) n += FIELD_OVERHEAD + utf8Length(cwd);
+        return (int) Math.min(Integer.MAX_VALUE, n);
+    }
+
+    private static long utf8Length(String s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) n += 1;
+            else if (c < 0x800) n += 2;
+            else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else n += 3;
+        }
+        return n;
+    }
 
     /** @return bytes written to stdin, or null for none (stdin is /dev/null) */
     public byte[] stdin() { return stdin == null ? null : stdin.clone(); }
@@ -128,6 +165,12 @@ public final class ExecRequest {
         /** @return the request; throws IllegalArgumentException naming the bad field */
         public ExecRequest build() {
             if (argv.isEmpty()) throw new IllegalArgumentException("argv: must name a program");
+            if (argv.size() > MAX_LIST_ENTRIES) {
+                throw new IllegalArgumentException("argv: at most " + MAX_LIST_ENTRIES + " arguments, got " + argv.size());
+            }
+            if (env.size() > MAX_LIST_ENTRIES) {
+                throw new IllegalArgumentException("env: at most " + MAX_LIST_ENTRIES + " variables, got " + env.size());
+            }
             for (int i = 0; i < argv.size(); i++) {
                 if (argv.get(i).indexOf('\0') >= 0) throw new IllegalArgumentException("argv[" + i + "]: contains NUL");
             }
@@ -141,6 +184,11 @@ public final class ExecRequest {
             }
             if (cwd != null && (!cwd.startsWith("/") || cwd.indexOf('\0') >= 0)) {
                 throw new IllegalArgumentException("cwd: must be an absolute path, got '" + cwd + "'");
+            }
+            int bytes = commandBytes(argv, env, cwd);
+            if (bytes > MAX_COMMAND_BYTES) {
+                throw new IllegalArgumentException("argv: with env and cwd it takes " + bytes + " bytes (" + FIELD_OVERHEAD
+                        + " per argument or variable plus its UTF-8 text); at most " + MAX_COMMAND_BYTES);
             }
             if (timeout != null && timeout.isNegative()) throw new IllegalArgumentException("timeout: must not be negative");
             if (outputLimitBytes < 0) throw new IllegalArgumentException("outputLimitBytes: must not be negative");

@@ -42,6 +42,28 @@ class SpecValidationTest {
     }
 
     @Test
+    void execRequestsStayWithinWhatTheAgentTakes() {
+        String[] most = new String[ExecRequest.MAX_LIST_ENTRIES];
+        java.util.Arrays.fill(most, "x");
+        assertEquals(ExecRequest.MAX_LIST_ENTRIES * 6, ExecRequest.builder(most).build().commandBytes());
+        String[] tooMany = java.util.Arrays.copyOf(most, most.length + 1);
+        tooMany[most.length] = "x";
+        var many = assertThrows(IllegalArgumentException.class, () -> ExecRequest.builder(tooMany).build());
+        assertEquals("argv: at most 4096 arguments, got 4097", many.getMessage());
+        var env = ExecRequest.builder("env");
+        for (int i = 0; i <= ExecRequest.MAX_LIST_ENTRIES; i++) env.env("V" + i, "1");
+        rejects("env: at most 4096 variables", env::build);
+        // under the argument count, over the frame: 4000 arguments of 300 bytes
+        String[] big = new String[4000];
+        java.util.Arrays.fill(big, "a".repeat(300));
+        var bytes = assertThrows(IllegalArgumentException.class, () -> ExecRequest.builder(big).build());
+        assertTrue(bytes.getMessage().startsWith("argv: with env and cwd it takes 1220000 bytes"), bytes.getMessage());
+        assertTrue(bytes.getMessage().endsWith("at most " + ExecRequest.MAX_COMMAND_BYTES), bytes.getMessage());
+        // UTF-8 counts: "é" is 2 bytes, "€" 3, "𝄞" 4; env adds '='; cwd counts
+        assertEquals(5 + 9 + 5 + 2 + 5 + 3, ExecRequest.builder("é€𝄞").env("K", "").cwd("/tm").build().commandBytes());
+    }
+
+    @Test
     void engineConfigParsesAccelAndNamesTheSource() {
         rejects("FASTVM_ACCEL", () -> EngineConfig.AccelMode.parse("xen", "FASTVM_ACCEL"));
         assertEquals(EngineConfig.AccelMode.TCG, EngineConfig.AccelMode.parse(" TCG ", "x"));

@@ -87,8 +87,10 @@ final class ExecHandler {
         }
         try {
             return b.build();
-        } catch (IllegalArgumentException e) {
-            throw ServiceException.invalid("command", e.getMessage());
+        } catch (IllegalArgumentException e) { // the engine names its argv "argv": this API calls it "command"
+            String m = e.getMessage();
+            if (m.startsWith("argv: ")) throw ServiceException.invalid("command", m.substring("argv: ".length()));
+            throw ServiceException.invalid("command", m);
         }
     }
 

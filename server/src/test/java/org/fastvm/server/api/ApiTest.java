@@ -228,6 +228,23 @@ class ApiTest extends ApiTestBase {
     }
 
     @Test
+    void commandsBeyondWhatTheGuestAgentTakesAre400NamingTheLimit() throws Exception {
+        String path = "/v1/vms/" + launch("{\"machineType\":\"c1m2\"}") + "/exec";
+        String most = "[\"echo\"" + ",\"x\"".repeat(4095) + "]";
+        assertEquals(0, env.expect(200, "POST", path, "{\"command\":" + most + "}").get("exitCode").asInt());
+        var many = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + ",\"x\"".repeat(4096) + "]}");
+        assertMessage(many, "command");
+        assertEquals("command: at most 4096 arguments, got 4097", many.get("message").asText());
+        var tiny = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + ",\"x\"".repeat(175_000) + "]}");
+        assertEquals("command: at most 4096 arguments, got 175001", tiny.get("message").asText());
+        // under the count and the 1 MiB body, over the agent's frame: 4000 arguments of 258 bytes
+        String arg = ",\"" + "a".repeat(258) + "\"";
+        var big = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + arg.repeat(3999) + "]}");
+        assertTrue(big.get("message").asText().startsWith("command: with env and cwd it takes "), big.toString());
+        assertTrue(big.get("message").asText().endsWith("at most 1047552"), big.toString());
+    }
+
+    @Test
     void ndjsonStreamsOutputBeforeTheCommandEnds() throws Exception {
         String id = launch("{\"machineType\":\"c1m2\"}");
         env.backend.gate = new CountDownLatch(1);

@@ -58,7 +58,9 @@ final class ExecCall implements Pending, ExecHandle {
             return call;
         }
         byte[] stdin = req.stdin();
-        boolean streamStdin = stdin != null && stdin.length > INLINE_STDIN_BYTES;
+        // inline only what fits in the frame beside argv/env/cwd (each within MAX_COMMAND_BYTES)
+        boolean streamStdin = stdin != null && (stdin.length > INLINE_STDIN_BYTES
+                || req.commandBytes() + 5 + (long) stdin.length > ExecRequest.MAX_COMMAND_BYTES);
         var f = new FieldsWriter();
         req.argv().forEach(a -> f.string(Tag.ARG, a));
         req.env().forEach((k, v) -> f.string(Tag.ENV, k + "=" + v));

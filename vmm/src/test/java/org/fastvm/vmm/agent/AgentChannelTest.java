@@ -153,6 +153,21 @@ class AgentChannelTest {
     }
 
     @Test
+    void theLargestCommandRunsWithStdinBesideIt() throws Exception {
+        // 4096 arguments of 200 bytes fill most of the EXEC frame; stdin that no longer fits beside
+        // them goes as STDIN frames instead of overflowing the frame
+        List<String> argv = new ArrayList<>(List.of("sh", "-c", "echo $#; wc -c", "zero"));
+        while (argv.size() < ExecRequest.MAX_LIST_ENTRIES) argv.add("a".repeat(200));
+        byte[] data = new byte[400 * 1024];
+        new Random(7).nextBytes(data);
+        var req = ExecRequest.builder(argv).stdin(data).build();
+        assertTrue(req.commandBytes() + data.length > ExecRequest.MAX_COMMAND_BYTES, "the two do not fit one frame");
+        var r = exec(req);
+        assertEquals(0, r.exitCode(), r.stderrText());
+        assertEquals((ExecRequest.MAX_LIST_ENTRIES - 4) + "\n" + data.length + "\n", r.stdoutText());
+    }
+
+    @Test
     void envAndCwdAreHonoured() throws Exception {
         var r = exec(ExecRequest.builder("sh", "-c", "echo $GREETING; pwd").env("GREETING", "hi there").cwd("/tmp").build());
         assertEquals("hi there\n/tmp\n", r.stdoutText());
