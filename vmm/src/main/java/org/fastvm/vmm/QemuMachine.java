@@ -33,6 +33,7 @@ final class QemuMachine implements Machine {
     private volatile Qmp qmp;
     private volatile AgentChannel agent;
     private volatile boolean destroyed;
+    private volatile GuestWatch watch;
     private long qmpReadyMs;
     private long helloMs;
 
@@ -73,12 +74,14 @@ final class QemuMachine implements Machine {
         qmpReadyMs = (System.nanoTime() - t0) / 1_000_000;
         agent = AgentChannel.connect(dir.resolve("agent.sock"), agentDeadline, exit, this::explainDisconnect);
         helloMs = (System.nanoTime() - t0) / 1_000_000;
+        watch = GuestWatch.start(this);
     }
 
     /** Takes over connections made while restoring (QMP negotiated, agent said HELLO). */
     void adopt(Qmp qmp, AgentChannel agent) {
         this.qmp = qmp;
         this.agent = agent;
+        watch = GuestWatch.start(this);
     }
 
     /** Records a new disk top after a snapshot, in memory and in {@code machine.json}. */
@@ -206,8 +209,18 @@ final class QemuMachine implements Machine {
         }
     }
 
+    /**
+     * Ends a VM whose guest stopped answering (see {@link GuestWatch}): requests in flight fail
+     * with {@code why}, then its QEMU is killed by pid. The VM dir stays for its owner to remove.
+     */
+    void killUnresponsive(String why) {
+        if (agent != null) agent.close(new MachineDeadException("machine " + id() + ": " + why));
+        process.destroyForcibly();
+    }
+
     /** Closes the channels and ends QEMU: QMP quit, then SIGKILL after a short grace. */
     void stopProcess() {
+        if (watch != null) watch.stop();
         if (agent != null) agent.close(new MachineDeadException("machine " + id() + " is being destroyed"));
         if (!exit.isDone() && qmp != null) {
             try {
@@ -237,6 +250,7 @@ final class QemuMachine implements Machine {
 
     /** Closes this process's connections to the VM without stopping it (engine shutdown). */
     void detach() {
+        if (watch != null) watch.stop();
         if (agent != null) agent.close();
         if (qmp != null) qmp.close();
     }

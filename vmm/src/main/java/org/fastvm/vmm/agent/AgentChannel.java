@@ -272,6 +272,15 @@ public final class AgentChannel implements AutoCloseable {
         call(FrameType.PING, new byte[0]);
     }
 
+    /**
+     * PING → OK within {@code within} (a liveness probe).
+     *
+     * @throws VmmException when no answer comes in time or the channel fails
+     */
+    public void ping(java.time.Duration within) throws InterruptedException {
+        ControlCall.run(conn, newId(), FrameType.PING, new byte[0], within);
+    }
+
     /** Asks for a HELLO and returns it. */
     public AgentInfo hello() throws InterruptedException {
         return AgentConnection.helloInfo(call(FrameType.HELLO_REQ, new byte[0]));

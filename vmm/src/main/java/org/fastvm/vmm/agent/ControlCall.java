@@ -30,18 +30,23 @@ final class ControlCall implements Pending {
      * @throws VmmException        when the connection fails or the agent does not answer in time
      */
     static Fields run(AgentConnection c, int id, int type, byte[] payload) throws InterruptedException {
+        return run(c, id, type, payload, CONTROL_TIMEOUT);
+    }
+
+    /** {@link #run(AgentConnection, int, int, byte[])} waiting at most {@code within}. */
+    static Fields run(AgentConnection c, int id, int type, byte[] payload, Duration within) throws InterruptedException {
         var call = new ControlCall(FrameType.name(type));
         c.register(id, call);
         try {
             VmmException failed = c.failure();
             if (failed != null) throw failed;
             c.send(new Frame(type, id, payload));
-            return call.future.get(CONTROL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            return call.future.get(within.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             throw Pending.asVmm(e.getCause(), FrameType.name(type));
         } catch (TimeoutException e) {
             throw new VmmException("the guest agent did not answer " + FrameType.name(type) + " within "
-                    + CONTROL_TIMEOUT.toSeconds() + "s");
+                    + within.toMillis() + " ms");
         } finally {
             c.forget(id);
         }

@@ -7,7 +7,6 @@ import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.BiFunction;
 
 import org.fastvm.vmm.AgentErrorException;
@@ -28,8 +27,12 @@ final class ExecCall implements Pending, ExecHandle {
     /** Stdin up to this size travels inside the EXEC frame; more is streamed in chunks. */
     private static final int INLINE_STDIN_BYTES = 512 * 1024;
     private static final int STDIN_CHUNK_BYTES = 64 * 1024;
-    /** How long past an exec's own timeout the host waits for EXIT before calling the agent stuck. */
-    private static final Duration EXIT_GRACE = Duration.ofSeconds(30);
+    /**
+     * How long past an exec's own timeout the host waits for EXIT: the agent kills the command at
+     * the timeout and reports within milliseconds, so past this the guest is stuck (halted,
+     * paused, hung) and the exec fails, whatever the guest does.
+     */
+    static final Duration EXIT_GRACE = Duration.ofSeconds(5);
 
     private final AgentConnection c;
     private final int id;
@@ -84,7 +87,24 @@ final class ExecCall implements Pending, ExecHandle {
             c.forget(id);
             call.fail(e);
         }
+        if (req.timeout() != null) call.watch(req.timeout().plus(EXIT_GRACE), req);
         return call;
+    }
+
+    /** The host side of the timeout: fails the exec (and kills the command, if it can) when no EXIT came. */
+    private void watch(Duration within, ExecRequest req) {
+        CompletableFuture.delayedExecutor(within.toMillis(), TimeUnit.MILLISECONDS).execute(() -> {
+            if (result.isDone()) return;
+            try {
+                kill(9);
+            } catch (VmmException e) {
+                // the channel is gone as well; nothing more to stop
+            }
+            c.forget(id);
+            fail(new VmmException("exec " + req.argv().get(0) + ": no EXIT from the guest within "
+                    + within.toMillis() + " ms (timeout " + req.timeout().toMillis() + " ms + " + EXIT_GRACE.toSeconds()
+                    + " s): the guest is not answering"));
+        });
     }
 
     /**
@@ -102,22 +122,10 @@ final class ExecCall implements Pending, ExecHandle {
         var buffer = new BufferingListener(req.outputLimitBytes());
         ExecHandle h = start.apply(req, buffer);
         ExecResult r;
-        try {
-            if (req.timeout() == null) {
-                r = h.result().get();
-            } else { // the agent enforces the timeout; this only guards against a stuck agent
-                r = h.result().get(req.timeout().plus(EXIT_GRACE).toMillis(), TimeUnit.MILLISECONDS);
-            }
+        try { // a request with a timeout fails by itself if the guest stops answering (see watch)
+            r = h.result().get();
         } catch (ExecutionException e) {
             throw Pending.asVmm(e.getCause(), "exec " + req.argv().get(0));
-        } catch (TimeoutException e) {
-            try {
-                h.cancel();
-            } catch (VmmException ignored) {
-                // the channel is gone as well; nothing more to stop
-            }
-            throw new VmmException("exec " + req.argv().get(0) + ": no EXIT from the agent within "
-                    + req.timeout().plus(EXIT_GRACE).toSeconds() + "s of a " + req.timeout().toMillis() + " ms timeout");
         }
         return buffer.withOutput(r);
     }
