@@ -112,7 +112,11 @@ public final class Firewall {
         // Only hex, ':' and '.' reach InetAddress, so it parses a literal and never resolves a name.
         if (!IPV6_LITERAL.matcher(addr).matches()) throw ServiceException.invalid(field, "not an IPv6 address: \"" + s + "\"");
         try {
-            InetAddress.getByName(addr);
+            // Java turns an IPv4-mapped literal (::ffff:a.b.c.d) into an IPv4 address: that is IPv4 traffic
+            if (!(InetAddress.getByName(addr) instanceof java.net.Inet6Address)) {
+                throw ServiceException.invalid(field, "\"" + s + "\" is an IPv4-mapped address, which is IPv4; only IPv6"
+                        + " CIDRs are accepted");
+            }
         } catch (UnknownHostException e) {
             throw ServiceException.invalid(field, "not an IPv6 address: \"" + s + "\"");
         }

@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -119,6 +120,11 @@ class ApiTest extends ApiTestBase {
         String longName = "n".repeat(100);
         assertEquals("n".repeat(64), env.expect(200, "PATCH", "/v1/vms/" + id, "{\"name\":\"" + longName + "\"}").get("name").asText());
         env.expect(400, "PATCH", "/v1/vms/" + id, "{\"name\":\"   \"}");
+        for (String control : List.of("\\u0000", "\\u001b[2J", "\\u0007", "\\u007f", "\\u009b")) {
+            assertMessage(env.expect(400, "PATCH", "/v1/vms/" + id, "{\"name\":\"a" + control + "b\"}"), "name");
+            assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":\"" + control + "\"}"), "name");
+        }
+        assertEquals("n".repeat(64), env.expect(200, "GET", "/v1/vms/" + id, null).get("name").asText(), "unchanged");
         env.expect(400, "PATCH", "/v1/vms/" + id, "{}");
         JsonNode md = env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{\"a\":\"1\"}}").get("metadata");
         assertEquals("1", md.get("a").asText());
@@ -140,6 +146,8 @@ class ApiTest extends ApiTestBase {
                 "metadata.k");
         String fw = "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"restricted\",\"ingress\":[%s]}}";
         assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}")),
+                "firewall.ingress[0].sourceCidrs[0]");
+        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"::ffff:10.0.0.0/104\"]}")),
                 "firewall.ingress[0].sourceCidrs[0]");
         assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}")),
                 "firewall.ingress[0].protocol");
