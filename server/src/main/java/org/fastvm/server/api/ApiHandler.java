@@ -64,7 +64,9 @@ public final class ApiHandler extends Handler.Abstract {
         long t0 = System.nanoTime();
         String requestId = UUID.randomUUID().toString();
         response.getHeaders().put("x-request-id", requestId);
-        List<String> segments = segments(Request.getPathInContext(request));
+        // the path as sent, split then decoded segment by segment: Jetty's canonical path resolves
+        // (encoded) dot segments, which would let /v1/vms/%2e%2e/... reach another route
+        List<String> segments = segments(request.getHttpURI().getPath());
         Exchange ex = new Exchange(request, response, callback, segments, requestId);
         String template = "unmatched";
         try {

@@ -186,7 +186,8 @@ class ApiTest extends ApiTestBase {
         String id = launch("{\"machineType\":\"c1m2\"}");
         String snap = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}").get("id").asText();
         String b = env.keyB;
-        for (String badId : new String[]{id, "not-a-uuid", "%20", "00000000-0000-0000-0000-000000000000"}) {
+        for (String badId : new String[]{id, "not-a-uuid", "%20", "00000000-0000-0000-0000-000000000000",
+                "%2e%2e", "%2E", "..%2f.."}) {
             String key = badId.equals(id) ? b : env.keyA;
             env.expectAs(key, 404, "GET", "/v1/vms/" + badId, null);
             env.expectAs(key, 404, "PATCH", "/v1/vms/" + badId, "{\"name\":\"x\"}");
@@ -195,6 +196,14 @@ class ApiTest extends ApiTestBase {
             env.expectAs(key, 404, "POST", "/v1/vms/" + badId + "/exec", "{\"command\":[\"echo\",\"hi\"]}");
             env.expectAs(key, 404, "POST", "/v1/snapshots", "{\"vmId\":\"" + badId + "\"}");
             env.expectAs(key, 404, "DELETE", "/v1/vms/" + badId, null);
+        }
+        // encoded dot segments never walk to another route
+        for (String walk : new String[]{"/v1/vms/%2e%2e/%2e%2e/v1/org/quotas", "/v1/vms/" + id + "/%2e%2e/%2e%2e/%2e%2e/healthz",
+                "/v1/snapshots/%2E%2E/vms", "/v1/vms/.%2e/snapshots"}) {
+            var r = env.call("GET", walk, env.keyA, null);
+            assertTrue(r.statusCode() == 400 || r.statusCode() == 404, walk + " -> " + r.statusCode());
+            assertEquals("application/json", r.headers().firstValue("content-type").orElse(""), walk);
+            assertFalse(json(r.body()).has("status"), walk + " reached a route: " + r.body());
         }
         env.expectAs(b, 404, "GET", "/v1/snapshots/" + snap, null);
         env.expectAs(b, 404, "PATCH", "/v1/snapshots/" + snap, "{\"name\":\"x\"}");
