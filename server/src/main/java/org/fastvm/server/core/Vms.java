@@ -268,7 +268,8 @@ public final class Vms implements AutoCloseable {
 
     /**
      * After a restart: reattaches running VMs, marks the ones that are gone {@code error}
-     * (which releases their quota), and finishes what a restart interrupted.
+     * (which releases their vCPU and memory quota; the disk's stays until deleted), and finishes
+     * what a restart interrupted.
      */
     public void reconcile() {
         List<Vm> rows = store.db().read(c -> store.vms().listByStatus(c,

@@ -14,10 +14,13 @@ import java.util.stream.Collectors;
 
 /**
  * Quota overrides, and usage computed from the rows themselves (never a counter that can
- * drift): VMs count while their status holds quota, snapshots while creating or ready.
+ * drift): VMs count while their status holds quota, and their disk also in {@code error}
+ * (files kept until deleted); snapshots while creating or ready.
  */
 public final class QuotaRepository {
     private static final String HOLDING_VM_STATUSES = Arrays.stream(VmStatus.values()).filter(VmStatus::holdsQuota)
+            .map(s -> "'" + s.wire() + "'").collect(Collectors.joining(", "));
+    private static final String DISK_HOLDING_VM_STATUSES = Arrays.stream(VmStatus.values()).filter(VmStatus::holdsDisk)
             .map(s -> "'" + s.wire() + "'").collect(Collectors.joining(", "));
 
     /** @return the org's override (all-null when none is stored) */
@@ -53,8 +56,10 @@ public final class QuotaRepository {
     public QuotaValues usage(Connection c, String orgId) throws SQLException {
         long cpu, mem, disk, snaps;
         try (PreparedStatement ps = c.prepareStatement(
-                "SELECT COALESCE(SUM(cpu), 0), COALESCE(SUM(memory_mib), 0), COALESCE(SUM(disk_gib), 0) FROM vms "
-                        + "WHERE org_id = ? AND status IN (" + HOLDING_VM_STATUSES + ")")) {
+                "SELECT COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN cpu ELSE 0 END), 0), "
+                        + "COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN memory_mib ELSE 0 END), 0), "
+                        + "COALESCE(SUM(disk_gib), 0) FROM vms WHERE org_id = ? AND status IN (" + DISK_HOLDING_VM_STATUSES
+                        + ")")) {
             ps.setString(1, orgId);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

@@ -383,6 +383,25 @@ class ApiTest extends ApiTestBase {
     }
 
     @Test
+    void aVmInErrorKeepsItsDiskQuotaUntilDeleted() throws Exception {
+        JsonNode before = env.expect(200, "GET", "/v1/org/quotas", null).get("usage");
+        String id = launch("{\"machineType\":\"c2m4\",\"diskGiB\":20}");
+        env.backend.machines.get(id).crash(); // QEMU exits on its own: its RAM file and disk stay on disk
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText().equals("error")) {
+            assertTrue(System.nanoTime() < deadline, "the VM turned error");
+            Thread.sleep(20);
+        }
+        JsonNode usage = env.expect(200, "GET", "/v1/org/quotas", null).get("usage");
+        assertEquals(before.get("vcpu").asLong(), usage.get("vcpu").asLong(), "CPU released: nothing runs");
+        assertEquals(before.get("memoryMiB").asLong(), usage.get("memoryMiB").asLong(), "memory released");
+        assertEquals(before.get("diskGiB").asLong() + 20, usage.get("diskGiB").asLong(), "the disk is still there");
+        env.expect(200, "DELETE", "/v1/vms/" + id, null);
+        assertEquals(before.get("diskGiB").asLong(),
+                env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("diskGiB").asLong(), "deleted: released");
+    }
+
+    @Test
     void deleteReleasesQuotaAndHidesTheVm() throws Exception {
         long before = env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong();
         String id = launch("{\"machineType\":\"c4m8\"}");
