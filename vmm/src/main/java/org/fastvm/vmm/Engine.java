@@ -297,7 +297,7 @@ public final class Engine implements AutoCloseable {
         var m = new QemuMachine(dir, record, proc.get(), proc.get().onExit());
         Instant now = Instant.now();
         try {
-            m.connect(now.plus(QMP_CONNECT_TIMEOUT), now.plus(ATTACH_HELLO_TIMEOUT));
+            m.connect(now.plus(QMP_CONNECT_TIMEOUT), now.plus(ATTACH_HELLO_TIMEOUT), true);
         } catch (VmmException e) {
             m.detach();
             if (!proc.get().isAlive()) return Optional.empty();
@@ -336,6 +336,23 @@ public final class Engine implements AutoCloseable {
             p.onExit().join();
         });
         FileOps.deleteTree(dir);
+    }
+
+    /**
+     * Ends a VM's QEMU (if one runs, checked to be that VM's process) and keeps its dir: for a VM
+     * that cannot be attached but whose files (disk writes, RAM) are its owner's until deleted.
+     */
+    public void stop(String id) {
+        requireId(id);
+        QemuMachine known = machines.remove(id);
+        if (known != null) {
+            known.stopProcess();
+            return;
+        }
+        liveQemu(vmsDir.resolve(id)).ifPresent(p -> {
+            p.destroyForcibly();
+            p.onExit().join();
+        });
     }
 
     /** The QEMU process of {@code dir}, if its pid file names a live process whose argv mentions the dir. */

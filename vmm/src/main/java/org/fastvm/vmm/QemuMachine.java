@@ -21,6 +21,8 @@ final class QemuMachine implements Machine {
     /** QMP quit normally ends QEMU in milliseconds; then SIGKILL. */
     private static final Duration QUIT_GRACE = Duration.ofSeconds(2);
     private static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(30);
+    /** {@code cont} right after a cancelled migration may be refused for a moment ("not finalized"). */
+    private static final Duration RESUME_WITHIN = Duration.ofSeconds(5);
 
     private final Path dir;
     private volatile MachineRecord record;
@@ -69,12 +71,31 @@ final class QemuMachine implements Machine {
 
     /** Connects QMP, then the agent (waiting for HELLO until {@code agentDeadline}). */
     void connect(Instant qmpDeadline, Instant agentDeadline) throws InterruptedException {
+        connect(qmpDeadline, agentDeadline, false);
+    }
+
+    /**
+     * Connects QMP, then the agent. With {@code resumeStopped} (reattaching), a VM that the
+     * previous engine left stopped or migrating (it ended in the middle of a snapshot) has its
+     * migration cancelled and is continued first, so its guest can answer: nothing else stops a
+     * VM (there is no user pause yet; one must be recorded so that this step leaves it alone).
+     */
+    void connect(Instant qmpDeadline, Instant agentDeadline, boolean resumeStopped) throws InterruptedException {
         long t0 = System.nanoTime();
         qmp = Qmp.connect(dir.resolve("qmp.sock"), qmpDeadline, exit);
         qmpReadyMs = (System.nanoTime() - t0) / 1_000_000;
+        if (resumeStopped) resumeInterrupted();
         agent = AgentChannel.connect(dir.resolve("agent.sock"), agentDeadline, exit, this::explainDisconnect);
         helloMs = (System.nanoTime() - t0) / 1_000_000;
         watch = GuestWatch.start(this);
+    }
+
+    private void resumeInterrupted() throws InterruptedException {
+        String status = qmp.execute("query-status").path("status").asText();
+        qmp.execute("migrate_cancel"); // a precopy the previous engine started (no-op when none runs)
+        if (status.equals("running") || status.equals("inmigrate")) return; // an unloaded restore cannot resume
+        LOG.log(Level.WARNING, "machine {0} was left {1} by an engine that ended mid-snapshot; continuing it", id(), status);
+        org.fastvm.vmm.qemu.Migration.cont(qmp, RESUME_WITHIN);
     }
 
     /** Takes over connections made while restoring (QMP negotiated, agent said HELLO). */

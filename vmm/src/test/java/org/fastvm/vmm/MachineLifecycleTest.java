@@ -99,6 +99,36 @@ class MachineLifecycleTest {
     }
 
     @Test
+    void aVmAnEngineLeftStoppedIsContinuedWhenReattached() throws Exception {
+        Engine first = open();
+        Machine launched = first.launch(MachineSpec.builder().id("life-2").memoryMib(256).build());
+        machines.add(launched);
+        launched.exec(ExecRequest.of("sh", "-c", "echo kept > /tmp/kept"));
+        // the engine ends while the VM is stopped for a snapshot (a crash would leave it so)
+        ((QemuMachine) launched).qmp().execute("stop");
+        first.close();
+
+        Engine second = open();
+        Machine vm = second.attach("life-2").orElseThrow();
+        machines.add(vm);
+        assertEquals("running", ((QemuMachine) vm).qmp().execute("query-status").path("status").asText());
+        assertEquals("kept\n", vm.exec(ExecRequest.of("cat", "/tmp/kept")).stdoutText());
+    }
+
+    @Test
+    void stopEndsAVmButKeepsItsFiles() throws Exception {
+        Engine e = open();
+        Machine vm = e.launch(MachineSpec.builder().id("life-3").memoryMib(256).build());
+        machines.add(vm);
+        e.stop("life-3");
+        vm.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(java.nio.file.Files.isRegularFile(vm.dir().resolve(MachineRecord.FILE)), "its dir stays");
+        assertEquals(List.of("life-3"), e.machineIds());
+        e.discard("life-3");
+        assertEquals(List.of(), e.machineIds());
+    }
+
+    @Test
     void destroyStopsQemuAndRemovesTheDir() throws Exception {
         Engine engine = open();
         Machine vm = engine.launch(MachineSpec.builder().build());

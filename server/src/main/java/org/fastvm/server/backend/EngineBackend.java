@@ -89,6 +89,11 @@ public final class EngineBackend implements VmBackend {
     }
 
     @Override
+    public void stop(String vmId) {
+        engine.stop(vmId);
+    }
+
+    @Override
     public void snapshot(BackendMachine machine, String snapshotId) {
         if (!(machine instanceof Adapter a)) throw new IllegalArgumentException("machine: not from this backend");
         try {

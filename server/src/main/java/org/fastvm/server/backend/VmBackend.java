@@ -19,6 +19,9 @@ public interface VmBackend extends AutoCloseable {
     /** Removes whatever is left of a VM that cannot be attached (kills a stray process, deletes its files). */
     void discard(String vmId);
 
+    /** Ends a VM's process if one still runs and keeps its files (the VM turned error; deleting it removes them). */
+    void stop(String vmId);
+
     /** Takes a snapshot of a running VM under {@code snapshotId}; returns when it is complete. */
     void snapshot(BackendMachine machine, String snapshotId);
 

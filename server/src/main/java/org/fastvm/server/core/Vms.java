@@ -291,7 +291,7 @@ public final class Vms implements AutoCloseable {
                     } else {
                         store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.RUNNING, VmStatus.ERROR,
                                 "the VM was gone when the server restarted"));
-                        discardQuietly(vm.id());
+                        stopQuietly(vm.id()); // its disk writes are its owner's: kept until the VM is deleted
                         LOG.warn("vm={} gone after restart; status error", vm.id());
                     }
                 }
@@ -306,6 +306,14 @@ public final class Vms implements AutoCloseable {
                     finishDelete(vm.id());
                 }
             }
+        }
+    }
+
+    private void stopQuietly(String id) {
+        try {
+            backend.stop(id);
+        } catch (RuntimeException e) {
+            LOG.warn("vm={} stop failed: {}", id, e.toString());
         }
     }
 

@@ -66,6 +66,16 @@ final class FakeBackend implements VmBackend {
         if (m != null) m.destroy();
     }
 
+    /** VMs stopped with their files kept (a real engine keeps their dirs). */
+    final java.util.Set<String> stopped = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    @Override
+    public void stop(String vmId) {
+        FakeMachine m = machines.get(vmId);
+        if (m != null) m.destroy();
+        stopped.add(vmId);
+    }
+
     @Override
     public void snapshot(BackendMachine machine, String snapshotId) {
         if (!supportsSnapshots) throw new IllegalStateException("fake engine: snapshot failed (disk full)");

@@ -36,7 +36,10 @@ class RestartTest extends ApiTestBase {
                     .get("stdout").asText());
             assertEquals("error", env.expect(200, "GET", "/v1/vms/" + lose, null).get("status").asText());
             assertEquals(1, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong(),
-                    "the lost VM's quota is released");
+                    "the lost VM's vCPUs are released");
+            assertEquals(20, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("diskGiB").asLong(),
+                    "its disk is not: its files are kept until it is deleted");
+            assertTrue(backend.stopped.contains(lose), "stopped with its files kept, not discarded");
             assertEquals("ready", env.expect(200, "GET", "/v1/snapshots/" + snap, null).get("status").asText());
             assertEquals("running", env.expect(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + snap + "\"}").get("status").asText());
             // Killing a reattached VM is still noticed.
