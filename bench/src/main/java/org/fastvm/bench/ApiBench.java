@@ -41,7 +41,7 @@ final class ApiBench {
     static void run(Report report, boolean quick, Path dataDir, EngineConfig.Builder engine) throws Exception {
         int execs = quick ? 20 : 100, rounds = quick ? 3 : 10, restores = quick ? 3 : 10;
         EngineConfig config = engine.dataDir(dataDir).build();
-        try (FastVmServer server = FastVmServer.start(ServerConfig.defaults(dataDir).withBind("127.0.0.1", 0),
+        try (FastVmServer server = FastVmServer.start(ServerConfig.defaults(dataDir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0),
                 EngineBackend.open(config, "minimal"))) {
             String key = server.apiKeys().create(server.orgs().findOrCreate("bench").id()).key();
             try (FastVM client = FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString())

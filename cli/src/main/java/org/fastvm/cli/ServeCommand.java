@@ -62,6 +62,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "Default per-org snapshot count limit.")
     long defaultSnapshots;
 
+    @Option(names = "--metrics-bind", defaultValue = "${env:FASTVM_METRICS_BIND:-127.0.0.1:" + ServerConfig.DEFAULT_METRICS_PORT + "}",
+            description = "Where GET /metrics (Prometheus text) is served, HOST:PORT, or 'off'; never on the API port"
+                    + " (env FASTVM_METRICS_BIND; default ${DEFAULT-VALUE}, loopback).")
+    String metricsBind;
+
     @Option(names = "--client-config", defaultValue = "${env:FASTVM_CLIENT_CONFIG}",
             description = "Client config written on first start (env FASTVM_CLIENT_CONFIG; default ~/.config/fastvm/config.json).")
     Path clientConfig;
@@ -76,6 +81,12 @@ final class ServeCommand implements Callable<Integer> {
                 .withLaunchWait(Duration.ofSeconds(launchWaitSec))
                 .withDefaultQuota(new QuotaValues(defaultVcpu, defaultMemory, defaultDisk, defaultSnapshots))
                 .withImage(image);
+        if (metricsBind.equalsIgnoreCase("off")) {
+            config = config.withMetricsBind(null, 0);
+        } else {
+            HostPort m = HostPort.parse("--metrics-bind", metricsBind);
+            config = config.withMetricsBind(m.host(), m.port());
+        }
         EngineConfig engine = EngineConfig.builder().dataDir(dataDir)
                 .accel(EngineConfig.AccelMode.parse(accel, "--accel")).build();
         System.out.println("fastvm: preparing the '" + image + "' guest image (the first start on a machine builds"
@@ -104,12 +115,16 @@ final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** A parsed --bind value. */
+    /** A parsed --bind (or --metrics-bind) value. */
     record HostPort(String host, int port) {
         static HostPort parse(String s) {
+            return parse("--bind", s);
+        }
+
+        static HostPort parse(String option, String s) {
             String v = s.strip();
             int colon = v.lastIndexOf(':');
-            if (colon < 0) throw new IllegalArgumentException("--bind: expected HOST:PORT, got '" + s + "'");
+            if (colon < 0) throw new IllegalArgumentException(option + ": expected HOST:PORT, got '" + s + "'");
             String host = v.substring(0, colon);
             if (host.startsWith("[") && host.endsWith("]")) host = host.substring(1, host.length() - 1);
             if (host.isEmpty()) host = "127.0.0.1";
@@ -117,9 +132,9 @@ final class ServeCommand implements Callable<Integer> {
             try {
                 port = Integer.parseInt(v.substring(colon + 1));
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--bind: port is not a number in '" + s + "'");
+                throw new IllegalArgumentException(option + ": port is not a number in '" + s + "'");
             }
-            if (port < 0 || port > 65535) throw new IllegalArgumentException("--bind: port must be 0-65535 in '" + s + "'");
+            if (port < 0 || port > 65535) throw new IllegalArgumentException(option + ": port must be 0-65535 in '" + s + "'");
             return new HostPort(host, port);
         }
     }

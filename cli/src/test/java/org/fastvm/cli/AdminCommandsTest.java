@@ -94,5 +94,7 @@ class AdminCommandsTest {
         assertEquals(new ServeCommand.HostPort("127.0.0.1", 80), ServeCommand.HostPort.parse(":80"));
         assertThrows(IllegalArgumentException.class, () -> ServeCommand.HostPort.parse("localhost"));
         assertThrows(IllegalArgumentException.class, () -> ServeCommand.HostPort.parse("h:99999"));
+        var metrics = assertThrows(IllegalArgumentException.class, () -> ServeCommand.HostPort.parse("--metrics-bind", "x"));
+        assertTrue(metrics.getMessage().startsWith("--metrics-bind: expected HOST:PORT"), metrics.getMessage());
     }
 }

@@ -64,7 +64,7 @@ public final class FastVmServer implements AutoCloseable {
         if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
         else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
         api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), apiKeys, vms, snapshots, quotas,
-                store.db(), backend, meters);
+                store.db(), backend, meters, config.metricsHost(), config.metricsPort());
         api.start();
         LOG.info("serving {} (database {}, accelerator {}, QEMU {})", api.baseUri(), store.db().dialect(),
                 backend.accelerator(), backend.qemuVersion());
@@ -94,6 +94,9 @@ public final class FastVmServer implements AutoCloseable {
 
     /** @return the URL clients use */
     public URI baseUri() { return api.baseUri(); }
+
+    /** @return the URL of the metrics listener's {@code /metrics}, if it has one */
+    public java.util.Optional<URI> metricsUri() { return api.metricsUri(); }
 
     /** @return the key created on the very first start (empty database), shown once */
     public Optional<ApiKeys.CreatedKey> bootstrapKey() { return bootstrapKey; }

@@ -22,10 +22,13 @@ import java.util.Objects;
  * @param idleTimeout   how long a silent connection stays open
  * @param defaultQuota  limits for orgs without an override
  * @param image         guest image for VMs: minimal or debian
+ * @param metricsHost   bind address of the separate {@code /metrics} listener (default 127.0.0.1: the API
+ *                      port never serves metrics), or null for none
+ * @param metricsPort   its port (default 9464; 0 = any free port)
  */
 public record ServerConfig(String host, int port, Path dataDir, String dbUrl, String dbUser, String dbPassword,
                            Path tlsCert, Path tlsKey, boolean tlsSelfSigned, Duration launchWait, Duration idleTimeout,
-                           QuotaValues defaultQuota, String image) {
+                           QuotaValues defaultQuota, String image, String metricsHost, int metricsPort) {
     /** Default limits per org: room for a handful of VMs and snapshots on one host. */
     public static final QuotaValues DEFAULT_QUOTA = new QuotaValues(16, 32768, 500, 50);
 
@@ -52,47 +55,60 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
         }
         Objects.requireNonNull(defaultQuota, "defaultQuota");
         Objects.requireNonNull(image, "image");
+        if (metricsPort < 0 || metricsPort > 65535) {
+            throw new IllegalArgumentException("metrics-bind: port must be 0-65535, got " + metricsPort);
+        }
     }
+
+    /** Default port of the metrics listener (Prometheus exporters' customary range). */
+    public static final int DEFAULT_METRICS_PORT = 9464;
 
     /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image */
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
-                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "debian");
+                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "debian", "127.0.0.1",
+                DEFAULT_METRICS_PORT);
     }
 
     /** @return a copy bound to {@code host:port} */
     public ServerConfig withBind(String h, int p) {
         return new ServerConfig(h, p, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, image);
+                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy with another default quota */
     public ServerConfig withDefaultQuota(QuotaValues q) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, q, image);
+                idleTimeout, q, image, metricsHost, metricsPort);
     }
 
     /** @return a copy with another launch wait */
     public ServerConfig withLaunchWait(Duration d) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, d,
-                idleTimeout, defaultQuota, image);
+                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned} */
     public ServerConfig withTls(Path cert, Path key, boolean selfSigned) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, cert, key, selfSigned, launchWait,
-                idleTimeout, defaultQuota, image);
+                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy booting another guest image */
     public ServerConfig withImage(String img) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, img);
+                idleTimeout, defaultQuota, img, metricsHost, metricsPort);
+    }
+
+    /** @return a copy whose /metrics listener binds {@code host:port} ({@code host} null: no listener) */
+    public ServerConfig withMetricsBind(String h, int p) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idleTimeout, defaultQuota, image, h, p);
     }
 
     /** @return a copy using another database */
     public ServerConfig withDb(String url, String user, String password) {
         return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, image);
+                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 }

@@ -59,6 +59,9 @@ public final class ApiHandler extends Handler.Abstract {
         this.meters = meters;
     }
 
+    /** Names of the two listeners: the API's, and the one that serves /metrics only. */
+    static final String API_CONNECTOR = "api", METRICS_CONNECTOR = "metrics";
+
     @Override
     public boolean handle(Request request, Response response, Callback callback) {
         long t0 = System.nanoTime();
@@ -70,7 +73,8 @@ public final class ApiHandler extends Handler.Abstract {
         Exchange ex = new Exchange(request, response, callback, segments, requestId);
         String template = "unmatched";
         try {
-            Route route = route(request.getMethod(), segments);
+            Route route = METRICS_CONNECTOR.equals(request.getConnectionMetaData().getConnector().getName())
+                    ? metricsRoute(request.getMethod(), segments) : route(request.getMethod(), segments);
             template = route.template();
             if (route.authenticated()) {
                 Optional<String> org = apiKeys.authenticate(request.getHeaders().get("X-API-Key"));
@@ -115,6 +119,15 @@ public final class ApiHandler extends Handler.Abstract {
         ApiError.write(ex.response, ex.callback, kind, message);
     }
 
+    /** The metrics listener serves GET /metrics and nothing else. */
+    private Route metricsRoute(String method, List<String> s) {
+        if (s.size() == 1 && s.get(0).equals("metrics") && method.equals("GET")) return new Route("/metrics", false, this::metrics);
+        return new Route("unmatched", false, ex -> {
+            throw new ServiceException(ErrorKind.NOT_FOUND, "the metrics listener serves GET /metrics only, not "
+                    + ex.method() + " " + ex.request.getHttpURI().getPath());
+        });
+    }
+
     private Route route(String method, List<String> s) {
         int n = s.size();
         if (n == 1 && method.equals("GET")) {
@@ -122,7 +135,6 @@ public final class ApiHandler extends Handler.Abstract {
                 case "healthz": return new Route("/healthz", false, health::healthz);
                 case "livez": return new Route("/livez", false, health::livez);
                 case "readyz": return new Route("/readyz", false, health::readyz);
-                case "metrics": return new Route("/metrics", false, this::metrics);
                 default: break;
             }
         }

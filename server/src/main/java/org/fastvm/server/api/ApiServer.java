@@ -36,6 +36,8 @@ import java.util.function.Supplier;
 public final class ApiServer implements AutoCloseable {
     private final Server server;
     private final ServerConnector connector;
+    /** Serves only GET /metrics (cleartext, loopback by default), so the API port never shows them. */
+    private final ServerConnector metricsConnector;
     private final boolean tls;
 
     /**
@@ -43,10 +45,12 @@ public final class ApiServer implements AutoCloseable {
      * @param port        bind port (0 = any free port)
      * @param keyStore    TLS key material, or null for cleartext
      * @param idleTimeout how long a silent connection stays open (long: execs may be quiet)
+     * @param metricsHost bind address of the /metrics listener, or null for none
+     * @param metricsPort its port (0 = any free port)
      */
     public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, ApiKeys apiKeys, Vms vms,
                      Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
-                     PrometheusMeterRegistry meters) {
+                     PrometheusMeterRegistry meters, String metricsHost, int metricsPort) {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("fastvm-http");
         threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("fastvm-req"));
@@ -75,7 +79,18 @@ public final class ApiServer implements AutoCloseable {
         connector.setHost(host);
         connector.setPort(port);
         connector.setIdleTimeout(idleTimeout.toMillis());
+        connector.setName(ApiHandler.API_CONNECTOR);
         server.addConnector(connector);
+        if (metricsHost != null) {
+            metricsConnector = new ServerConnector(server, new HttpConnectionFactory(http));
+            metricsConnector.setName(ApiHandler.METRICS_CONNECTOR);
+            metricsConnector.setHost(metricsHost);
+            metricsConnector.setPort(metricsPort);
+            metricsConnector.setIdleTimeout(Duration.ofSeconds(30).toMillis());
+            server.addConnector(metricsConnector);
+        } else {
+            metricsConnector = null;
+        }
         server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
                 new QuotasHandler(quotas), new HealthHandler(db, backend), meters));
         server.setErrorHandler(new ApiError.JettyErrors());
@@ -92,6 +107,15 @@ public final class ApiServer implements AutoCloseable {
         String host = connector.getHost() == null || connector.getHost().equals("0.0.0.0") ? "127.0.0.1" : connector.getHost();
         if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
         return URI.create((tls ? "https" : "http") + "://" + host + ":" + connector.getLocalPort());
+    }
+
+    /** @return the metrics listener's /metrics URL, if there is one */
+    public java.util.Optional<URI> metricsUri() {
+        if (metricsConnector == null) return java.util.Optional.empty();
+        String host = metricsConnector.getHost() == null || metricsConnector.getHost().equals("0.0.0.0") ? "127.0.0.1"
+                : metricsConnector.getHost();
+        if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
+        return java.util.Optional.of(URI.create("http://" + host + ":" + metricsConnector.getLocalPort() + "/metrics"));
     }
 
     /** Waits until the server stops. */

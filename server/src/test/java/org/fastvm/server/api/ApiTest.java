@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -320,7 +321,7 @@ class ApiTest extends ApiTestBase {
     /** @return how many execs /metrics counts with status 499 */
     static long clientClosedExecs() throws Exception {
         String key = "http_server_requests_seconds_count{method=\"POST\",route=\"/v1/vms/{id}/exec\",status=\"499\"} ";
-        return env.call("GET", "/metrics", null, null).body().lines().filter(l -> l.startsWith(key))
+        return env.metrics().body().lines().filter(l -> l.startsWith(key))
                 .mapToLong(l -> (long) Double.parseDouble(l.substring(key.length()).trim())).sum();
     }
 
@@ -433,14 +434,23 @@ class ApiTest extends ApiTestBase {
     }
 
     @Test
-    void metricsArePrometheusText() throws Exception {
+    void metricsArePrometheusTextOnTheirOwnListenerOnly() throws Exception {
         env.expect(200, "GET", "/v1/vms", null);
-        var r = env.call("GET", "/metrics", null, null);
+        var r = env.metrics();
         assertEquals(200, r.statusCode());
+        assertEquals("127.0.0.1", env.server.metricsUri().orElseThrow().getHost(), "loopback");
+        assertNotEquals(env.server.baseUri().getPort(), env.server.metricsUri().orElseThrow().getPort());
         assertTrue(r.body().contains("http_server_requests_seconds_count{"), r.body());
         assertTrue(r.body().contains("route=\"/v1/vms\""));
         assertTrue(r.body().contains("fastvm_vms{status=\"running\"}"));
         assertTrue(r.headers().firstValue("x-request-id").isPresent());
+        // the API port does not serve them (to anyone), and the metrics port serves nothing else
+        assertEquals(404, env.call("GET", "/metrics", null, null).statusCode());
+        assertEquals(404, env.call("GET", "/metrics", env.keyA, null).statusCode());
+        URI other = env.server.metricsUri().orElseThrow().resolve("/v1/vms");
+        var api = http.send(HttpRequest.newBuilder(other).header("X-API-Key", env.keyA).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, api.statusCode());
+        assertEquals("not_found", json(api.body()).get("error").asText());
     }
 
     @Test

@@ -28,7 +28,8 @@ abstract class ApiTestBase {
 
         Env(Path dir, FakeBackend backend, QuotaValues quota, Duration launchWait) throws Exception {
             this.backend = backend;
-            this.config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withDefaultQuota(quota).withLaunchWait(launchWait);
+            this.config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
+                    .withDefaultQuota(quota).withLaunchWait(launchWait);
             server = FastVmServer.start(config, backend);
             keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
             keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
@@ -41,6 +42,12 @@ abstract class ApiTestBase {
             this.server = started;
             keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
             keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+        }
+
+        /** GET /metrics from the metrics listener. */
+        HttpResponse<String> metrics() throws IOException, InterruptedException {
+            return http.send(HttpRequest.newBuilder(server.metricsUri().orElseThrow()).timeout(Duration.ofSeconds(30)).build(),
+                    HttpResponse.BodyHandlers.ofString());
         }
 
         URI uri(String path) {

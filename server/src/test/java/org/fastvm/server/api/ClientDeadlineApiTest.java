@@ -87,7 +87,7 @@ class ClientDeadlineApiTest extends ApiTestBase {
     void aBufferedExecOutlivingTheClientsTimeoutIsKilledAndLoggedAs499() throws Exception {
         assertKilledAtTheAnnouncedDeadline("hang", "application/json", "x-stainless-read-timeout", "1");
         assertKilledAtTheAnnouncedDeadline("gate", "application/json", "X-Stainless-Timeout", "1");
-        String metrics = env.call("GET", "/metrics", null, null).body();
+        String metrics = env.metrics().body();
         assertTrue(metrics.contains("route=\"/v1/vms/{id}/exec\",status=\"499\""), metrics);
         assertFalse(metrics.contains("route=\"/v1/vms/{id}/exec\",status=\"500\""), metrics);
     }

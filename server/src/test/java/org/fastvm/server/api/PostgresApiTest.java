@@ -20,7 +20,7 @@ class PostgresApiTest extends ApiTestBase {
     @Test
     void concurrentLaunchesRespectTheQuotaOnPostgres() throws Exception {
         try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
-            ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0)
+            ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
                     .withDefaultQuota(new QuotaValues(4, 1 << 20, 10_000, 3)).withLaunchWait(Duration.ofSeconds(5))
                     .withDb(pg.getJdbcUrl("postgres", "postgres"), "postgres", null);
             try (FastVmServer server = FastVmServer.start(cfg, new FakeBackend())) {

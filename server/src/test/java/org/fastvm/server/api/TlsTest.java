@@ -26,7 +26,7 @@ class TlsTest {
 
     @Test
     void selfSignedServesH2AndHttp11() throws Exception {
-        ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withTls(null, null, true);
+        ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0).withTls(null, null, true);
         try (FastVmServer server = FastVmServer.start(cfg, new FakeBackend())) {
             Path p12 = dir.resolve("tls/self-signed.p12");
             assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(p12)));
@@ -48,7 +48,7 @@ class TlsTest {
                 "-addext", "subjectAltName=IP:127.0.0.1").redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
         assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, out);
-        ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withTls(cert, key, false);
+        ServerConfig cfg = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0).withTls(cert, key, false);
         try (FastVmServer server = FastVmServer.start(cfg, new FakeBackend())) {
             KeyStore trust = KeyStore.getInstance("PKCS12");
             trust.load(null, null);

@@ -59,7 +59,7 @@ class SdkEndToEndTest {
 
     @BeforeAll
     static void start() throws Exception {
-        config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withLaunchWait(Duration.ofSeconds(60));
+        config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0).withLaunchWait(Duration.ofSeconds(60));
         server = FastVmServer.start(config, RealEngine.open(dir));
         keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
         String keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
