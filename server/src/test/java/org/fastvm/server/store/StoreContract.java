@@ -116,7 +116,10 @@ abstract class StoreContract {
             return null;
         });
         var q = quotas.get(org.id());
-        assertEquals(new QuotaValues(2, 4096, 10, 1), q.usage());
+        // b is in error: its vCPU and memory are released, its disk is held until it is deleted
+        assertEquals(new QuotaValues(2, 4096, 22, 1), q.usage());
+        store.db().write(c -> store.vms().markDeleted(c, b.id(), VmStatus.ERROR, java.time.Instant.now()));
+        assertEquals(new QuotaValues(2, 4096, 10, 1), quotas.get(org.id()).usage());
         assertEquals(new QuotaValues(4, 8192, 100, 2), q.limits());
         quotas.setOverride(org.id(), new QuotaOverride(16L, null, null, null));
         quotas.setOverride(org.id(), new QuotaOverride(null, null, null, 5L));
