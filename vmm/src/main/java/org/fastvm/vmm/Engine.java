@@ -291,6 +291,11 @@ public final class Engine implements AutoCloseable {
         QemuMachine known = machines.get(id);
         if (known != null && known.isAlive()) return Optional.of(known);
         Path dir = vmsDir.resolve(id);
+        try {
+            if (Files.isRegularFile(dir.resolve(MachineRecord.FILE))) Rehome.recover(dir);
+        } catch (IOException e) {
+            throw new VmmException("machine " + id + ": cannot finish an interrupted re-home: " + e.getMessage(), e);
+        }
         Optional<ProcessHandle> proc = liveQemu(dir);
         if (proc.isEmpty()) return Optional.empty();
         MachineRecord record = MachineRecord.read(dir);

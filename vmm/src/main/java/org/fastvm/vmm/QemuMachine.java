@@ -55,7 +55,8 @@ final class QemuMachine implements Machine {
     /**
      * Moves this machine into a successor QEMU that has taken over the guest (re-homing for
      * a snapshot): same id and dir, new process and QMP; the predecessor is killed by pid.
-     * The caller reconnects the agent.
+     * The caller reconnects the agent. The record naming the successor is written first: it is
+     * the move's commit point for {@link Rehome#recover} after a crash.
      */
     void rehome(Process successor, Qmp successorQmp, MachineRecord rec) throws java.io.IOException {
         ProcessHandle old = process;
@@ -63,8 +64,8 @@ final class QemuMachine implements Machine {
         process = successor.toHandle();
         watch(process, successor.onExit());
         qmp = successorQmp;
-        java.nio.file.Files.writeString(dir.resolve("pid"), Long.toString(successor.pid()));
         updateRecord(rec);
+        java.nio.file.Files.writeString(dir.resolve("pid"), Long.toString(successor.pid()));
         if (oldQmp != null) oldQmp.close();
         old.destroyForcibly();
     }

@@ -116,10 +116,56 @@ final class Rehome {
             splice.cancel(); // writes must not wait forever; the reader ends with the old socket
             throw e;
         }
+        faults.at("rehomed"); // committed: the record names the successor; the old sockets are still there
         for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET)) Files.deleteIfExists(dir.resolve(s + OLD));
         // the old QEMU is killed: its socket's stream ends, the reader goes on with the successor's
         splice.commit(Instant.now().plus(SnapshotCapture.QMP_TIMEOUT), m.exitFuture());
         return OptionalDouble.of(pauseMs);
+    }
+
+    /**
+     * Finishes a re-home that a crash of the engine cut short; called before a VM is attached.
+     * The VM's record is the commit point ({@link QemuMachine#rehome} writes it before anything
+     * else): if it names the successor (its argv maps RAM privately), the predecessor is killed
+     * and the moved-aside sockets removed; if it still names the predecessor (RAM {@code share=on}),
+     * the successor is killed, the VM's sockets are put back and the unused new disk top removed,
+     * and attach then continues the VM (it was stopped for the move). Guest disk writes the
+     * successor took between its {@code cont} and the commit point (milliseconds) are lost with it.
+     */
+    static void recover(Path dir) throws IOException {
+        Path oldQmp = dir.resolve(QemuCommand.QMP_SOCKET + OLD), oldAgent = dir.resolve(QemuCommand.AGENT_SOCKET + OLD);
+        if (!Files.exists(oldQmp) && !Files.exists(oldAgent)) return;
+        MachineRecord rec = MachineRecord.read(dir);
+        String qmpArg = dir.resolve(QemuCommand.QMP_SOCKET).toString();
+        for (ProcessHandle h : ProcessHandle.allProcesses().toList()) { // the other side of the move
+            if (h.pid() == rec.pid()) continue;
+            String cmdline = cmdline(h.pid());
+            if (cmdline.contains("qemu") && cmdline.contains(qmpArg)) {
+                LOG.log(Level.WARNING, "machine {0}: killing QEMU {1}, left by a re-home cut short", dir.getFileName(), h.pid());
+                h.destroyForcibly();
+                h.onExit().join();
+            }
+        }
+        boolean successorWon = rec.argv().stream().noneMatch(a -> a.contains(",share=on"));
+        if (successorWon) {
+            Files.deleteIfExists(oldQmp);
+            Files.deleteIfExists(oldAgent);
+        } else {
+            moveSockets(dir, OLD, "");
+            Path unusedTop = dir.resolve(MachineRecord.layerName(rec.diskLayers().size() + 1));
+            if (!unusedTop.getFileName().toString().equals(rec.diskTop())) Files.deleteIfExists(unusedTop);
+        }
+        Files.writeString(dir.resolve("pid"), Long.toString(rec.pid()));
+        LOG.log(Level.WARNING, "machine {0}: a re-home cut short by a crash was {1}", dir.getFileName(),
+                successorWon ? "completed (the successor QEMU holds the VM)" : "rolled back (the VM stays in its QEMU)");
+    }
+
+    private static String cmdline(long pid) {
+        try {
+            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
+        } catch (IOException e) {
+            return ""; // exited meanwhile, or not ours to read
+        }
     }
 
     private static void moveSockets(Path dir, String from, String to) throws IOException {
