@@ -14,13 +14,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import org.fastvm.vmm.process.ProcessRunner;
 
 /**
  * Chooses KVM or TCG. KVM counts only if /dev/kvm opens read-write AND the minimal image
@@ -58,7 +56,7 @@ final class AcceleratorProbe {
             LOG.log(Level.INFO, "accelerator: TCG ({0})", why);
             return Accelerator.TCG;
         }
-        String key = hostKey(engine.config().qemuBinary());
+        String key = hostKey(engine.qemuVersion().describe());
         Path cache = cacheFile(engine.config().cacheDir(), key);
         if (Files.isRegularFile(cache)) {
             try {
@@ -128,9 +126,7 @@ final class AcceleratorProbe {
     }
 
     /** QEMU version + host kernel + CPU model: what decides whether KVM works here. */
-    static String hostKey(String qemuBinary) throws InterruptedException {
-        String qemu = ProcessRunner.run(List.of(qemuBinary, "--version"), Duration.ofSeconds(20))
-                .stdout().lines().findFirst().orElse("");
+    static String hostKey(String qemu) {
         String kernel = read("/proc/sys/kernel/osrelease").strip();
         String cpu = read("/proc/cpuinfo").lines().filter(l -> l.startsWith("model name")).findFirst()
                 .map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse("unknown cpu");

@@ -336,10 +336,7 @@ public final class Engine implements AutoCloseable {
             return;
         }
         Path dir = vmsDir.resolve(id);
-        liveQemu(dir).ifPresent(p -> {
-            p.destroyForcibly();
-            p.onExit().join();
-        });
+        killLiveQemu(dir);
         FileOps.deleteTree(dir);
     }
 
@@ -354,7 +351,11 @@ public final class Engine implements AutoCloseable {
             known.stopProcess();
             return;
         }
-        liveQemu(vmsDir.resolve(id)).ifPresent(p -> {
+        killLiveQemu(vmsDir.resolve(id));
+    }
+
+    private static void killLiveQemu(Path dir) {
+        liveQemu(dir).ifPresent(p -> {
             p.destroyForcibly();
             p.onExit().join();
         });

@@ -21,8 +21,6 @@ final class QemuMachine implements Machine {
     /** QMP quit normally ends QEMU in milliseconds; then SIGKILL. */
     private static final Duration QUIT_GRACE = Duration.ofSeconds(2);
     private static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(30);
-    /** {@code cont} right after a cancelled migration may be refused for a moment ("not finalized"). */
-    private static final Duration RESUME_WITHIN = Duration.ofSeconds(5);
 
     private final Path dir;
     private volatile MachineRecord record;
@@ -96,7 +94,7 @@ final class QemuMachine implements Machine {
         qmp.execute("migrate_cancel"); // a precopy the previous engine started (no-op when none runs)
         if (status.equals("running") || status.equals("inmigrate")) return; // an unloaded restore cannot resume
         LOG.log(Level.WARNING, "machine {0} was left {1} by an engine that ended mid-snapshot; continuing it", id(), status);
-        org.fastvm.vmm.qemu.Migration.cont(qmp, RESUME_WITHIN);
+        org.fastvm.vmm.qemu.Migration.cont(qmp);
     }
 
     /** Takes over connections made while restoring (QMP negotiated, agent said HELLO). */

@@ -101,7 +101,7 @@ final class Rehome {
             Migration.feed(dir.resolve("mig.sock"), Files.readAllBytes(state));
             incoming.await(Set.of("completed"), deadline, successor.onExit());
             incoming.close();
-            Migration.cont(sq, SnapshotCapture.CONT_RETRY);
+            Migration.cont(sq);
             pauseMs = (System.nanoTime() - t0) / 1e6;
             undo.keep();
         }
@@ -146,7 +146,7 @@ final class Rehome {
                 h.onExit().join();
             }
         }
-        boolean successorWon = rec.argv().stream().noneMatch(a -> a.contains(",share=on"));
+        boolean successorWon = !rec.ramShared();
         if (successorWon) {
             Files.deleteIfExists(oldQmp);
             Files.deleteIfExists(oldAgent);

@@ -34,7 +34,6 @@ final class Restorer {
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Duration QMP_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration RESTORE_HELLO_TIMEOUT = Duration.ofSeconds(30);
-    private static final Duration CONT_RETRY = Duration.ofSeconds(5);
     /** How long the guest may take to notice a resized disk (a config interrupt, handled asynchronously). */
     private static final Duration RESIZE_NOTICE = Duration.ofSeconds(10);
 
@@ -108,7 +107,7 @@ final class Restorer {
                 p.label().set("machine " + vmId);
                 m.adopt(p.qmp(), agent);
                 tLoaded = System.nanoTime();
-                Migration.cont(p.qmp(), CONT_RETRY);
+                Migration.cont(p.qmp());
                 tCont = tHello = System.nanoTime();
                 identity = reidentify(agent, hostname);
             } else {
@@ -119,7 +118,7 @@ final class Restorer {
                 m.adopt(p.qmp(), agent);
                 loadState(p, state, deadline, m.exitFuture(), id);
                 tLoaded = System.nanoTime();
-                Migration.cont(p.qmp(), CONT_RETRY);
+                Migration.cont(p.qmp());
                 tCont = System.nanoTime();
                 // sent right away: the agent answers them after the HELLO for our HELLO_REQ, one round trip saved
                 identity = reidentify(agent, hostname);
@@ -230,7 +229,7 @@ final class Restorer {
             agent = AgentChannel.connectEarly(p.dir().resolve(QemuCommand.AGENT_SOCKET), deadline, exit,
                     e -> QemuMachine.deathMapper(label.get(), pid, exit).apply(e));
             loadState(p, state, deadline, exit, man.id());
-            Migration.cont(p.qmp(), CONT_RETRY);
+            Migration.cont(p.qmp());
             agent.awaitHello(deadline, exit);
             ExecResult r = agent.exec(ExecRequest.of("true"));
             if (r.exitCode() != 0) throw new VmmException("warm-up exec of 'true' exited " + r.exitCode());

@@ -45,7 +45,6 @@ final class SnapshotCapture {
     static final Duration QMP_TIMEOUT = Duration.ofSeconds(15);
     /** A stopped copy of a big guest under TCG takes seconds; past this we give up and resume the VM. */
     static final Duration MIGRATION_TIMEOUT = Duration.ofSeconds(180);
-    static final Duration CONT_RETRY = Duration.ofSeconds(5);
     /**
      * How long a live precopy may run: a guest that dirties RAM faster than it is copied never
      * converges, so past this the VM is stopped and the rest is copied stopped.
@@ -222,7 +221,7 @@ final class SnapshotCapture {
             long t0 = System.nanoTime();
             freeze.freeze();
             copy.run();
-            Migration.cont(qmp, CONT_RETRY);
+            Migration.cont(qmp);
             undo.keep();
             return (System.nanoTime() - t0) / 1e6;
         }
@@ -314,7 +313,7 @@ final class SnapshotCapture {
             freeze.freeze();
             qmp.execute("migrate-continue", Map.of("state", "pre-switchover"));
             out.await(Set.of("completed"), deadline, m.exitFuture());
-            Migration.cont(qmp, CONT_RETRY);
+            Migration.cont(qmp);
             long resumed = System.currentTimeMillis();
             undo.keep();
             JsonNode stop = stopEvent.getNow(null);
@@ -336,7 +335,7 @@ final class SnapshotCapture {
         try {
             qmp.execute("migrate_cancel");
             String status = qmp.execute("query-status").path("status").asText();
-            if (!"running".equals(status)) Migration.cont(qmp, CONT_RETRY);
+            if (!"running".equals(status)) Migration.cont(qmp);
         } catch (RuntimeException | InterruptedException e) {
             LOG.log(Level.WARNING, "machine {0}: could not resume after a failed snapshot: {1}", m.id(), e.toString());
             if (e instanceof InterruptedException) Thread.currentThread().interrupt();
@@ -348,7 +347,7 @@ final class SnapshotCapture {
         Path dir = m.dir();
         boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()));
         return QemuCommand.running(engine.config().qemuBinary(), rec.accelerator(), rec.machineOptions(),
-                rec.spec().vcpus(), rec.spec().memoryMib(), dir, rec.argv().stream().anyMatch(a -> a.contains(",share=on")),
+                rec.spec().vcpus(), rec.spec().memoryMib(), dir, rec.ramShared(),
                 hasDisk ? dir.resolve(rec.diskTop()) : null, rec.diskLayers().stream().map(dir::resolve).toList());
     }
 }

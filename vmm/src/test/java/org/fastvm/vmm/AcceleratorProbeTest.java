@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.fastvm.vmm.testing.TestEngines;
+import org.fastvm.vmm.qemu.QemuVersion;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,7 +35,8 @@ class AcceleratorProbeTest {
         // (here a KVM probe boot takes 5 s and fails, so KVM can only come from the file).
         var cfg = EngineConfig.builder().dataDir(dir.resolve("data")).cacheDir(dir.resolve("cache"))
                 .accel(EngineConfig.AccelMode.AUTO).build();
-        String key = AcceleratorProbe.hostKey(cfg.qemuBinary()); // FASTVM_QEMU may name another QEMU
+        // the key names the configured QEMU's version (FASTVM_QEMU may name another QEMU)
+        String key = AcceleratorProbe.hostKey(QemuVersion.query(cfg.qemuBinary(), dir.resolve("q")).describe());
         Path file = AcceleratorProbe.cacheFile(dir.resolve("cache"), key);
         Files.createDirectories(file.getParent());
         Files.writeString(file, JSON.createObjectNode().put("hostKey", key).put("accelerator", "KVM").toString());
@@ -53,7 +55,7 @@ class AcceleratorProbeTest {
                         cfg.qemuBinary(), cfg.bootTimeout()))) {
             Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/kvm")),
                     "no usable /dev/kvm: the engine chose TCG without a probe, nothing to cache");
-            Path file = AcceleratorProbe.cacheFile(cfg.cacheDir(), AcceleratorProbe.hostKey(cfg.qemuBinary()));
+            Path file = AcceleratorProbe.cacheFile(cfg.cacheDir(), AcceleratorProbe.hostKey(e.qemuVersion().describe()));
             assertTrue(Files.isRegularFile(file), file.toString());
             var n = JSON.readTree(file.toFile());
             assertEquals(e.accelerator().name(), n.path("accelerator").asText());

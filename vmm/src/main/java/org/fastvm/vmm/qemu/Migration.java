@@ -152,6 +152,14 @@ public final class Migration implements AutoCloseable {
      * {@code cont}, retried while QEMU says the migration is not finalized yet (the
      * {@code completed} event precedes the end of {@code finish-migrate}).
      */
+    public static void cont(Qmp qmp) throws InterruptedException {
+        cont(qmp, CONT_RETRY);
+    }
+
+    /** How long {@link #cont(Qmp)} retries a {@code cont} that QEMU refuses as "not finalized". */
+    public static final Duration CONT_RETRY = Duration.ofSeconds(5);
+
+    /** {@link #cont(Qmp)}, retrying for at most {@code within}. */
     public static void cont(Qmp qmp, Duration within) throws InterruptedException {
         long end = System.nanoTime() + within.toNanos();
         while (true) {

@@ -107,11 +107,6 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
                 memShared, null, null, null, top, layers, true, false);
     }
 
-    /** The same machine restoring from {@code snapshotMem}: see {@link #restore}. */
-    public QemuCommand forRestore(Path snapshotMem) {
-        return restore(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, vmDir, snapshotMem, rootDisk, diskLayers);
-    }
-
     /**
      * A QEMU that receives a running VM by migration and keeps it paused (a snapshot's
      * capture process): RAM shared in {@code mem}, sockets in {@code dir}, root disk

@@ -60,7 +60,8 @@ class QemuCommandTest {
     @Test
     void restoreKeepsTheDeviceOrderAndMapsSnapshotMemoryPrivately() {
         QemuCommand b = boot(Accelerator.TCG, VM.resolve("root.qcow2"));
-        QemuCommand r = b.forRestore(Path.of("/data/snapshots/s1/mem"));
+        QemuCommand r = QemuCommand.restore(b.qemuBinary(), b.accelerator(), b.machineOptions(), b.vcpus(), b.memoryMib(),
+                b.vmDir(), Path.of("/data/snapshots/s1/mem"), b.rootDisk(), b.diskLayers());
         List<String> ba = b.argv(), ra = r.argv();
         assertEquals("memory-backend-file,id=mem,size=512M,mem-path=/data/snapshots/s1/mem,share=off", after(ra, "-object"));
         assertEquals(List.of("-incoming", "defer"), ra.subList(ra.size() - 2, ra.size()));
@@ -135,8 +136,8 @@ class QemuCommandTest {
 
     @Test
     void imageMachineOptionsJoinTheMachineType() {
-        List<String> a = QemuCommand.boot("q", Accelerator.TCG, "acpi=off", 1, 64, VM, Path.of("/k"), null, null, null)
-                .forRestore(VM.resolve("mem")).argv();
+        List<String> a = QemuCommand.restore("q", Accelerator.TCG, "acpi=off", 1, 64, VM, VM.resolve("mem"), null,
+                List.of()).argv();
         assertEquals("microvm,pit=on,pic=on,rtc=on,acpi=off,memory-backend=mem", after(a, "-M"));
     }
 }
