@@ -9,27 +9,37 @@ import org.fastvm.server.backend.VmBackend;
 import org.fastvm.server.core.ApiKeys;
 import org.fastvm.server.core.Orgs;
 import org.fastvm.server.core.Quotas;
+import org.fastvm.server.core.Reconciler;
 import org.fastvm.server.core.Snapshots;
 import org.fastvm.server.core.Vms;
 import org.fastvm.server.model.VmStatus;
 import org.fastvm.server.store.Database;
 import org.fastvm.server.store.Store;
+import org.fastvm.vmm.FaultHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.URI;
 import java.security.KeyStore;
 import java.util.Map;
+import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The control plane assembled: database, services over a {@link VmBackend}, reconciliation of
- * rows with live VMs, and the HTTP API. {@link #close()} stops serving but leaves VMs running.
+ * rows with live VMs, and the HTTP API. The listener opens first; VMs left by the previous run
+ * are settled in the background ({@link #recovery()}; {@code /readyz} answers 503 until then).
+ * {@link #close()} stops serving but leaves VMs running.
  */
 public final class FastVmServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FastVmServer.class);
+    /** How often rows and files are compared while serving (differences are logged). */
+    static final Duration AUDIT_INTERVAL = Duration.ofMinutes(10);
 
     private final Store store;
     private final VmBackend backend;
@@ -40,8 +50,11 @@ public final class FastVmServer implements AutoCloseable {
     private final Quotas quotas;
     private final ApiServer api;
     private final Optional<ApiKeys.CreatedKey> bootstrapKey;
+    private final Reconciler reconciler;
+    private final CompletableFuture<Void> recovery;
+    private final ScheduledExecutorService audits;
 
-    private FastVmServer(ServerConfig config, Store store, VmBackend backend) throws Exception {
+    private FastVmServer(ServerConfig config, Store store, VmBackend backend, FaultHook faults) throws Exception {
         this.store = store;
         this.backend = backend;
         this.background = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("fastvm-bg-", 0).factory());
@@ -49,23 +62,32 @@ public final class FastVmServer implements AutoCloseable {
         apiKeys = new ApiKeys(store);
         orgs = new Orgs(store, apiKeys);
         quotas = new Quotas(store, config.defaultQuota());
-        vms = new Vms(store, backend, quotas, config.launchWait(), background, meters);
-        Snapshots snapshots = new Snapshots(store, backend, vms, quotas, background, meters);
+        vms = new Vms(store, backend, quotas, config.launchWait(), background, meters, faults);
+        Snapshots snapshots = new Snapshots(store, backend, vms, quotas, background, meters, faults);
+        reconciler = new Reconciler(store, backend, vms, snapshots, background, meters);
         VmCounts counts = new VmCounts(vms);
         for (VmStatus s : VmStatus.values()) {
             if (s == VmStatus.DELETED) continue;
             Gauge.builder("fastvm.vms", () -> counts.get().getOrDefault(s, 0L)).tag("status", s.wire())
                     .description("VMs by status").register(meters);
         }
-        vms.reconcile();
-        snapshots.reconcile();
         bootstrapKey = orgs.bootstrap();
         KeyStore keyStore = null;
         if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
         else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
+        CompletableFuture<Void> recovered = new CompletableFuture<>();
         api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), apiKeys, vms, snapshots, quotas,
-                store.db(), backend, meters, config.metricsHost(), config.metricsPort());
+                store.db(), backend, meters, config.metricsHost(), config.metricsPort(), recovered::isDone);
+        // Rows to settle are marked before the listener opens, so no request acts on a VM not yet reattached.
+        CompletableFuture<Void> settling = reconciler.recover();
         api.start();
+        recovery = settling.whenComplete((v, t) -> {
+            if (t != null) LOG.error("start-up recovery failed", t);
+            recovered.complete(null);
+        });
+        audits = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("fastvm-audit").factory());
+        audits.scheduleWithFixedDelay(this::auditQuietly, AUDIT_INTERVAL.toMillis(), AUDIT_INTERVAL.toMillis(),
+                TimeUnit.MILLISECONDS);
         LOG.info("serving {} (database {}, accelerator {}, QEMU {})", api.baseUri(), store.db().dialect(),
                 backend.accelerator(), backend.qemuVersion());
     }
@@ -76,9 +98,14 @@ public final class FastVmServer implements AutoCloseable {
      * @param backend the VM engine (owned by the server from now on; closed by {@link #close()})
      */
     public static FastVmServer start(ServerConfig config, VmBackend backend) throws Exception {
+        return start(config, backend, FaultHook.NONE);
+    }
+
+    /** {@link #start(ServerConfig, VmBackend)} whose multi-step operations call {@code faults} at named steps (crash tests). */
+    public static FastVmServer start(ServerConfig config, VmBackend backend, FaultHook faults) throws Exception {
         Store store = Store.over(openDatabase(config));
         try {
-            return new FastVmServer(config, store, backend);
+            return new FastVmServer(config, store, backend, faults);
         } catch (Exception | Error e) {
             store.close();
             backend.close();
@@ -97,6 +124,24 @@ public final class FastVmServer implements AutoCloseable {
 
     /** @return the URL of the metrics listener's {@code /metrics}, if it has one */
     public java.util.Optional<URI> metricsUri() { return api.metricsUri(); }
+
+    /**
+     * @return completes once the VMs and snapshots the previous run left are settled (reattached,
+     *         finished or rolled back) and files no row owns are removed
+     */
+    public CompletableFuture<Void> recovery() { return recovery; }
+
+    /** Compares rows with files now and logs each difference; @return the differences */
+    public java.util.List<String> audit() { return reconciler.audit(); }
+
+    private void auditQuietly() {
+        if (!recovery.isDone()) return;
+        try {
+            reconciler.audit();
+        } catch (RuntimeException e) {
+            LOG.warn("reconcile audit failed: {}", e.toString());
+        }
+    }
 
     /** @return the key created on the very first start (empty database), shown once */
     public Optional<ApiKeys.CreatedKey> bootstrapKey() { return bootstrapKey; }
@@ -121,7 +166,10 @@ public final class FastVmServer implements AutoCloseable {
         try {
             api.close();
         } finally {
+            audits.shutdownNow();
             background.shutdownNow();
+            // interrupted boots, snapshots and recovery settle their rows before the database closes
+            if (!background.awaitTermination(10, TimeUnit.SECONDS)) LOG.warn("background work still running at shutdown");
             vms.close();
             backend.close();
             store.close();

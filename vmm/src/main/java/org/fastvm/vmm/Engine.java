@@ -63,8 +63,8 @@ public final class Engine implements AutoCloseable {
         return open(config, FaultHook.NONE);
     }
 
-    /** Opens an engine whose snapshot, re-home and warm-up steps call {@code faults} (tests inject failures). */
-    static Engine open(EngineConfig config, FaultHook faults) throws InterruptedException {
+    /** Opens an engine whose snapshot, re-home, restore and warm-up steps call {@code faults} (tests inject failures). */
+    public static Engine open(EngineConfig config, FaultHook faults) throws InterruptedException {
         if (config.dataDir().toString().contains(",")) {
             throw new IllegalArgumentException("dataDir: must not contain ',' (QEMU option syntax): " + config.dataDir());
         }
@@ -296,6 +296,8 @@ public final class Engine implements AutoCloseable {
         } catch (IOException e) {
             throw new VmmException("machine " + id + ": cannot finish an interrupted re-home: " + e.getMessage(), e);
         }
+        // No record: a launch or restore that never finished (its engine died); not a VM to attach.
+        if (!Files.isRegularFile(dir.resolve(MachineRecord.FILE))) return Optional.empty();
         Optional<ProcessHandle> proc = liveQemu(dir);
         if (proc.isEmpty()) return Optional.empty();
         MachineRecord record = MachineRecord.read(dir);
@@ -376,12 +378,27 @@ public final class Engine implements AutoCloseable {
         // The pid may have been reused by another program: only trust a QEMU started for this dir.
         try {
             String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
-            // a clone from the warm pool was started in a pool dir: its record names that socket
+            // a clone from the warm pool was started in a pool dir: its record names that socket, and
+            // before the record exists the pool dir is a link to this dir
             String qmpArg = Files.isRegularFile(dir.resolve(MachineRecord.FILE)) ? MachineRecord.read(dir).qmpArg() : "";
-            boolean ours = cmdline.contains(dir.resolve("qmp.sock").toString()) || (!qmpArg.isEmpty() && cmdline.contains(qmpArg));
+            boolean ours = cmdline.contains(dir.resolve("qmp.sock").toString()) || (!qmpArg.isEmpty() && cmdline.contains(qmpArg))
+                    || qmpDirIs(cmdline, dir);
             return ours ? p : Optional.empty();
         } catch (IOException e) {
             return Optional.empty(); // exited meanwhile
+        }
+    }
+
+    /** Whether the {@code -qmp unix:PATH,...} socket in a NUL-separated cmdline lives in {@code dir}, through links. */
+    private static boolean qmpDirIs(String cmdline, Path dir) {
+        List<String> args = List.of(cmdline.split("\0"));
+        int i = args.indexOf("-qmp");
+        if (i < 0 || i + 1 >= args.size() || !args.get(i + 1).startsWith("unix:")) return false;
+        String path = args.get(i + 1).substring("unix:".length()).split(",", 2)[0];
+        try {
+            return Path.of(path).getParent().toRealPath().equals(dir.toRealPath());
+        } catch (IOException | RuntimeException e) {
+            return false; // the link or the dir is gone
         }
     }
 

@@ -3,13 +3,14 @@ package org.fastvm.vmm;
 import java.io.IOException;
 
 /**
- * Named steps of snapshot, re-home and warm-up where a test injects a failure (an
- * {@link IOException} such as "No space left on device") or an action (deleting the
- * snapshot meanwhile). The engine is given one at {@link Engine#open(EngineConfig, FaultHook)};
- * the default does nothing.
+ * Named steps of multi-step operations (snapshot, re-home, restore, warm-up; the server adds
+ * its own around its rows) where a test injects a failure (an {@link IOException} such as "No
+ * space left on device"), an action (deleting the snapshot meanwhile) or a crash (halting the
+ * JVM as {@code kill -9} would). The engine is given one at {@link Engine#open(EngineConfig,
+ * FaultHook)}; the default does nothing. Production code never installs one.
  */
 @FunctionalInterface
-interface FaultHook {
+public interface FaultHook {
     /** Does nothing. */
     FaultHook NONE = step -> { };
 

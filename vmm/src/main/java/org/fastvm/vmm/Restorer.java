@@ -97,6 +97,7 @@ final class Restorer {
                     p.command().machineOptions(), p.command().argv(), p.process().pid(),
                     man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE, man.diskLayers(), id, null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
+            faults.atUnchecked("restore-spawned"); // a QEMU runs in the VM dir; no record yet: not a VM
             AgentChannel agent;
             String how;
             long t0 = System.nanoTime(), tLoaded, tCont, tHello;
@@ -132,12 +133,14 @@ final class Restorer {
                 }
                 tHello = System.nanoTime();
             }
+            faults.atUnchecked("restore-resumed"); // the guest runs, still with the snapshot's identity
             join(identity);
             long tIdent = System.nanoTime();
             if (man.hasRootDisk() && wantDisk > man.diskBytes()) {
                 growDisk(p.qmp(), QemuCommand.ROOT_DISK_NODE, agent, man.diskBytes(), wantDisk);
             }
-            rec.write(dir);
+            faults.atUnchecked("restore-identified");
+            rec.write(dir); // the commit point: from here on the dir is a VM an engine attaches
             LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3}): state loaded {4} ms, cont {5} ms, HELLO {6} ms,"
                     + " re-identified {7} ms", vmId, id, how, p.process().pid(), (tLoaded - t0) / 1_000_000,
                     (tCont - tLoaded) / 1_000_000, (tHello - tCont) / 1_000_000, (tIdent - tHello) / 1_000_000);

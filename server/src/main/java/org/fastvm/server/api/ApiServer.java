@@ -47,10 +47,12 @@ public final class ApiServer implements AutoCloseable {
      * @param idleTimeout how long a silent connection stays open (long: execs may be quiet)
      * @param metricsHost bind address of the /metrics listener, or null for none
      * @param metricsPort its port (0 = any free port)
+     * @param recovered   whether start-up has settled the VMs of the previous run (/readyz says 503 until then)
      */
     public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, ApiKeys apiKeys, Vms vms,
                      Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
-                     PrometheusMeterRegistry meters, String metricsHost, int metricsPort) {
+                     PrometheusMeterRegistry meters, String metricsHost, int metricsPort,
+                     java.util.function.BooleanSupplier recovered) {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("fastvm-http");
         threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("fastvm-req"));
@@ -92,7 +94,7 @@ public final class ApiServer implements AutoCloseable {
             metricsConnector = null;
         }
         server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
-                new QuotasHandler(quotas), new HealthHandler(db, backend), meters));
+                new QuotasHandler(quotas), new HealthHandler(db, backend, recovered), meters));
         server.setErrorHandler(new ApiError.JettyErrors());
         server.setStopTimeout(2000);
     }

@@ -19,10 +19,12 @@ final class HealthHandler {
 
     private final Database db;
     private final VmBackend backend;
+    private final java.util.function.BooleanSupplier recovered;
 
-    HealthHandler(Database db, VmBackend backend) {
+    HealthHandler(Database db, VmBackend backend, java.util.function.BooleanSupplier recovered) {
         this.db = db;
         this.backend = backend;
+        this.recovered = recovered;
     }
 
     /** GET /healthz: {"status":"ok", ...detail}. */
@@ -44,8 +46,12 @@ final class HealthHandler {
         ex.json(200, n);
     }
 
-    /** GET /readyz: the database answers too; 503 with Retry-After otherwise. */
+    /** GET /readyz: the database answers and start-up has settled the previous run's VMs; 503 with Retry-After otherwise. */
     void readyz(Exchange ex) {
+        if (!recovered.getAsBoolean()) {
+            ApiError.write(ex.response, ex.callback, ErrorKind.UNAVAILABLE, "reattaching the VMs of the previous run");
+            return;
+        }
         try (Connection c = db.dataSource().getConnection()) {
             if (!c.isValid(2)) throw new java.sql.SQLException("connection not valid");
         } catch (java.sql.SQLException e) {

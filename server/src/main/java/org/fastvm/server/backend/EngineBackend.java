@@ -5,6 +5,7 @@ import org.fastvm.vmm.EngineConfig;
 import org.fastvm.vmm.ExecHandle;
 import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.FaultHook;
 import org.fastvm.vmm.Machine;
 import org.fastvm.vmm.MachineSpec;
 import org.fastvm.vmm.NoSuchSnapshotException;
@@ -35,10 +36,15 @@ public final class EngineBackend implements VmBackend {
      * @param image the guest image VMs boot: {@code minimal} or {@code debian}
      */
     public static EngineBackend open(EngineConfig config, String image) throws InterruptedException {
+        return open(config, image, FaultHook.NONE);
+    }
+
+    /** {@link #open(EngineConfig, String)} with an engine whose named steps call {@code faults} (crash tests). */
+    public static EngineBackend open(EngineConfig config, String image, FaultHook faults) throws InterruptedException {
         if (!MachineSpec.IMAGES.contains(image)) {
             throw new IllegalArgumentException("image: must be one of " + MachineSpec.IMAGES + ", got '" + image + "'");
         }
-        Engine engine = Engine.open(config);
+        Engine engine = Engine.open(config, faults);
         try {
             engine.image(image);
         } catch (RuntimeException | InterruptedException e) {
@@ -111,6 +117,16 @@ public final class EngineBackend implements VmBackend {
         } catch (NoSuchSnapshotException e) {
             // A snapshot that failed (or never finished) left no files: nothing to remove.
         }
+    }
+
+    @Override
+    public java.util.List<String> vmIds() {
+        return engine.machineIds();
+    }
+
+    @Override
+    public java.util.List<String> snapshotIds() {
+        return engine.snapshots().stream().map(org.fastvm.vmm.VmSnapshot::id).toList();
     }
 
     @Override

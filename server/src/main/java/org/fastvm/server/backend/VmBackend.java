@@ -28,6 +28,12 @@ public interface VmBackend extends AutoCloseable {
     /** Removes a snapshot's files (the engine keeps them while restored VMs still map them). */
     void deleteSnapshot(String snapshotId);
 
+    /** @return the ids of every VM that has files on this host (running or not) */
+    java.util.List<String> vmIds();
+
+    /** @return the ids of every complete snapshot on this host */
+    java.util.List<String> snapshotIds();
+
     /** @return the accelerator VMs run on, e.g. "kvm" or "tcg" */
     String accelerator();
 

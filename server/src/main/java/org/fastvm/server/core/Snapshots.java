@@ -10,6 +10,7 @@ import org.fastvm.server.model.SnapshotStatus;
 import org.fastvm.server.model.Vm;
 import org.fastvm.server.model.VmStatus;
 import org.fastvm.server.store.Store;
+import org.fastvm.vmm.FaultHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,6 +25,13 @@ import java.util.concurrent.TimeUnit;
  * The snapshot state machine: creating → ready | error. POST answers 201 with the row in
  * {@code creating}; the engine work runs in the background and the row converges. Any engine
  * failure (including an engine that cannot snapshot yet) becomes {@code error}, never a 5xx.
+ *
+ * <p>Crash safety: the {@code creating} row is the intent record; the engine publishes a
+ * snapshot atomically, so at the next start {@link #recover} makes the row {@code ready} when
+ * the engine has it, else {@code error} (the engine removed the partial capture when it
+ * opened). A delete marks the row first and removes the files after; files whose row is gone
+ * are removed by the start-up sweep. Fault steps: {@code snapshot-inserted},
+ * {@code snapshot-taken}, {@code snapshot-delete-marked}.
  */
 public final class Snapshots {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshots.class);
@@ -34,8 +42,11 @@ public final class Snapshots {
     private final Quotas quotas;
     private final ExecutorService background;
     private final Timer snapshotTimer;
+    private final FaultHook faults;
 
-    public Snapshots(Store store, VmBackend backend, Vms vms, Quotas quotas, ExecutorService background, MeterRegistry meters) {
+    public Snapshots(Store store, VmBackend backend, Vms vms, Quotas quotas, ExecutorService background, MeterRegistry meters,
+                     FaultHook faults) {
+        this.faults = faults;
         this.store = store;
         this.backend = backend;
         this.vms = vms;
@@ -62,6 +73,7 @@ public final class Snapshots {
             store.snapshots().insert(c, row);
             return null;
         });
+        faults.atUnchecked("snapshot-inserted");
         background.execute(() -> take(machine, row));
         return row;
     }
@@ -77,6 +89,7 @@ public final class Snapshots {
             return;
         }
         snapshotTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+        faults.atUnchecked("snapshot-taken");
         store.db().write(c -> store.snapshots().transition(c, row.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
         boolean deletedMeanwhile = store.db().read(c -> store.snapshots().find(c, row.id()))
                 .map(s -> s.deletedAt() != null).orElse(true);
@@ -112,6 +125,7 @@ public final class Snapshots {
         Snapshot s = require(orgId, id);
         boolean deleted = store.db().write(c -> store.snapshots().markDeleted(c, id, Vms.now()));
         if (!deleted) throw ServiceException.notFound("snapshot", id);
+        faults.atUnchecked("snapshot-delete-marked");
         if (s.status() != SnapshotStatus.CREATING) removeFiles(id);
     }
 
@@ -123,11 +137,25 @@ public final class Snapshots {
         }
     }
 
-    /** After a restart: a snapshot that was being taken can never finish; mark it error. */
-    public void reconcile() {
-        for (Snapshot s : store.db().read(c -> store.snapshots().listByStatus(c, SnapshotStatus.CREATING))) {
+    /** @return the snapshots start-up must settle: those that were being taken */
+    List<Snapshot> toRecover() {
+        return store.db().read(c -> store.snapshots().listByStatus(c, SnapshotStatus.CREATING));
+    }
+
+    /**
+     * After a restart, settles a snapshot that was being taken: ready when the engine had
+     * published it (complete), else error; a row deleted meanwhile has its files removed.
+     */
+    void recover(Snapshot s) {
+        boolean published = backend.snapshotIds().contains(s.id());
+        if (published) {
+            store.db().write(c -> store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
+            LOG.info("snapshot={} was complete when the server stopped; ready", s.id());
+        } else {
             store.db().write(c -> store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.ERROR,
                     "the server restarted while the snapshot was being taken"));
+            LOG.warn("snapshot={} was cut short by a restart; status error", s.id());
         }
+        if (s.deletedAt() != null && published) removeFiles(s.id());
     }
 }

@@ -15,6 +15,7 @@ import org.fastvm.server.store.Store;
 import org.fastvm.vmm.ExecHandle;
 import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.FaultHook;
 import org.fastvm.vmm.VmmException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,6 +38,12 @@ import java.util.concurrent.TimeoutException;
  * The VM state machine: provisioning → running → deleting → deleted; provisioning → error;
  * running → error when the VM's process dies. Rows are the truth; {@code machines} maps
  * ids to the live engine handles. Every transition is a compare-and-set on the row.
+ *
+ * <p>Crash safety: the row is the intent record of every multi-step operation. It is written
+ * before the engine is asked (provisioning, deleting) and moved on after the engine is done, so
+ * a server that dies in between leaves a row that {@link #recover} finishes (delete) or rolls
+ * back (a boot: nothing ran in the VM yet) at the next start. Fault steps: {@code vm-inserted},
+ * {@code vm-booted}, {@code vm-delete-marked}, {@code vm-delete-destroyed}.
  */
 public final class Vms implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Vms.class);
@@ -49,6 +56,9 @@ public final class Vms implements AutoCloseable {
     private final Timer bootTimer;
     private final Timer restoreTimer;
     private final Map<String, BackendMachine> machines = new ConcurrentHashMap<>();
+    /** VMs whose rows start-up has not settled yet: calls that need their engine handle wait (503). */
+    private final java.util.Set<String> recovering = ConcurrentHashMap.newKeySet();
+    private final FaultHook faults;
 
     /**
      * The outcome of POST /v1/vms.
@@ -63,7 +73,8 @@ public final class Vms implements AutoCloseable {
      * @param background where boots and other slow work run (virtual threads)
      */
     public Vms(Store store, VmBackend backend, Quotas quotas, Duration launchWait, ExecutorService background,
-               MeterRegistry meters) {
+               MeterRegistry meters, FaultHook faults) {
+        this.faults = faults;
         this.store = store;
         this.backend = backend;
         this.quotas = quotas;
@@ -124,6 +135,7 @@ public final class Vms implements AutoCloseable {
             store.vms().insert(c, row);
             return null;
         });
+        faults.atUnchecked("vm-inserted");
         Snapshot from = source;
         CompletableFuture<Void> boot = CompletableFuture.runAsync(() -> boot(row, from), background);
         Duration wait = waitCap != null && waitCap.compareTo(launchWait) < 0 ? waitCap : launchWait;
@@ -141,11 +153,13 @@ public final class Vms implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("vm={} boot failed: {}", row.id(), e.toString());
             String why = (source == null ? "boot failed: " : "restore failed: ") + e.getMessage();
-            boolean toError = store.db().write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.ERROR, why));
+            discardQuietly(row.id()); // the engine cleans up after itself; this makes "no files" certain
+            boolean toError = store.db().write(c -> store.vms().fail(c, row.id(), VmStatus.PROVISIONING, why, false));
             if (!toError) finishDelete(row.id());
             return;
         }
         (source == null ? bootTimer : restoreTimer).record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+        faults.atUnchecked("vm-booted");
         machines.put(row.id(), m);
         boolean running = store.db().write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null));
         if (!running) { // deleted while booting
@@ -159,8 +173,8 @@ public final class Vms implements AutoCloseable {
     /** Turns the row to error within moments of the VM's process exiting on its own. */
     private void watch(BackendMachine m) {
         m.onExit().whenComplete((v, t) -> {
-            boolean changed = store.db().write(c -> store.vms().transition(c, m.id(), VmStatus.RUNNING, VmStatus.ERROR,
-                    "the VM's process exited unexpectedly"));
+            boolean changed = store.db().write(c -> store.vms().fail(c, m.id(), VmStatus.RUNNING,
+                    "the VM's process exited unexpectedly; its files are kept until it is deleted", true));
             if (changed) LOG.warn("vm={} process exited; status error", m.id());
         });
     }
@@ -209,6 +223,7 @@ public final class Vms implements AutoCloseable {
 
     /** Deletes the VM: stops its process, releases its quota. A VM still booting is deleted when the boot ends. */
     public void delete(String orgId, String id) {
+        requireSettled(id);
         VmStatus from = store.db().write(c -> {
             Vm vm = requireIn(c, orgId, id);
             if (vm.status() == VmStatus.DELETING) return VmStatus.DELETING;
@@ -217,6 +232,7 @@ public final class Vms implements AutoCloseable {
             }
             return vm.status();
         });
+        faults.atUnchecked("vm-delete-marked");
         // A booting VM is finished by its boot thread, which sees the row is no longer provisioning.
         if (from != VmStatus.PROVISIONING && from != VmStatus.DELETING) finishDelete(id);
     }
@@ -232,6 +248,7 @@ public final class Vms implements AutoCloseable {
         } else {
             discardQuietly(id); // e.g. a boot that failed or a VM lost across a restart
         }
+        faults.atUnchecked("vm-delete-destroyed");
         store.db().write(c -> store.vms().markDeleted(c, id, VmStatus.DELETING, now()));
     }
 
@@ -244,6 +261,7 @@ public final class Vms implements AutoCloseable {
         if (vm.status() != VmStatus.RUNNING) {
             throw ServiceException.conflict("vm " + id + " is " + vm.status().wire() + "; exec needs a running VM");
         }
+        requireSettled(id);
         BackendMachine m = machines.get(id);
         if (m == null || !m.isAlive()) {
             throw new ServiceException(ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started");
@@ -256,9 +274,17 @@ public final class Vms implements AutoCloseable {
         }
     }
 
-    /** @return the live engine handle of a running VM (for snapshots) */
+    /** @return the live engine handle of a running VM (for snapshots); 503 while start-up is still reattaching it */
     Optional<BackendMachine> machine(String id) {
+        requireSettled(id);
         return Optional.ofNullable(machines.get(id));
+    }
+
+    /** Calls that act on a VM's process wait until start-up has reattached (or given up on) it. */
+    private void requireSettled(String id) {
+        if (recovering.contains(id)) {
+            throw new ServiceException(ErrorKind.UNAVAILABLE, "vm " + id + " is being reattached after a server restart; retry");
+        }
     }
 
     /** @return VM counts by status, for metrics */
@@ -266,46 +292,60 @@ public final class Vms implements AutoCloseable {
         return store.db().read(c -> store.vms().countByStatus(c));
     }
 
-    /**
-     * After a restart: reattaches running VMs, marks the ones that are gone {@code error}
-     * (which releases their vCPU and memory quota; the disk's stays until deleted), and finishes
-     * what a restart interrupted.
-     */
-    public void reconcile() {
+    /** @return the rows start-up must settle: every VM that was mid-operation or running; marked as recovering */
+    List<Vm> toRecover() {
         List<Vm> rows = store.db().read(c -> store.vms().listByStatus(c,
                 List.of(VmStatus.RUNNING, VmStatus.PROVISIONING, VmStatus.DELETING)));
-        for (Vm vm : rows) {
-            Optional<BackendMachine> attached;
-            try {
-                attached = backend.attach(vm.id());
-            } catch (RuntimeException e) {
-                LOG.warn("vm={} attach failed: {}", vm.id(), e.toString());
-                attached = Optional.empty();
-            }
+        rows.forEach(v -> recovering.add(v.id()));
+        return rows;
+    }
+
+    /**
+     * After a restart, settles one row {@link #toRecover} returned: reattaches a running VM (or,
+     * when it is gone, turns it error keeping its files and their disk quota), rolls back a boot
+     * that was cut short (nothing ran in it yet: its files go, it turns error holding nothing),
+     * and finishes a delete.
+     */
+    void recover(Vm vm) {
+        try {
             switch (vm.status()) {
                 case RUNNING -> {
+                    Optional<BackendMachine> attached = attachQuietly(vm.id());
                     if (attached.isPresent() && attached.get().isAlive()) {
                         machines.put(vm.id(), attached.get());
                         watch(attached.get());
                         LOG.info("vm={} reattached", vm.id());
                     } else {
-                        store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.RUNNING, VmStatus.ERROR,
-                                "the VM was gone when the server restarted"));
                         stopQuietly(vm.id()); // its disk writes are its owner's: kept until the VM is deleted
+                        boolean kept = backend.vmIds().contains(vm.id());
+                        store.db().write(c -> store.vms().fail(c, vm.id(), VmStatus.RUNNING, "the VM was gone when the server"
+                                + " restarted" + (kept ? "; its files are kept until it is deleted" : ""), kept));
                         LOG.warn("vm={} gone after restart; status error", vm.id());
                     }
                 }
                 case PROVISIONING -> {
-                    attached.ifPresent(BackendMachine::destroy);
-                    if (attached.isEmpty()) discardQuietly(vm.id());
-                    store.db().write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.ERROR,
-                            "the server restarted while the VM was booting"));
+                    discardQuietly(vm.id());
+                    store.db().write(c -> store.vms().fail(c, vm.id(), VmStatus.PROVISIONING,
+                            "the server restarted while the VM was booting; nothing of it was kept", false));
+                    LOG.warn("vm={} was booting when the server stopped; rolled back, status error", vm.id());
                 }
                 default -> {
-                    attached.ifPresent(m -> machines.put(vm.id(), m));
+                    attachQuietly(vm.id()).ifPresent(m -> machines.put(vm.id(), m));
                     finishDelete(vm.id());
+                    LOG.info("vm={} delete finished after restart", vm.id());
                 }
             }
+        } finally {
+            recovering.remove(vm.id());
+        }
+    }
+
+    private Optional<BackendMachine> attachQuietly(String id) {
+        try {
+            return backend.attach(id);
+        } catch (RuntimeException e) {
+            LOG.warn("vm={} attach failed: {}", id, e.toString());
+            return Optional.empty();
         }
     }
 

@@ -19,12 +19,4 @@ public enum VmStatus {
     public boolean holdsQuota() {
         return this == PROVISIONING || this == RUNNING || this == STOPPED || this == DELETING;
     }
-
-    /**
-     * @return true when a VM in this status holds its disk quota: while it holds quota at all, and
-     * in {@code error}, whose files (RAM file, disk layers) stay for inspection until it is deleted
-     */
-    public boolean holdsDisk() {
-        return holdsQuota() || this == ERROR;
-    }
 }

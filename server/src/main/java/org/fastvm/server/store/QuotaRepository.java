@@ -9,19 +9,14 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.Arrays;
-import java.util.stream.Collectors;
 
 /**
  * Quota overrides, and usage computed from the rows themselves (never a counter that can
- * drift): VMs count while their status holds quota, and their disk also in {@code error}
- * (files kept until deleted); snapshots while creating or ready.
+ * drift): VMs count while their status holds quota, and their disk also in {@code error} while
+ * their files are kept (until deleted); snapshots while creating or ready.
  */
 public final class QuotaRepository {
-    private static final String HOLDING_VM_STATUSES = Arrays.stream(VmStatus.values()).filter(VmStatus::holdsQuota)
-            .map(s -> "'" + s.wire() + "'").collect(Collectors.joining(", "));
-    private static final String DISK_HOLDING_VM_STATUSES = Arrays.stream(VmStatus.values()).filter(VmStatus::holdsDisk)
-            .map(s -> "'" + s.wire() + "'").collect(Collectors.joining(", "));
+    private static final String HOLDING_VM_STATUSES = VmRepository.statuses(VmStatus::holdsQuota);
 
     /** @return the org's override (all-null when none is stored) */
     public QuotaOverride findOverride(Connection c, String orgId) throws SQLException {
@@ -58,8 +53,8 @@ public final class QuotaRepository {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN cpu ELSE 0 END), 0), "
                         + "COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN memory_mib ELSE 0 END), 0), "
-                        + "COALESCE(SUM(disk_gib), 0) FROM vms WHERE org_id = ? AND status IN (" + DISK_HOLDING_VM_STATUSES
-                        + ")")) {
+                        + "COALESCE(SUM(CASE WHEN " + VmRepository.DISK_COUNTS + " THEN disk_gib ELSE 0 END), 0) "
+                        + "FROM vms WHERE org_id = ?")) {
             ps.setString(1, orgId);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

@@ -17,6 +17,19 @@ import java.util.Optional;
 
 /** VMs table. Status changes are compare-and-set so racing transitions cannot both win. */
 public final class VmRepository {
+    /**
+     * The SQL condition under which a VM row's disk counts against quota: while its status holds
+     * quota at all, and in {@code error} while its files are kept.
+     */
+    static final String DISK_COUNTS = "(status IN (" + statuses(VmStatus::holdsQuota) + ") OR (status = '"
+            + VmStatus.ERROR.wire() + "' AND disk_kept = 1))";
+
+    /** @return the wire names of the statuses that pass {@code p}, quoted for an SQL IN list */
+    static String statuses(java.util.function.Predicate<VmStatus> p) {
+        return java.util.Arrays.stream(VmStatus.values()).filter(p).map(s -> "'" + s.wire() + "'")
+                .collect(java.util.stream.Collectors.joining(", "));
+    }
+
     /** Inserts a new VM row. */
     public void insert(Connection c, Vm vm) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO vms (id, org_id, name, machine_name, cpu, memory_mib, "
@@ -96,6 +109,7 @@ public final class VmRepository {
      * @return true if the row was in {@code from} and changed
      */
     public boolean transition(Connection c, String id, VmStatus from, VmStatus to, String errorMessage) throws SQLException {
+        if (to == VmStatus.ERROR) throw new IllegalArgumentException("to: a VM turns error through fail(), which says whether its files stay");
         try (PreparedStatement ps = c.prepareStatement(
                 "UPDATE vms SET status = ?, error_message = COALESCE(?, error_message) WHERE id = ? AND status = ?")) {
             ps.setString(1, to.wire());
@@ -104,6 +118,35 @@ public final class VmRepository {
             ps.setString(4, from.wire());
             return ps.executeUpdate() == 1;
         }
+    }
+
+    /**
+     * Turns the VM {@code error} if it is {@code from}.
+     *
+     * @param filesKept whether its files (disk layers, RAM) stay on the host until it is deleted:
+     *                  then its disk keeps counting against quota; without files it holds nothing
+     * @return true if the row was in {@code from} and changed
+     */
+    public boolean fail(Connection c, String id, VmStatus from, String errorMessage, boolean filesKept) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "UPDATE vms SET status = ?, error_message = ?, disk_kept = ? WHERE id = ? AND status = ?")) {
+            ps.setString(1, VmStatus.ERROR.wire());
+            ps.setString(2, errorMessage);
+            ps.setInt(3, filesKept ? 1 : 0);
+            ps.setString(4, id);
+            ps.setString(5, from.wire());
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /** @return the ids of every VM whose disk counts against its org's quota (the rule of {@link #DISK_COUNTS}) */
+    public java.util.Set<String> diskHolding(Connection c) throws SQLException {
+        java.util.Set<String> ids = new java.util.HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT id FROM vms WHERE " + DISK_COUNTS);
+             java.sql.ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) ids.add(rs.getString(1));
+        }
+        return ids;
     }
 
     /** Marks the VM deleted at {@code at}; @return true if it was {@code from} */

@@ -28,13 +28,21 @@ final class FakeBackend implements VmBackend {
     final Map<String, FakeMachine> machines = new ConcurrentHashMap<>();
     final Set<String> cancelled = ConcurrentHashMap.newKeySet();
     final Set<String> snapshots = ConcurrentHashMap.newKeySet();
+    /** VMs with files on the "host": from launch until discarded or destroyed (a crash or a stop keeps them). */
+    final Set<String> files = ConcurrentHashMap.newKeySet();
     volatile CountDownLatch gate = new CountDownLatch(1);
     volatile CountDownLatch bootGate;
+    /** When set, attach waits for it (a VM whose agent is slow to answer after a restart). */
+    volatile CountDownLatch attachGate;
+    /** When set, launches and restores fail with it (after cleaning up, as the engine does). */
+    volatile RuntimeException bootFailure;
     volatile boolean supportsSnapshots = true;
     final CountDownLatch hangStarted = new CountDownLatch(1);
 
     @Override
     public BackendMachine launch(LaunchSpec spec) {
+        RuntimeException failure = bootFailure;
+        if (failure != null) throw failure;
         CountDownLatch g = bootGate;
         if (g != null) {
             try {
@@ -45,6 +53,7 @@ final class FakeBackend implements VmBackend {
         }
         FakeMachine m = new FakeMachine(spec.vmId());
         machines.put(spec.vmId(), m);
+        files.add(spec.vmId());
         return m;
     }
 
@@ -56,6 +65,15 @@ final class FakeBackend implements VmBackend {
 
     @Override
     public Optional<BackendMachine> attach(String vmId) {
+        CountDownLatch g = attachGate;
+        if (g != null) {
+            try {
+                g.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while attaching " + vmId);
+            }
+        }
         FakeMachine m = machines.get(vmId);
         return m != null && m.isAlive() ? Optional.of(m) : Optional.empty();
     }
@@ -64,6 +82,7 @@ final class FakeBackend implements VmBackend {
     public void discard(String vmId) {
         FakeMachine m = machines.remove(vmId);
         if (m != null) m.destroy();
+        files.remove(vmId);
     }
 
     /** VMs stopped with their files kept (a real engine keeps their dirs). */
@@ -72,7 +91,7 @@ final class FakeBackend implements VmBackend {
     @Override
     public void stop(String vmId) {
         FakeMachine m = machines.get(vmId);
-        if (m != null) m.destroy();
+        if (m != null) m.crash(); // the process ends, the files stay
         stopped.add(vmId);
     }
 
@@ -85,6 +104,16 @@ final class FakeBackend implements VmBackend {
     @Override
     public void deleteSnapshot(String snapshotId) {
         snapshots.remove(snapshotId);
+    }
+
+    @Override
+    public List<String> vmIds() {
+        return List.copyOf(files);
+    }
+
+    @Override
+    public List<String> snapshotIds() {
+        return List.copyOf(snapshots);
     }
 
     @Override
@@ -116,7 +145,10 @@ final class FakeBackend implements VmBackend {
         @Override public String id() { return id; }
         @Override public boolean isAlive() { return !exit.isDone(); }
         @Override public CompletableFuture<Void> onExit() { return exit; }
-        @Override public void destroy() { exit.complete(null); }
+        @Override public void destroy() {
+            exit.complete(null);
+            files.remove(id);
+        }
 
         /** Simulates QEMU dying. */
         void crash() { exit.complete(null); }

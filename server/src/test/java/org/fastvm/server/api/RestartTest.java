@@ -28,6 +28,7 @@ class RestartTest extends ApiTestBase {
             env.server.close();
             backend.machines.get(lose).crash(); // dies while no server watches
             env.server = FastVmServer.start(env.config, backend);
+            env.server.recovery().join();
 
             assertTrue(env.server.bootstrapKey().isEmpty(), "no new default key on a non-empty database");
             assertEquals("running", env.expect(200, "GET", "/v1/vms/" + keep, null).get("status").asText());

@@ -3,6 +3,7 @@ package org.fastvm.server.e2e;
 import org.fastvm.server.backend.EngineBackend;
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
+import org.fastvm.vmm.FaultHook;
 
 import java.nio.file.Path;
 
@@ -15,6 +16,15 @@ final class RealEngine {
 
     static EngineBackend open(Path dataDir) throws InterruptedException {
         return EngineBackend.open(config(dataDir), "minimal");
+    }
+
+    /**
+     * The debian image (a real root disk, so disk writes are disk writes), no launches from
+     * base snapshots (their captures would pass the crash steps at start-up), and {@code faults}.
+     */
+    static EngineBackend openDebian(Path dataDir, FaultHook faults) throws InterruptedException {
+        return EngineBackend.open(EngineConfig.builder().dataDir(dataDir).cacheDir(CACHE).launchFromBase(false).build(),
+                "debian", faults);
     }
 
     /** Safety net after a test class: stops (by pid) and removes every VM left in {@code dataDir}. */

@@ -298,6 +298,7 @@ class SdkEndToEndTest {
         a.close();
         server.close();
         server = FastVmServer.start(config, RealEngine.open(dir));
+        server.recovery().join();
         a = client(server.apiKeys().create(server.orgs().byName("org-a").id()).key());
         assertEquals(VMStatus.RUNNING, a.get(vm.id()).status());
         assertEquals("marker\n", a.run(vm.id(), "cat /tmp/marker").stdout());

@@ -96,7 +96,7 @@ abstract class StoreContract {
         Vm back = store.db().read(c -> store.vms().find(c, vm.id())).orElseThrow();
         assertEquals(vm, back);
         assertTrue(store.db().<Boolean>write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null)));
-        assertFalse(store.db().<Boolean>write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.ERROR, "late")));
+        assertFalse(store.db().<Boolean>write(c -> store.vms().fail(c, vm.id(), VmStatus.PROVISIONING, "late", false)));
         assertEquals(VmStatus.RUNNING, store.db().read(c -> store.vms().find(c, vm.id())).orElseThrow().status());
         assertEquals(1, store.db().read(c -> store.vms().listLive(c, org.id(), VmStatus.RUNNING)).size());
         assertEquals(0, store.db().read(c -> store.vms().listLive(c, org.id(), VmStatus.ERROR)).size());
@@ -107,16 +107,21 @@ abstract class StoreContract {
         Org org = orgs.findOrCreate("acme");
         Vm a = vm(org.id(), 2, 4096, 10, FirewallPolicy.DEFAULT, Map.of());
         Vm b = vm(org.id(), 1, 2048, 12, FirewallPolicy.DEFAULT, Map.of());
+        Vm failedBoot = vm(org.id(), 1, 2048, 30, FirewallPolicy.DEFAULT, Map.of());
         store.db().write(c -> {
             store.vms().insert(c, a);
             store.vms().insert(c, b);
-            store.vms().transition(c, b.id(), VmStatus.PROVISIONING, VmStatus.ERROR, "boom");
+            store.vms().insert(c, failedBoot);
+            store.vms().transition(c, b.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null);
+            store.vms().fail(c, b.id(), VmStatus.RUNNING, "boom", true);
+            store.vms().fail(c, failedBoot.id(), VmStatus.PROVISIONING, "boot failed", false);
             store.snapshots().insert(c, snapshot(org.id(), a.id(), SnapshotStatus.READY));
             store.snapshots().insert(c, snapshot(org.id(), a.id(), SnapshotStatus.ERROR));
             return null;
         });
         var q = quotas.get(org.id());
-        // b is in error: its vCPU and memory are released, its disk is held until it is deleted
+        // b is in error: its vCPU and memory are released, its disk (files kept) is held until it is
+        // deleted; the failed boot left no files and holds nothing
         assertEquals(new QuotaValues(2, 4096, 22, 1), q.usage());
         store.db().write(c -> store.vms().markDeleted(c, b.id(), VmStatus.ERROR, java.time.Instant.now()));
         assertEquals(new QuotaValues(2, 4096, 10, 1), quotas.get(org.id()).usage());

@@ -84,13 +84,28 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
                 r.path("package").asText(""));
     }
 
+    /** Attempts at {@link #query}: one QEMU that did not answer (seen once, on a loaded host) must not cost an engine its version. */
+    private static final int QUERY_ATTEMPTS = 3;
+
     /**
      * Starts {@code binary} without a machine ({@code -M none}), asks QMP {@code query-version}
-     * and quits it.
+     * and quits it; tries again with a new QEMU when one does not answer in time.
      *
      * @param scratch a directory for its QMP socket and log (created, then removed)
      */
     public static QemuVersion query(String binary, Path scratch) throws InterruptedException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return queryOnce(binary, scratch);
+            } catch (QmpException e) {
+                if (attempt == QUERY_ATTEMPTS) throw e;
+                System.getLogger(QemuVersion.class.getName()).log(System.Logger.Level.WARNING,
+                        "asking {0} its version, attempt {1} of {2}: {3}", binary, attempt, QUERY_ATTEMPTS, e.getMessage());
+            }
+        }
+    }
+
+    private static QemuVersion queryOnce(String binary, Path scratch) throws InterruptedException {
         Process p = null;
         try {
             Files.createDirectories(scratch);
