@@ -49,6 +49,7 @@ public final class Vms implements AutoCloseable {
     private final Timer bootTimer;
     private final Timer restoreTimer;
     private final Map<String, BackendMachine> machines = new ConcurrentHashMap<>();
+    private volatile boolean closed;
 
     /**
      * The outcome of POST /v1/vms.
@@ -159,6 +160,7 @@ public final class Vms implements AutoCloseable {
     /** Turns the row to error within moments of the VM's process exiting on its own. */
     private void watch(BackendMachine m) {
         m.onExit().whenComplete((v, t) -> {
+            if (closed) return; // shutting down (the database may be closed): the next start reconciles it
             boolean changed = store.db().write(c -> store.vms().transition(c, m.id(), VmStatus.RUNNING, VmStatus.ERROR,
                     "the VM's process exited unexpectedly"));
             if (changed) LOG.warn("vm={} process exited; status error", m.id());
@@ -348,9 +350,13 @@ public final class Vms implements AutoCloseable {
         return Instant.now().truncatedTo(ChronoUnit.MILLIS);
     }
 
-    /** Forgets the engine handles; VMs keep running (they are reattached on the next start). */
+    /**
+     * Forgets the engine handles and stops recording VM exits; VMs keep running (they are
+     * reattached on the next start, which also notes the ones that died meanwhile).
+     */
     @Override
     public void close() {
+        closed = true;
         machines.clear();
     }
 }
