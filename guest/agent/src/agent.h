@@ -33,7 +33,7 @@ enum tag {
     G_IFNAME = 0x0b, G_MAC = 0x0c, G_ADDR = 0x0d, G_GATEWAY = 0x0e,
     G_VERSION = 0x10, G_BOOT_ID = 0x11, G_PID = 0x12, G_CODE = 0x13, G_TIMED_OUT = 0x14,
     G_DURATION_MS = 0x15, G_CODE_NAME = 0x16, G_MESSAGE = 0x17, G_SIZE_BYTES = 0x18,
-    G_NEW_SESSION = 0x19,
+    G_NEW_SESSION = 0x19, G_NEW_HOST = 0x1a,
 };
 
 /* ---- proto.c: frames and TLV fields ---- */
@@ -85,6 +85,7 @@ struct request {
     const uint8_t *data; size_t data_len; bool has_data;
     bool stdin_open;
     bool new_session; /* HELLO_REQ from a host that just connected */
+    bool new_host;    /* ...that knows nothing of earlier connections' commands */
     uint64_t timeout_ms;
     int32_t signal; bool has_signal;
     uint64_t time_ns; bool has_time;
@@ -146,6 +147,7 @@ bool exec_has_work(void);                /* something ready that could progress 
 uint64_t exec_next_deadline(void);       /* earliest timeout/grace deadline in ms, or 0 */
 void exec_deadlines(uint64_t now);       /* fires expired deadlines */
 void exec_kill_all(void);                /* test mode exit: no orphans left behind */
+size_t exec_end_all(void);               /* a new host: kill and forget every command; returns how many ran */
 bool exec_stdin_backlog(void);           /* too much stdin queued: pause reading the port */
 
 /* ---- control.c ---- */

@@ -552,6 +552,11 @@ fail:
 void control_handle(struct request *r) {
     switch (r->type) {
     case T_HELLO_REQ:
+        if (r->new_host) {
+            size_t n = exec_end_all();
+            if (n)
+                logmsg("a new host: killed %zu command%s started for an earlier one", n, n == 1 ? "" : "s");
+        }
         if (r->new_session)
             session_start();
         send_hello(r->id);

@@ -276,6 +276,25 @@ void exec_kill_all(void) {
         kill_group(e, SIGKILL);
 }
 
+static void forget(struct exec *e);
+
+/* Nobody can read these commands' output or EXIT any more (their host is gone): each one still
+ * running has its process group killed, as a timeout would; one that already exited keeps its
+ * background jobs. All are forgotten at once (no EXIT), so they hold no ids or fds; the agent
+ * reaps the processes as it reaps orphans. */
+size_t exec_end_all(void) {
+    size_t running = 0;
+    while (execs) {
+        struct exec *e = execs;
+        if (!e->reaped) {
+            kill_group(e, SIGKILL);
+            running++;
+        }
+        forget(e);
+    }
+    return running;
+}
+
 void exec_reaped(pid_t pid, int status) {
     for (struct exec *e = execs; e; e = e->next) {
         if (e->pid == pid && !e->reaped) {
@@ -298,7 +317,11 @@ static void finish(struct exec *e) {
     frame_put_u8(&f, G_TIMED_OUT, e->timed_out);
     frame_put_u64(&f, G_DURATION_MS, now_ms() - e->start_ms);
     send_frame(f);
+    forget(e);
+}
 
+/* Closes the command's pipes and frees it. */
+static void forget(struct exec *e) {
     watch_del(&e->out);
     watch_del(&e->err);
     drop_stdin(e);

@@ -107,6 +107,7 @@ static const char *tag_name(uint8_t tag) {
     case G_ADDR: return "ADDR";
     case G_GATEWAY: return "GATEWAY";
     case G_NEW_SESSION: return "NEW_SESSION";
+    case G_NEW_HOST: return "NEW_HOST";
     default: return "?";
     }
 }
@@ -177,9 +178,12 @@ bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t
             break;
         case G_STDIN_OPEN:
         case G_NEW_SESSION:
+        case G_NEW_HOST:
             if (n != 1 || v[0] > 1)
                 return fail(req, "field %s must be one byte, 0 or 1", tag);
-            *(tag == G_STDIN_OPEN ? &req->stdin_open : &req->new_session) = v[0];
+            *(tag == G_STDIN_OPEN    ? &req->stdin_open
+              : tag == G_NEW_SESSION ? &req->new_session
+                                     : &req->new_host) = v[0];
             break;
         case G_TIMEOUT_MS:
             if (n != 8)

@@ -30,7 +30,7 @@ HELLO, STARTED, STDOUT, STDERR, EXIT, OK, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 
 ARG, ENV, CWD, T_STDIN, STDIN_OPEN, TIMEOUT_MS, DATA, SIGNAL = 1, 2, 3, 4, 5, 6, 7, 8
 TIME_NS, NAME, IFNAME, MAC, ADDR, GATEWAY = 9, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E
 VERSION, BOOT_ID, PID, CODE, TIMED_OUT, DURATION_MS, CODE_NAME, MESSAGE = range(0x10, 0x18)
-SIZE_BYTES, NEW_SESSION = 0x18, 0x19
+SIZE_BYTES, NEW_SESSION, NEW_HOST = 0x18, 0x19, 0x1A
 
 WAIT = 10.0  # seconds: an upper bound for anything that should happen "now"
 
@@ -571,6 +571,41 @@ def test_hello_req_mid_session_loses_nothing(h):
     assert len(r.stdout) == len(data) and bytes(r.stdout) == data and r.exit.int(CODE) == 0
 
 
+def test_new_host_ends_earlier_commands(h):
+    # A new host (an engine started after the last one crashed) can never read the output or EXIT
+    # of the commands an earlier host started: HELLO_REQ with NEW_HOST kills their process groups
+    # and forgets them. A command that already exited keeps its background job, and a host that
+    # reconnects without NEW_HOST (the same host) keeps every command.
+    fid = h.start(["sh", "-c", "sleep 100 & echo $!; exec sleep 100"])
+    f = h.recv(fid)
+    assert f.type == STARTED, f
+    leader = f.int(PID)
+    f = h.recv(fid)
+    assert f.type == STDOUT, f
+    job = int(f.get(DATA))
+    bg = int(h.run(["sh", "-c", "nohup sleep 100 >/dev/null 2>&1 & echo $!"]).stdout)
+    h.disconnect()
+    h.accept()
+    hid = h.new_id()
+    h.request(HELLO_REQ, hid, (NEW_SESSION, b"\x01"))
+    assert h.recv(hid).type == HELLO
+    assert h.call(PING).type == OK
+    assert alive(leader) and alive(job), "a reconnect of the same host keeps its commands"
+    h.disconnect()
+    h.accept()
+    hid = h.new_id()
+    h.request(HELLO_REQ, hid, (NEW_SESSION, b"\x01"), (NEW_HOST, b"\x01"))
+    assert h.recv(hid).type == HELLO
+    eventually(lambda: not alive(leader) and not alive(job), "the earlier host's command and its job killed")
+    assert alive(bg), "a command that had exited keeps its background job"
+    assert h.call(PING).type == OK
+    assert not [f for f in h.queue if f.id == fid and f.type == EXIT], "a forgotten command sends no EXIT"
+    h.queue = [f for f in h.queue if f.id != fid]
+    assert h.run(["echo", "again"], fid=fid).stdout == b"again\n", "its id is free"
+    os.kill(bg, signal.SIGKILL)
+    eventually(lambda: not alive(bg), "background job reaped")
+
+
 def test_control_requests(h):
     assert h.call(FS_SYNC).type == OK
     assert h.call(ADD_ENTROPY, (DATA, os.urandom(32))).type == OK
@@ -682,6 +717,7 @@ def test_fuzz(h):
         frame(PING, 1),
         frame(HELLO_REQ, 2),
         frame(HELLO_REQ, 9, tlv(NEW_SESSION, b"\x01")),
+        frame(HELLO_REQ, 10, tlv(NEW_SESSION, b"\x01") + tlv(NEW_HOST, b"\x01")),
         frame(EXEC, 3, tlv(ARG, "echo") + tlv(ARG, "fuzz") + tlv(ENV, "A=1") + tlv(CWD, "/tmp")
               + tlv(TIMEOUT_MS, struct.pack(">Q", 2000))),
         frame(EXEC, 4, tlv(ARG, "true") + tlv(T_STDIN, b"abc") + tlv(STDIN_OPEN, b"\x01")),
@@ -752,7 +788,8 @@ TESTS = [
     test_timeout_too_large_is_none, test_timeout_ends_with_the_child, test_kill, test_fd_limits,
     test_concurrent, test_background_job, test_reconnect_mid_stream, test_big_output_bounded_memory,
     test_unread_answers_bounded_memory,
-    test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_control_requests,
+    test_hello_req_opens_session, test_hello_req_mid_session_loses_nothing, test_new_host_ends_earlier_commands,
+    test_control_requests,
     test_fs_sync_beside_the_loop, test_protocol_errors, test_fuzz,
 ]
 

@@ -106,6 +106,19 @@ static void test_parse(void) {
     /* empty payload is fine */
     CHECK(request_parse(&r, T_PING, 1, p, 0));
     request_free(&r);
+    /* HELLO_REQ flags, each on its own; a flag that is not 0 or 1 names the field */
+    n = tlv(p, G_NEW_HOST, "\1", 1);
+    CHECK(request_parse(&r, T_HELLO_REQ, 2, p, n));
+    CHECK(r.new_host && !r.new_session && !r.stdin_open);
+    request_free(&r);
+    n = tlv(p, G_NEW_SESSION, "\1", 1);
+    CHECK(request_parse(&r, T_HELLO_REQ, 2, p, n));
+    CHECK(r.new_session && !r.new_host);
+    request_free(&r);
+    n = tlv(p, G_NEW_HOST, "\2", 1);
+    CHECK(!request_parse(&r, T_HELLO_REQ, 2, p, n));
+    CHECK(r.err && strstr(r.err, "NEW_HOST"));
+    request_free(&r);
 }
 
 int main(void) {

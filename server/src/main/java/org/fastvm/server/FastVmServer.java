@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
 
 import java.net.URI;
 import java.security.KeyStore;
-import java.util.Map;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -40,6 +40,8 @@ public final class FastVmServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FastVmServer.class);
     /** How often rows and files are compared while serving (differences are logged). */
     static final Duration AUDIT_INTERVAL = Duration.ofMinutes(10);
+    /** How long close() waits for interrupted boots and snapshots to record their outcome (they undo in ms to seconds). */
+    private static final Duration BACKGROUND_GRACE = Duration.ofSeconds(15);
 
     private final Store store;
     private final VmBackend backend;
@@ -160,19 +162,37 @@ public final class FastVmServer implements AutoCloseable {
         api.join();
     }
 
-    /** Stops serving and closes the database; VMs keep running and are reattached on the next start. */
+    /**
+     * Stops serving and closes the database; VMs keep running and are reattached on the next start.
+     * Nothing may touch the database once it is closed: VM exit listeners are stopped, the engine
+     * is let go (its calls in flight fail at once), and the background work that unblocks (a boot
+     * or a snapshot recording how it ended) is awaited before the store closes.
+     */
     @Override
     public void close() throws Exception {
         try {
             api.close();
         } finally {
             audits.shutdownNow();
-            background.shutdownNow();
-            // interrupted boots, snapshots and recovery settle their rows before the database closes
-            if (!background.awaitTermination(10, TimeUnit.SECONDS)) LOG.warn("background work still running at shutdown");
+            background.shutdownNow(); // interrupts boots, snapshots and recovery in flight
             vms.close();
-            backend.close();
-            store.close();
+            try {
+                backend.close();
+            } finally {
+                awaitBackground();
+                store.close();
+            }
+        }
+    }
+
+    private void awaitBackground() {
+        try {
+            if (!background.awaitTermination(BACKGROUND_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+                LOG.warn("background work still running {} s into shutdown; the next start settles what it leaves",
+                        BACKGROUND_GRACE.toSeconds());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

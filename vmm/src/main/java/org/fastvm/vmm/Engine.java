@@ -340,6 +340,7 @@ public final class Engine implements AutoCloseable {
         Path dir = vmsDir.resolve(id);
         killLiveQemu(dir);
         FileOps.deleteTree(dir);
+        pool.sweepLinks(Level.DEBUG); // a clone from the warm pool leaves a link to its dir there
     }
 
     /**
@@ -503,6 +504,7 @@ public final class Engine implements AutoCloseable {
     /** Remembers a live machine until its QEMU exits (destroyed or died). */
     void track(QemuMachine m) {
         machines.put(m.id(), m);
+        m.afterDestroy(() -> pool.sweepLinks(Level.DEBUG)); // a clone from the warm pool leaves a link to its dir there
         m.onExit().whenComplete((v, t) -> machines.remove(m.id(), m));
     }
 }

@@ -34,6 +34,8 @@ final class QemuMachine implements Machine {
     private volatile AgentChannel agent;
     private volatile boolean destroyed;
     private volatile GuestWatch watch;
+    /** Runs once the VM dir is deleted (the engine removes the warm pool's link to it). */
+    private volatile Runnable afterDestroy = () -> {};
     private long qmpReadyMs;
     private long helloMs;
 
@@ -224,9 +226,15 @@ final class QemuMachine implements Machine {
             destroyed = true;
             stopProcess();
             FileOps.deleteTree(dir);
+            afterDestroy.run();
         } finally {
             destroyLock.unlock();
         }
+    }
+
+    /** Sets what {@link #destroy} runs after removing the VM dir. */
+    void afterDestroy(Runnable r) {
+        afterDestroy = r;
     }
 
     /**

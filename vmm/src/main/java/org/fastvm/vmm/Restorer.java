@@ -148,6 +148,7 @@ final class Restorer {
         } catch (RuntimeException | InterruptedException | Error e) {
             if (m != null) m.stopProcess();
             p.kill();
+            pool.sweepLinks(Level.DEBUG); // a claimed entry's link to the dir just removed
             throw e;
         }
     }

@@ -73,7 +73,7 @@ final class WarmPool implements AutoCloseable {
                     FileOps.deleteQuietly(p);
                 }
             }
-            sweepLinks();
+            sweepLinks(Level.INFO);
         } catch (IOException e) {
             throw new VmmException("cannot prepare " + poolDir + ": " + e.getMessage(), e);
         }
@@ -102,7 +102,7 @@ final class WarmPool implements AutoCloseable {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "warm pool: cannot link {0} to {1}: {2}", p.dir(), dir, e.toString());
         }
-        sweepLinks();
+        sweepLinks(Level.DEBUG);
         return p.movedTo(dir);
     }
 
@@ -257,6 +257,7 @@ final class WarmPool implements AutoCloseable {
             ready.clear();
         }
         gone.forEach(PreparedQemu::kill);
+        sweepLinks(Level.INFO); // a VM dir removed behind the engine's back (its VMs' own links go with them)
     }
 
     /** @return whether the host's available memory is below {@link #MIN_AVAILABLE_MEMORY} of its total */
@@ -273,11 +274,19 @@ final class WarmPool implements AutoCloseable {
         }
     }
 
-    /** Removes links of claimed entries whose VM is gone. */
-    private void sweepLinks() {
+    /**
+     * Removes the links of claimed entries whose VM dir is gone (a destroyed VM's, at once; any
+     * other at start-up, at close and at the next claim), logging each at {@code level}. A link
+     * is only needed while its VM's QEMU runs, and that VM's dir exists as long as it does.
+     */
+    void sweepLinks(Level level) {
         try (var s = Files.list(poolDir)) {
             for (Path p : s.filter(Files::isSymbolicLink).toList()) {
-                if (!Files.exists(p)) Files.deleteIfExists(p);
+                if (Files.exists(p)) continue;
+                Path target = Files.readSymbolicLink(p);
+                if (Files.deleteIfExists(p)) {
+                    LOG.log(level, "warm pool: removed {0}, a link to the deleted VM dir {1}", p, target);
+                }
             }
         } catch (IOException e) {
             LOG.log(Level.DEBUG, "warm pool: sweeping links in {0}: {1}", poolDir, e.toString());

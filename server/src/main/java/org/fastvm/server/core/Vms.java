@@ -59,6 +59,7 @@ public final class Vms implements AutoCloseable {
     /** VMs whose rows start-up has not settled yet: calls that need their engine handle wait (503). */
     private final java.util.Set<String> recovering = ConcurrentHashMap.newKeySet();
     private final FaultHook faults;
+    private volatile boolean closed;
 
     /**
      * The outcome of POST /v1/vms.
@@ -173,6 +174,7 @@ public final class Vms implements AutoCloseable {
     /** Turns the row to error within moments of the VM's process exiting on its own. */
     private void watch(BackendMachine m) {
         m.onExit().whenComplete((v, t) -> {
+            if (closed) return; // shutting down (the database may be closed): the next start reconciles it
             boolean changed = store.db().write(c -> store.vms().fail(c, m.id(), VmStatus.RUNNING,
                     "the VM's process exited unexpectedly; its files are kept until it is deleted", true));
             if (changed) LOG.warn("vm={} process exited; status error", m.id());
@@ -316,6 +318,7 @@ public final class Vms implements AutoCloseable {
                         watch(attached.get());
                         LOG.info("vm={} reattached", vm.id());
                     } else {
+                        if (closed || Thread.currentThread().isInterrupted()) return; // shutting down: the next start decides
                         stopQuietly(vm.id()); // its disk writes are its owner's: kept until the VM is deleted
                         boolean kept = backend.vmIds().contains(vm.id());
                         store.db().write(c -> store.vms().fail(c, vm.id(), VmStatus.RUNNING, "the VM was gone when the server"
@@ -388,9 +391,13 @@ public final class Vms implements AutoCloseable {
         return Instant.now().truncatedTo(ChronoUnit.MILLIS);
     }
 
-    /** Forgets the engine handles; VMs keep running (they are reattached on the next start). */
+    /**
+     * Forgets the engine handles and stops recording VM exits; VMs keep running (they are
+     * reattached on the next start, which also notes the ones that died meanwhile).
+     */
     @Override
     public void close() {
+        closed = true;
         machines.clear();
     }
 }

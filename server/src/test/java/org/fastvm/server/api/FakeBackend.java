@@ -8,6 +8,7 @@ import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.ExecResult;
 import org.fastvm.vmm.MachineDeadException;
+import org.fastvm.vmm.VmmException;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -95,8 +96,33 @@ final class FakeBackend implements VmBackend {
         stopped.add(vmId);
     }
 
+    /** When set, snapshots wait for it to open; interrupted, they fail as the engine's do (see {@link #snapshot}). */
+    volatile CountDownLatch snapshotGate;
+    final CountDownLatch snapshotWaiting = new CountDownLatch(1);
+    volatile Thread snapshotThread;
+    final CountDownLatch closed = new CountDownLatch(1);
+
     @Override
     public void snapshot(BackendMachine machine, String snapshotId) {
+        CountDownLatch g = snapshotGate;
+        if (g != null) {
+            snapshotThread = Thread.currentThread();
+            snapshotWaiting.countDown();
+            try {
+                g.await();
+            } catch (InterruptedException e) {
+                // Like the engine's: the snapshot fails once the engine lets go of the VM, after
+                // undoing its steps (killing the capture QEMU, removing the temp dir), which takes a moment.
+                try {
+                    closed.await();
+                    Thread.sleep(300);
+                } catch (InterruptedException again) {
+                    // fail now
+                }
+                Thread.currentThread().interrupt();
+                throw new VmmException("interrupted while snapshotting " + machine.id(), e);
+            }
+        }
         if (!supportsSnapshots) throw new IllegalStateException("fake engine: snapshot failed (disk full)");
         snapshots.add(snapshotId);
     }
@@ -132,7 +158,9 @@ final class FakeBackend implements VmBackend {
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        closed.countDown();
+    }
 
     final class FakeMachine implements BackendMachine {
         final String id;

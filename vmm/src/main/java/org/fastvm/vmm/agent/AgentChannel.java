@@ -25,9 +25,10 @@ import org.fastvm.vmm.VmmException;
 /**
  * The host side of the guest agent protocol (docs/agent-protocol.md) over the VM's
  * virtio-serial unix socket: one reader thread demultiplexes frames by request id, so any
- * number of execs and control requests run at once. {@link #reconnect} closes the socket
- * and opens a new one; requests in flight on the old one fail with
- * {@link AgentDisconnectedException} while the guest's processes keep running.
+ * number of execs and control requests run at once. A new channel tells the agent it is a new
+ * host, and the agent kills the commands earlier hosts started (nobody can read them any more).
+ * {@link #reconnect} closes the socket and opens a new one; requests in flight on the old one
+ * fail with {@link AgentDisconnectedException} while the guest's processes keep running.
  * {@link #prepareSplice} instead moves the channel onto a successor QEMU's socket with
  * requests in flight intact (docs/vmm.md, "Agent connection").
  *
@@ -93,7 +94,7 @@ public final class AgentChannel implements AutoCloseable {
     public static AgentChannel open(String label, Connector connector, Instant deadline, CompletableFuture<?> abortOn,
                                     UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
         AgentChannel ch = new AgentChannel(label, connector, disconnectMapper);
-        ch.conn = ch.open(deadline, abortOn);
+        ch.conn = ch.open(deadline, abortOn, true);
         return ch;
     }
 
@@ -105,7 +106,7 @@ public final class AgentChannel implements AutoCloseable {
     public static AgentChannel connectEarly(Path socket, Instant deadline, CompletableFuture<?> abortOn,
                                             UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
         AgentChannel ch = new AgentChannel(socket.toString(), unixSocket(socket), disconnectMapper);
-        ch.conn = ch.begin(deadline, abortOn);
+        ch.conn = ch.begin(deadline, abortOn, true);
         return ch;
     }
 
@@ -139,16 +140,23 @@ public final class AgentChannel implements AutoCloseable {
         };
     }
 
-    private AgentConnection open(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
-        AgentConnection c = begin(deadline, abortOn);
+    private AgentConnection open(Instant deadline, CompletableFuture<?> abortOn, boolean newHost)
+            throws InterruptedException {
+        AgentConnection c = begin(deadline, abortOn, newHost);
         c.awaitHello(deadline, abortOn);
         return c;
     }
 
-    /** Connects and sends HELLO_REQ (NEW_SESSION) without waiting for the answer. */
-    private AgentConnection begin(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
+    /**
+     * Connects and sends HELLO_REQ (NEW_SESSION) without waiting for the answer; with NEW_HOST on a
+     * channel's first connection: a new channel is a new host (an engine that attached after the
+     * last one died, a restored clone), which can never read the commands running in the guest,
+     * so the agent kills them. Its reconnects keep them (see {@link #reconnect}).
+     */
+    private AgentConnection begin(Instant deadline, CompletableFuture<?> abortOn, boolean newHost)
+            throws InterruptedException {
         SocketChannel sc = connector.connect(deadline, abortOn);
-        return AgentConnection.begin(socket, sc, newId(), disconnectMapper);
+        return AgentConnection.begin(socket, sc, newId(), newHost, disconnectMapper);
     }
 
     /** Waits for the HELLO answering this connection's HELLO_REQ (see {@link #connectEarly}). */
@@ -171,14 +179,15 @@ public final class AgentChannel implements AutoCloseable {
     /**
      * Closes the socket and connects again, waiting for HELLO until {@code deadline} (or until
      * {@code abortOn} completes; may be null). In-flight requests on the old connection fail
-     * with {@link AgentDisconnectedException}. May be retried after a failure.
+     * with {@link AgentDisconnectedException}; their processes keep running (the same host
+     * reconnects: no NEW_HOST). May be retried after a failure.
      */
     public void reconnect(Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         reconnectLock.lock();
         try {
             if (closed) throw new AgentDisconnectedException("agent channel " + socket + " is closed");
             conn.close(new AgentDisconnectedException("agent channel reopened"));
-            conn = open(deadline, abortOn);
+            conn = open(deadline, abortOn, false);
         } finally {
             reconnectLock.unlock();
         }

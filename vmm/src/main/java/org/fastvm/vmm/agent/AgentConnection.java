@@ -69,10 +69,13 @@ final class AgentConnection {
      * waiting for the answer (see {@link #awaitHello}).
      *
      * @param helloReqId       the request id of the HELLO_REQ
+     * @param newHost          whether to say NEW_HOST too: this host never saw the commands
+     *                         running in the guest, so the agent kills them (nobody could ever
+     *                         read their output)
      * @param disconnectMapper turns an unexpected disconnect into the error requests fail with
      * @throws VmmException when the HELLO_REQ cannot be written (the connection is closed)
      */
-    static AgentConnection begin(String label, SocketChannel sc, int helloReqId,
+    static AgentConnection begin(String label, SocketChannel sc, int helloReqId, boolean newHost,
                                  UnaryOperator<VmmException> disconnectMapper) {
         var c = new AgentConnection(label, sc, helloReqId, disconnectMapper);
         Thread.ofVirtual().name("agent-reader " + label).start(c::readLoop);
@@ -80,7 +83,9 @@ final class AgentConnection {
         // cannot always notice a new host (a fast reconnect, a restored clone), but it answers
         // this in every case; the answer's header is where the reader gets in step.
         try {
-            c.send(new Frame(FrameType.HELLO_REQ, helloReqId, new FieldsWriter().u8(Tag.NEW_SESSION, 1).toByteArray()));
+            FieldsWriter hello = new FieldsWriter().u8(Tag.NEW_SESSION, 1);
+            if (newHost) hello.u8(Tag.NEW_HOST, 1);
+            c.send(new Frame(FrameType.HELLO_REQ, helloReqId, hello.toByteArray()));
         } catch (VmmException e) {
             c.close(e);
             throw e;

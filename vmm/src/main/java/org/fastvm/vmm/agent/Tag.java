@@ -52,6 +52,8 @@ public final class Tag {
     public static final int SIZE_BYTES = 0x18;
     /** u8 1: this HELLO_REQ opens a new connection's session. */
     public static final int NEW_SESSION = 0x19;
+    /** u8 1: the host of this HELLO_REQ is new: the agent ends the commands earlier hosts started. */
+    public static final int NEW_HOST = 0x1a;
 
     /** @return a readable name for errors */
     public static String name(int tag) {
@@ -63,6 +65,7 @@ public final class Tag {
             case BOOT_ID -> "BOOT_ID"; case PID -> "PID"; case CODE -> "CODE"; case TIMED_OUT -> "TIMED_OUT";
             case DURATION_MS -> "DURATION_MS"; case CODE_NAME -> "CODE_NAME"; case MESSAGE -> "MESSAGE";
             case SIZE_BYTES -> "SIZE_BYTES"; case NEW_SESSION -> "NEW_SESSION";
+            case NEW_HOST -> "NEW_HOST";
             default -> String.format("tag 0x%02x", tag);
         };
     }

@@ -291,6 +291,31 @@ class AgentChannelTest {
     }
 
     @Test
+    void aNewChannelKillsTheCommandsItsPredecessorStarted() throws Exception {
+        // a new channel is a new host (an engine that attached after the last one died): the
+        // commands the last one started can never be read, so the agent kills them
+        try (Agent a = new Agent("newhost")) {
+            var started = new CompletableFuture<Long>();
+            var h = a.channel.start(ExecRequest.of("sleep", "30"), new Discard() {
+                @Override public void onStarted(long pid) { started.complete(pid); }
+            });
+            long pid = started.get(10, TimeUnit.SECONDS);
+            a.channel.close();
+            try (AgentChannel next = AgentChannel.open("newhost", a::accept, Instant.now().plusSeconds(10),
+                    a.process.onExit(), null)) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) { // reaped by the agent
+                    assertTrue(System.nanoTime() < deadline, "the earlier channel's command was killed");
+                    Thread.sleep(10);
+                }
+                assertEquals("next\n", next.exec(ExecRequest.of("echo", "next")).stdoutText());
+            }
+            assertThrows(ExecutionException.class, () -> h.result().get(5, TimeUnit.SECONDS),
+                    "its exec failed with the channel that started it");
+        }
+    }
+
+    @Test
     void agentDyingFailsInFlightExecWithDisconnect() throws Exception {
         try (Agent a = new Agent("dying")) {
             var h = a.channel.start(ExecRequest.of("sleep", "30"), new Discard());
