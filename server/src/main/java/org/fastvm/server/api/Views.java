@@ -9,7 +9,7 @@ import org.fastvm.server.model.Vm;
 
 import java.time.Instant;
 
-/** The wire shapes of the contract's objects (§3); internal fields never leave the server. */
+/** The wire shapes of the contract's objects (docs/api/openapi.yaml); internal fields never leave the server. */
 final class Views {
     private Views() {}
 

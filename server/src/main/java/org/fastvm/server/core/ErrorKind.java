@@ -2,7 +2,7 @@ package org.fastvm.server.core;
 
 /**
  * Every kind of failure the API reports: its HTTP status, its machine code, and whether a
- * client may retry it (transient) — the contract's §2 in one table.
+ * client may retry it (transient): the errors of docs/api.md ("Errors (ours)") in one table.
  */
 public enum ErrorKind {
     INVALID_REQUEST(400, "invalid_request", false),

@@ -120,7 +120,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
     /** @return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras */
     public static String kernelCmdline(Accelerator accel, String hostname, String imageExtras) {
         var sb = new StringBuilder("console=ttyS0 quiet reboot=k panic=-1");
-        // TCG: without a fixed TSC frequency the early calibration often hangs (field notes §1).
+        // TCG: without a fixed TSC frequency the early calibration often hangs (docs/qemu-notes.md §2).
         if (accel == Accelerator.TCG) sb.append(" tsc_early_khz=2500000 lpj=5000000");
         sb.append(" fastvm.hostname=").append(hostname);
         if (imageExtras != null && !imageExtras.isBlank()) sb.append(' ').append(imageExtras.strip());
