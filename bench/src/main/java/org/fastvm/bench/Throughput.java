@@ -48,13 +48,12 @@ final class Throughput {
                 }));
             }
             try {
-                long start = System.nanoTime();
-                long deadline = start + round.toNanos();
-                awaitDeadline(deadline, workers); // the warm-up round
+                awaitDeadline(System.nanoTime() + round.toNanos(), workers); // the warm-up round
                 long count = done.get(), at = System.nanoTime();
                 for (int r = 0; r < rounds; r++) {
-                    deadline += round.toNanos();
-                    awaitDeadline(deadline, workers);
+                    // each round lasts at least `round` from its actual start: on a loaded host this
+                    // thread may wake late, and a fixed schedule would then give rounds of microseconds
+                    awaitDeadline(at + round.toNanos(), workers);
                     long c = done.get(), now = System.nanoTime();
                     samples.add((c - count) * 1e9 / (now - at));
                     count = c;
