@@ -44,14 +44,19 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.FutureCallback;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.fastvm.openapi.OpenApi;
 
 /**
  * A real Jetty 12 server for the SDK's tests: HTTP/1.1 with h2c (upgrade and prior
  * knowledge) on cleartext, optionally h2 over TLS via ALPN. It records every request and
- * answers from scripted routes; it counts TCP connections on the server side.
+ * answers from scripted routes; it counts TCP connections on the server side. Every request is
+ * validated against the API's OpenAPI document (docs/api/openapi.yaml): the violations are
+ * collected ({@link #takeSpecViolations()}, checked after each test by {@link WithTestServer})
+ * and {@link #close()} fails on any left unchecked.
  */
 final class TestServer implements AutoCloseable {
   static final ObjectMapper JSON = new ObjectMapper();
+  static final OpenApi SPEC = OpenApi.load();
 
   /** A request as the server saw it. */
   record Hit(String method, String path, String query, Map<String, String> headers, String body,
@@ -121,6 +126,7 @@ final class TestServer implements AutoCloseable {
   private final List<Hit> hits = new CopyOnWriteArrayList<>();
   private final Map<String, List<Reply>> routes = new ConcurrentHashMap<>();
   private final Map<String, AtomicInteger> served = new ConcurrentHashMap<>();
+  private final List<String> specViolations = new CopyOnWriteArrayList<>();
   private final Set<EndPoint> endpoints = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
   private final Path tmp;
 
@@ -176,6 +182,8 @@ final class TestServer implements AutoCloseable {
             headers, body, request.getConnectionMetaData().getProtocol(),
             String.valueOf(request.getConnectionMetaData().getRemoteSocketAddress()));
         hits.add(hit);
+        specViolations.addAll(SPEC.validateRequest(hit.method(), withoutBasePath(hit.path()), hit.query(),
+            hit.headers(), hit.body()));
         replyFor(hit).write(request, response, callback);
         return true;
       }
@@ -189,6 +197,21 @@ final class TestServer implements AutoCloseable {
 
   static TestServer startWithTls() throws Exception {
     return new TestServer(true);
+  }
+
+  /** The path as the API document names it: a base URL's path prefix ({@code /fastvm/v1/...}) removed. */
+  static String withoutBasePath(String path) {
+    int api = path.indexOf("/v1/");
+    if (api > 0) return path.substring(api);
+    if (path.endsWith("/healthz")) return "/healthz";
+    return path;
+  }
+
+  /** @return the requests so far that the API document refuses, and forgets them */
+  List<String> takeSpecViolations() {
+    List<String> out = new ArrayList<>(specViolations);
+    specViolations.removeAll(out);
+    return out;
   }
 
   private Reply replyFor(Hit hit) {
@@ -264,6 +287,8 @@ final class TestServer implements AutoCloseable {
         files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
       }
     }
+    List<String> left = takeSpecViolations();
+    if (!left.isEmpty()) throw new AssertionError("requests the API document refuses: " + left);
   }
 
   /** A self-signed certificate for 127.0.0.1, made with the JDK's keytool. */

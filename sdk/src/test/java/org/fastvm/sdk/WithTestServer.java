@@ -1,13 +1,19 @@
 package org.fastvm.sdk;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.TestInstance;
 
 /**
  * Base of the tests that talk to one cleartext {@link TestServer} through one client: both
- * live for the whole test class; each test starts with no routes and no recorded requests.
+ * live for the whole test class; each test starts with no routes and no recorded requests, and
+ * ends by checking that the API document (docs/api/openapi.yaml) accepts every request the SDK
+ * sent in it.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class WithTestServer {
@@ -29,5 +35,10 @@ abstract class WithTestServer {
   @BeforeEach
   void resetServer() {
     server.reset();
+  }
+
+  @AfterEach
+  void requestsConformToTheApiDocument() {
+    assertEquals(List.of(), server.takeSpecViolations(), "requests the API document refuses");
   }
 }

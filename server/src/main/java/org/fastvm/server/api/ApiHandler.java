@@ -39,6 +39,7 @@ public final class ApiHandler extends Handler.Abstract {
     private final QuotasHandler quotas;
     private final HealthHandler health;
     private final PrometheusMeterRegistry meters;
+    private final OpenApiDocument openApi;
 
     /** A matched route: its template (for metrics) and what serves it. */
     private record Route(String template, boolean authenticated, Action action) {}
@@ -57,6 +58,7 @@ public final class ApiHandler extends Handler.Abstract {
         this.quotas = quotas;
         this.health = health;
         this.meters = meters;
+        this.openApi = OpenApiDocument.load(); // at start-up: a jar without the document fails now, not later
     }
 
     /** Names of the two listeners: the API's, and the one that serves /metrics only. */
@@ -140,6 +142,10 @@ public final class ApiHandler extends Handler.Abstract {
         }
         if (n >= 2 && s.get(0).equals("v1")) {
             String res = s.get(1);
+            if (res.equals("openapi.json") && n == 2) {
+                // No key: the document describes the API and holds nothing of an org.
+                return pick(method, "/v1/openapi.json", false, Map.<String, Action>of("GET", this::openApi));
+            }
             if (res.equals("vms") && n == 2) {
                 return pick(method, "/v1/vms", Map.<String, Action>of("GET", vms::list, "POST", vms::launch));
             }
@@ -170,15 +176,24 @@ public final class ApiHandler extends Handler.Abstract {
         });
     }
 
-    /** @return the route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
+    /** @return the authenticated route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
     private static Route pick(String method, String template, Map<String, Action> actions) {
+        return pick(method, template, true, actions);
+    }
+
+    private static Route pick(String method, String template, boolean authenticated, Map<String, Action> actions) {
         Action action = actions.get(method);
-        if (action != null) return new Route(template, true, action);
+        if (action != null) return new Route(template, authenticated, action);
         String allowed = String.join(", ", new TreeSet<>(actions.keySet()));
-        return new Route(template, true, ex -> {
+        return new Route(template, authenticated, ex -> {
             ex.response.getHeaders().put(HttpHeader.ALLOW, allowed);
             throw new ServiceException(ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);
         });
+    }
+
+    /** GET /v1/openapi.json: the API's OpenAPI document (docs/api/openapi.yaml) as JSON. */
+    private void openApi(Exchange ex) {
+        ex.text("application/json", openApi.json());
     }
 
     private void metrics(Exchange ex) {

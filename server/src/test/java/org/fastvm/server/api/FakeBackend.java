@@ -38,6 +38,8 @@ final class FakeBackend implements VmBackend {
     /** When set, launches and restores fail with it (after cleaning up, as the engine does). */
     volatile RuntimeException bootFailure;
     volatile boolean supportsSnapshots = true;
+    /** When set, starting a command fails as it does when the guest agent does not answer (nothing started). */
+    volatile boolean agentUnreachable;
     final CountDownLatch hangStarted = new CountDownLatch(1);
 
     @Override
@@ -184,6 +186,7 @@ final class FakeBackend implements VmBackend {
         @Override
         public ExecHandle start(ExecRequest request, ExecListener l) {
             if (!isAlive()) throw new MachineDeadException("fake " + id + " is dead");
+            if (agentUnreachable) throw new VmmException("fake " + id + ": the guest agent does not answer");
             List<String> argv = request.argv();
             CompletableFuture<ExecResult> result = new CompletableFuture<>();
             String execId = id + ":" + System.nanoTime();
