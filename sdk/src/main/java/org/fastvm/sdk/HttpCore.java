@@ -28,7 +28,9 @@ import org.fastvm.sdk.errors.FastVMServiceException;
  * and warms the connection before the first call, and again after a long idle spell.
  */
 final class HttpCore implements AutoCloseable {
-  static final String USER_AGENT = "fastvm-java/0.1.0";
+  /** This SDK's version, from the build ({@code version.properties}, filtered by Maven). */
+  static final String VERSION = readVersion();
+  static final String USER_AGENT = "fastvm-java/" + VERSION;
 
   /** One prepared request. {@code body} is serialised as JSON when not null. */
   record Call(String method, String path, Object body, Duration timeout, int transientRetries, String accept) {
@@ -86,6 +88,18 @@ final class HttpCore implements AutoCloseable {
 
   Duration timeout() {
     return timeout;
+  }
+
+  /** Reads {@code version} from {@code version.properties}; "unknown" when the resource was not filtered. */
+  private static String readVersion() {
+    java.util.Properties p = new java.util.Properties();
+    try (java.io.InputStream in = HttpCore.class.getResourceAsStream("version.properties")) {
+      if (in != null) p.load(in);
+    } catch (java.io.IOException e) {
+      // fall through to "unknown"
+    }
+    String v = p.getProperty("version", "").trim();
+    return v.isEmpty() || v.startsWith("${") ? "unknown" : v;
   }
 
   /** Runs {@code task} after {@code delay} on the client's threads, without blocking one. */
