@@ -393,7 +393,8 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
-   * Runs a shell command ({@code sh -c command}). Retried only on 502/503/504 answers, up to
+   * Runs a shell command ({@code sh -c command}). Retried only when the server answers 502/503
+   * marked {@code x-should-retry: true} (the command never started), up to
    * {@link RunOptions#transientRetries()} times.
    *
    * @param vmId the VM's id
@@ -440,7 +441,8 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
-   * Runs a program with arguments, no shell. Retried only on 502/503/504 answers, up to
+   * Runs a program with arguments, no shell. Retried only when the server answers 502/503
+   * marked {@code x-should-retry: true} (the command never started), up to
    * {@link RunOptions#transientRetries()} times.
    *
    * @param vmId the VM's id

@@ -371,8 +371,10 @@ public final class FastVMAsync {
 
   /**
    * Runs a program with arguments ({@code POST /v1/vms/{id}/exec}). Retried only when the
-   * server answers 502/503/504 (the command provably did not start), up to
-   * {@link RunOptions#transientRetries()} times; never after a transport failure or timeout.
+   * server answers 502/503 with {@code x-should-retry: true} (the FastVM server's word that the
+   * command never started), up to {@link RunOptions#transientRetries()} times; never on 504 or an
+   * unmarked 502/503 (a gateway's, possibly sent after it forwarded the command), never after a
+   * transport failure or timeout.
    *
    * @param vmId the VM's id
    * @param argv the program and its arguments
@@ -517,7 +519,8 @@ public final class FastVMAsync {
         .map(s -> Duration.ofSeconds(s + 30L))
         .filter(d -> d.compareTo(core.timeout()) > 0)
         .orElse(core.timeout()));
-    return new HttpCore.Call("POST", vmPath(vmId) + "/exec", body, transport, options.transientRetries(), accept);
+    return new HttpCore.Call("POST", vmPath(vmId) + "/exec", body, transport, TransientRetry.Rule.EXEC,
+        options.transientRetries(), accept);
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -664,12 +667,12 @@ public final class FastVMAsync {
 
   /** A read: repeating it is harmless, so a 502/503/504 answer is retried. */
   private HttpCore.Call read(String path, Duration timeout) {
-    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.DEFAULT_RETRIES, JSON);
+    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.Rule.READ, TransientRetry.DEFAULT_RETRIES, JSON);
   }
 
-  /** A change: never retried; only exec promises that a 502/503 answer means nothing happened. */
+  /** A change: never retried; only exec learns from the server that a failed command never started. */
   private HttpCore.Call change(String method, String path, Object body) {
-    return new HttpCore.Call(method, path, body, core.timeout(), 0, JSON);
+    return new HttpCore.Call(method, path, body, core.timeout(), TransientRetry.Rule.ONCE, 0, JSON);
   }
 
   private CompletableFuture<Void> bodiless(HttpCore.Call call) {

@@ -32,8 +32,12 @@ final class HttpCore implements AutoCloseable {
   static final String VERSION = readVersion();
   static final String USER_AGENT = "fastvm-java/" + VERSION;
 
-  /** One prepared request. {@code body} is serialised as JSON when not null. */
-  record Call(String method, String path, Object body, Duration timeout, int transientRetries, String accept) {
+  /**
+   * One prepared request. {@code body} is serialised as JSON when not null; {@code retry} says
+   * which answers it may be repeated on, at most {@code transientRetries} times.
+   */
+  record Call(String method, String path, Object body, Duration timeout, TransientRetry.Rule retry,
+      int transientRetries, String accept) {
     String describe() {
       return method + " " + path;
     }
@@ -169,7 +173,7 @@ final class HttpCore implements AutoCloseable {
     CompletableFuture<Warmup> mine = new CompletableFuture<>();
     if (!warm.compareAndSet(replacing, mine)) return warm.get(); // share the winner's warmup
     Duration limit = timeout.compareTo(WARMUP_TIMEOUT) < 0 ? timeout : WARMUP_TIMEOUT;
-    Call healthz = new Call("GET", "/healthz", null, limit, 0, "application/json");
+    Call healthz = new Call("GET", "/healthz", null, limit, TransientRetry.Rule.ONCE, 0, "application/json");
     attempt(healthz, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
       RuntimeException failure = e == null ? null : ApiErrors.fromFailure(e, healthz.describe());
       mine.complete(new Warmup(failure == null || failure instanceof FastVMServiceException, failure));
@@ -217,7 +221,7 @@ final class HttpCore implements AutoCloseable {
           if (response.body().error() == null) {
             return CompletableFuture.completedFuture(new Reply<>(status, response.headers(), response.body().ok()));
           }
-          if (TransientRetry.shouldRetry(status, response.headers(), attempt, call.transientRetries())) {
+          if (TransientRetry.shouldRetry(call.retry(), status, response.headers(), attempt, call.transientRetries())) {
             Duration pause = TransientRetry.delay(response.headers(), attempt);
             return CompletableFuture.supplyAsync(() -> null, after(pause))
                 .thenCompose(x -> attempt(call, okHandler, attempt + 1));

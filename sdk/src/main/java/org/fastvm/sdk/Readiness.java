@@ -49,7 +49,8 @@ final class Readiness<T> {
   CompletableFuture<T> create(String path, Map<String, Object> body, Duration waitLimit) {
     long deadlineNanos = System.nanoTime() + waitLimit.toNanos();
     Duration requestTimeout = waitLimit.compareTo(core.timeout()) < 0 ? waitLimit : core.timeout();
-    HttpCore.Call create = new HttpCore.Call("POST", path, body, requestTimeout, 0, "application/json");
+    HttpCore.Call create = new HttpCore.Call("POST", path, body, requestTimeout, TransientRetry.Rule.ONCE, 0,
+        "application/json");
     CompletableFuture<T> result = new CompletableFuture<>();
     core.<T>json(create, Json.type(rules.type())).whenComplete((reply, error) -> {
       if (error != null) {
