@@ -46,12 +46,12 @@ public final class FastVMAsync {
         v -> v.status() == null ? null : v.status().asString(),
         v -> v.status() != null && v.status().known() == VMStatus.Known.RUNNING,
         v -> v.status() != null && v.status().isTerminalFailure(),
-        VmFailedException::new), this::getVmWithin, core::after);
+        VmFailedException::new), this::pollVm, core::after);
     this.snapshotReady = new Readiness<>(core, new Readiness.Rules<>(Snapshot.class, "snapshot", Snapshot::id,
         s -> s.status() == null ? null : s.status().asString(),
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.READY,
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.ERROR,
-        SnapshotFailedException::new), this::getSnapshotWithin, core::after);
+        SnapshotFailedException::new), this::pollSnapshot, core::after);
   }
 
   // ---------------------------------------------------------------- connection
@@ -169,6 +169,10 @@ public final class FastVMAsync {
 
   private CompletableFuture<VM> getVmWithin(String id, Duration timeout) {
     return body(read(vmPath(id), timeout), VM.class);
+  }
+
+  private CompletableFuture<VM> pollVm(String id, Duration timeout) {
+    return body(poll(vmPath(id), timeout), VM.class);
   }
 
   /**
@@ -598,6 +602,10 @@ public final class FastVMAsync {
     return body(read(snapshotPath(id), timeout), Snapshot.class);
   }
 
+  private CompletableFuture<Snapshot> pollSnapshot(String id, Duration timeout) {
+    return body(poll(snapshotPath(id), timeout), Snapshot.class);
+  }
+
   /**
    * Lists the organisation's snapshots ({@code GET /v1/snapshots}).
    *
@@ -668,6 +676,11 @@ public final class FastVMAsync {
   /** A read: repeating it is harmless, so a 502/503/504 answer is retried. */
   private HttpCore.Call read(String path, Duration timeout) {
     return new HttpCore.Call("GET", path, null, timeout, TransientRetry.Rule.READ, TransientRetry.DEFAULT_RETRIES, JSON);
+  }
+
+  /** A readiness poll: sent once; the polling loop decides whether to look again, within its deadline. */
+  private HttpCore.Call poll(String path, Duration timeout) {
+    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.Rule.ONCE, 0, JSON);
   }
 
   /** A change: never retried; only exec learns from the server that a failed command never started. */

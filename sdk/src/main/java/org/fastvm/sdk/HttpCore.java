@@ -69,6 +69,7 @@ final class HttpCore implements AutoCloseable {
   private final AtomicReference<CompletableFuture<Warmup>> warm = new AtomicReference<>();
   private final LongSupplier nanoClock;
   private final AtomicLong lastResponse = new AtomicLong();
+  private volatile boolean closed;
 
   HttpCore(String baseUrl, String apiKey, Duration timeout, SSLContext sslContext, LongSupplier nanoClock) {
     this.nanoClock = nanoClock;
@@ -247,9 +248,15 @@ final class HttpCore implements AutoCloseable {
     return b.build();
   }
 
+  /** @return true once {@link #close()} was called: nothing more can be sent */
+  boolean isClosed() {
+    return closed;
+  }
+
   /** Stops accepting calls; on Java 21+ also lets the HTTP client release its connection. */
   @Override
   public void close() {
+    closed = true;
     try {
       HttpClient.class.getMethod("shutdownNow").invoke(http);
     } catch (ReflectiveOperationException java17) {

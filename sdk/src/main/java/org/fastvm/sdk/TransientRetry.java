@@ -4,6 +4,9 @@ import java.net.http.HttpHeaders;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
+import org.fastvm.sdk.errors.FastVMConnectionException;
+import org.fastvm.sdk.errors.FastVMServiceException;
+import org.fastvm.sdk.errors.FastVMTimeoutException;
 
 /**
  * The retry rules, all in one place. A request is repeated only when repeating it cannot do
@@ -16,7 +19,10 @@ import java.util.concurrent.ThreadLocalRandom;
  *       FastVM server says so only when the command provably never started. Never on 504 (a
  *       gateway sends it after forwarding the request), never on an unmarked 502/503 (a proxy's,
  *       which may also come after forwarding), never after a transport failure or timeout;
- *   <li>a create or change: never.
+ *   <li>a create or change: never;
+ *   <li>a readiness poll (the {@code GET}s of launch, restore and snapshot) on 408, 409, 429, any
+ *       5xx, a transport failure or a timed-out poll, until the wait's deadline: giving up would
+ *       lose track of a resource that exists.
  * </ul>
  */
 final class TransientRetry {
@@ -29,7 +35,7 @@ final class TransientRetry {
     READ,
     /** An exec: repeating it could run the command twice. */
     EXEC,
-    /** A create or change: sent once. */
+    /** A create or change, or a poll whose loop retries by itself: sent once. */
     ONCE
   }
 
@@ -49,6 +55,20 @@ final class TransientRetry {
       default:
         return false;
     }
+  }
+
+  /**
+   * Whether a failed readiness poll is tried again, until the wait's deadline: on 408, 409, 429
+   * and 5xx (whatever {@code x-should-retry} says: the GET changes nothing, and stopping would
+   * lose the resource), transport failures and timeouts. Not on other statuses (401, 403, 404:
+   * asking again will not help), nor on anything else (e.g. a closed client).
+   */
+  static boolean pollMayRetry(RuntimeException failure) {
+    if (failure instanceof FastVMServiceException e) {
+      int s = e.status();
+      return s == 408 || s == 409 || s == 429 || (s >= 500 && s <= 599);
+    }
+    return failure instanceof FastVMConnectionException || failure instanceof FastVMTimeoutException;
   }
 
   /** Honours {@code retry-after-ms} then {@code Retry-After} (seconds), else 100 ms × 2^n with jitter. */

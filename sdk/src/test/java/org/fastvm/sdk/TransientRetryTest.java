@@ -9,6 +9,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.fastvm.sdk.TransientRetry.Rule;
+import org.fastvm.sdk.errors.FastVMConnectionException;
+import org.fastvm.sdk.errors.FastVMException;
+import org.fastvm.sdk.errors.FastVMServiceException;
+import org.fastvm.sdk.errors.FastVMTimeoutException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -66,6 +70,32 @@ class TransientRetryTest {
   @ValueSource(ints = {429, 500, 502, 503, 504})
   void createsAndChangesAreNeverRetried(int status) {
     assertFalse(TransientRetry.shouldRetry(Rule.ONCE, status, headers("x-should-retry", "true"), 0, 3));
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {408, 409, 429, 500, 502, 503, 504, 599})
+  void pollsRetryStatusesThatMayPass(int status) {
+    assertTrue(TransientRetry.pollMayRetry(service(status, headers())));
+    assertTrue(TransientRetry.pollMayRetry(service(status, headers("x-should-retry", "false"))),
+        "a GET changes nothing: the wait's deadline bounds it");
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {400, 401, 403, 404, 422})
+  void pollsDoNotRetryStatusesThatWillNotPass(int status) {
+    assertFalse(TransientRetry.pollMayRetry(service(status, headers())));
+  }
+
+  @Test
+  void pollsRetryTransportFailuresAndTimeoutsButNotAClosedClient() {
+    assertTrue(TransientRetry.pollMayRetry(new FastVMConnectionException("reset", null)));
+    assertTrue(TransientRetry.pollMayRetry(new FastVMTimeoutException("poll timed out", null, null, null)));
+    assertFalse(TransientRetry.pollMayRetry(new FastVMException("GET /v1/vms/x failed: closed")));
+    assertFalse(TransientRetry.pollMayRetry(new IllegalStateException("closed")));
+  }
+
+  private static FastVMServiceException service(int status, HttpHeaders h) {
+    return ApiErrors.fromResponse(status, h, new byte[0]);
   }
 
   @Test
