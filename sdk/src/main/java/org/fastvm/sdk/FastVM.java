@@ -16,6 +16,7 @@ import org.fastvm.sdk.errors.FastVMServiceException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 import org.fastvm.sdk.errors.SnapshotFailedException;
 import org.fastvm.sdk.errors.VmFailedException;
+import org.fastvm.sdk.errors.WaitFailedException;
 import org.fastvm.sdk.models.CommandResult;
 import org.fastvm.sdk.models.FirewallPolicy;
 import org.fastvm.sdk.models.OrgQuotaUsage;
@@ -42,7 +43,10 @@ import org.fastvm.sdk.models.VM;
  * <p>Failures: {@link FastVMServiceException} subclasses for error statuses (400 {@code
  * BadRequestException}, 401, 403, 404, 409, 422, 429, 5xx), {@link FastVMConnectionException}
  * for transport failures, {@link FastVMTimeoutException} for deadlines, {@link VmFailedException}
- * and {@link SnapshotFailedException} when a resource fails while being waited for. Invalid
+ * and {@link SnapshotFailedException} when a resource fails while being waited for,
+ * {@link WaitFailedException} when a poll fails in a way that retrying
+ * will not fix. Once {@code launch}, {@code restore} or {@code snapshot} has created its
+ * resource, every failure names it: {@link FastVMException#resourceId()}. Invalid
  * arguments throw {@link IllegalArgumentException} naming the field, before any request.
  */
 public final class FastVM implements AutoCloseable {
@@ -141,7 +145,10 @@ public final class FastVM implements AutoCloseable {
    * @param options machine, name, disk, firewall, metadata, timeout
    * @return the running VM
    * @throws VmFailedException when the VM ends in {@code error}, {@code stopped} or {@code deleting}
-   * @throws FastVMTimeoutException at the deadline, with the last status seen
+   * @throws FastVMTimeoutException at the deadline, with the id and the last status seen (and
+   *     the last failed poll as the cause, if any)
+   * @throws WaitFailedException when a poll fails in a way that retrying will not fix, with the
+   *     id and the last status seen
    */
   public VM launch(LaunchOptions options) {
     return await(async.launch(options));
@@ -185,7 +192,10 @@ public final class FastVM implements AutoCloseable {
    * @param options name, firewall, metadata, timeout
    * @return the running VM
    * @throws VmFailedException when the VM ends in {@code error}, {@code stopped} or {@code deleting}
-   * @throws FastVMTimeoutException at the deadline, with the last status seen
+   * @throws FastVMTimeoutException at the deadline, with the id and the last status seen (and
+   *     the last failed poll as the cause, if any)
+   * @throws WaitFailedException when a poll fails in a way that retrying will not fix, with the
+   *     id and the last status seen
    */
   public VM restore(String snapshotId, RestoreOptions options) {
     return await(async.restore(snapshotId, options));
@@ -229,7 +239,10 @@ public final class FastVM implements AutoCloseable {
    * @param options name, timeout
    * @return the ready snapshot
    * @throws SnapshotFailedException when the snapshot ends in {@code error}
-   * @throws FastVMTimeoutException at the deadline, with the last status seen
+   * @throws FastVMTimeoutException at the deadline, with the id and the last status seen (and
+   *     the last failed poll as the cause, if any)
+   * @throws WaitFailedException when a poll fails in a way that retrying will not fix, with the
+   *     id and the last status seen
    */
   public Snapshot snapshot(String vmId, SnapshotOptions options) {
     return await(async.snapshot(vmId, options));
@@ -393,7 +406,8 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
-   * Runs a shell command ({@code sh -c command}). Retried only on 502/503/504 answers, up to
+   * Runs a shell command ({@code sh -c command}). Retried only when the server answers 502/503
+   * marked {@code x-should-retry: true} (the command never started), up to
    * {@link RunOptions#transientRetries()} times.
    *
    * @param vmId the VM's id
@@ -440,7 +454,8 @@ public final class FastVM implements AutoCloseable {
   }
 
   /**
-   * Runs a program with arguments, no shell. Retried only on 502/503/504 answers, up to
+   * Runs a program with arguments, no shell. Retried only when the server answers 502/503
+   * marked {@code x-should-retry: true} (the command never started), up to
    * {@link RunOptions#transientRetries()} times.
    *
    * @param vmId the VM's id

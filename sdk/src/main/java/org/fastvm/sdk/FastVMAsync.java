@@ -46,12 +46,12 @@ public final class FastVMAsync {
         v -> v.status() == null ? null : v.status().asString(),
         v -> v.status() != null && v.status().known() == VMStatus.Known.RUNNING,
         v -> v.status() != null && v.status().isTerminalFailure(),
-        VmFailedException::new), this::getVmWithin, core::after);
+        VmFailedException::new), this::pollVm, core::after);
     this.snapshotReady = new Readiness<>(core, new Readiness.Rules<>(Snapshot.class, "snapshot", Snapshot::id,
         s -> s.status() == null ? null : s.status().asString(),
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.READY,
         s -> s.status() != null && s.status().known() == SnapshotStatus.Known.ERROR,
-        SnapshotFailedException::new), this::getSnapshotWithin, core::after);
+        SnapshotFailedException::new), this::pollSnapshot, core::after);
   }
 
   // ---------------------------------------------------------------- connection
@@ -169,6 +169,10 @@ public final class FastVMAsync {
 
   private CompletableFuture<VM> getVmWithin(String id, Duration timeout) {
     return body(read(vmPath(id), timeout), VM.class);
+  }
+
+  private CompletableFuture<VM> pollVm(String id, Duration timeout) {
+    return body(poll(vmPath(id), timeout), VM.class);
   }
 
   /**
@@ -371,8 +375,10 @@ public final class FastVMAsync {
 
   /**
    * Runs a program with arguments ({@code POST /v1/vms/{id}/exec}). Retried only when the
-   * server answers 502/503/504 (the command provably did not start), up to
-   * {@link RunOptions#transientRetries()} times; never after a transport failure or timeout.
+   * server answers 502/503 with {@code x-should-retry: true} (the FastVM server's word that the
+   * command never started), up to {@link RunOptions#transientRetries()} times; never on 504 or an
+   * unmarked 502/503 (a gateway's, possibly sent after it forwarded the command), never after a
+   * transport failure or timeout.
    *
    * @param vmId the VM's id
    * @param argv the program and its arguments
@@ -517,7 +523,8 @@ public final class FastVMAsync {
         .map(s -> Duration.ofSeconds(s + 30L))
         .filter(d -> d.compareTo(core.timeout()) > 0)
         .orElse(core.timeout()));
-    return new HttpCore.Call("POST", vmPath(vmId) + "/exec", body, transport, options.transientRetries(), accept);
+    return new HttpCore.Call("POST", vmPath(vmId) + "/exec", body, transport, TransientRetry.Rule.EXEC,
+        options.transientRetries(), accept);
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -595,6 +602,10 @@ public final class FastVMAsync {
     return body(read(snapshotPath(id), timeout), Snapshot.class);
   }
 
+  private CompletableFuture<Snapshot> pollSnapshot(String id, Duration timeout) {
+    return body(poll(snapshotPath(id), timeout), Snapshot.class);
+  }
+
   /**
    * Lists the organisation's snapshots ({@code GET /v1/snapshots}).
    *
@@ -664,12 +675,17 @@ public final class FastVMAsync {
 
   /** A read: repeating it is harmless, so a 502/503/504 answer is retried. */
   private HttpCore.Call read(String path, Duration timeout) {
-    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.DEFAULT_RETRIES, JSON);
+    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.Rule.READ, TransientRetry.DEFAULT_RETRIES, JSON);
   }
 
-  /** A change: never retried; only exec promises that a 502/503 answer means nothing happened. */
+  /** A readiness poll: sent once; the polling loop decides whether to look again, within its deadline. */
+  private HttpCore.Call poll(String path, Duration timeout) {
+    return new HttpCore.Call("GET", path, null, timeout, TransientRetry.Rule.ONCE, 0, JSON);
+  }
+
+  /** A change: never retried; only exec learns from the server that a failed command never started. */
   private HttpCore.Call change(String method, String path, Object body) {
-    return new HttpCore.Call(method, path, body, core.timeout(), 0, JSON);
+    return new HttpCore.Call(method, path, body, core.timeout(), TransientRetry.Rule.ONCE, 0, JSON);
   }
 
   private CompletableFuture<Void> bodiless(HttpCore.Call call) {

@@ -28,10 +28,16 @@ import org.fastvm.sdk.errors.FastVMServiceException;
  * and warms the connection before the first call, and again after a long idle spell.
  */
 final class HttpCore implements AutoCloseable {
-  static final String USER_AGENT = "fastvm-java/0.1.0";
+  /** This SDK's version, from the build ({@code version.properties}, filtered by Maven). */
+  static final String VERSION = readVersion();
+  static final String USER_AGENT = "fastvm-java/" + VERSION;
 
-  /** One prepared request. {@code body} is serialised as JSON when not null. */
-  record Call(String method, String path, Object body, Duration timeout, int transientRetries, String accept) {
+  /**
+   * One prepared request. {@code body} is serialised as JSON when not null; {@code retry} says
+   * which answers it may be repeated on, at most {@code transientRetries} times.
+   */
+  record Call(String method, String path, Object body, Duration timeout, TransientRetry.Rule retry,
+      int transientRetries, String accept) {
     String describe() {
       return method + " " + path;
     }
@@ -63,6 +69,7 @@ final class HttpCore implements AutoCloseable {
   private final AtomicReference<CompletableFuture<Warmup>> warm = new AtomicReference<>();
   private final LongSupplier nanoClock;
   private final AtomicLong lastResponse = new AtomicLong();
+  private volatile boolean closed;
 
   HttpCore(String baseUrl, String apiKey, Duration timeout, SSLContext sslContext, LongSupplier nanoClock) {
     this.nanoClock = nanoClock;
@@ -86,6 +93,18 @@ final class HttpCore implements AutoCloseable {
 
   Duration timeout() {
     return timeout;
+  }
+
+  /** Reads {@code version} from {@code version.properties}; "unknown" when the resource was not filtered. */
+  private static String readVersion() {
+    java.util.Properties p = new java.util.Properties();
+    try (java.io.InputStream in = HttpCore.class.getResourceAsStream("version.properties")) {
+      if (in != null) p.load(in);
+    } catch (java.io.IOException e) {
+      // fall through to "unknown"
+    }
+    String v = p.getProperty("version", "").trim();
+    return v.isEmpty() || v.startsWith("${") ? "unknown" : v;
   }
 
   /** Runs {@code task} after {@code delay} on the client's threads, without blocking one. */
@@ -155,7 +174,7 @@ final class HttpCore implements AutoCloseable {
     CompletableFuture<Warmup> mine = new CompletableFuture<>();
     if (!warm.compareAndSet(replacing, mine)) return warm.get(); // share the winner's warmup
     Duration limit = timeout.compareTo(WARMUP_TIMEOUT) < 0 ? timeout : WARMUP_TIMEOUT;
-    Call healthz = new Call("GET", "/healthz", null, limit, 0, "application/json");
+    Call healthz = new Call("GET", "/healthz", null, limit, TransientRetry.Rule.ONCE, 0, "application/json");
     attempt(healthz, HttpResponse.BodyHandlers.discarding(), 0).whenComplete((r, e) -> {
       RuntimeException failure = e == null ? null : ApiErrors.fromFailure(e, healthz.describe());
       mine.complete(new Warmup(failure == null || failure instanceof FastVMServiceException, failure));
@@ -203,7 +222,7 @@ final class HttpCore implements AutoCloseable {
           if (response.body().error() == null) {
             return CompletableFuture.completedFuture(new Reply<>(status, response.headers(), response.body().ok()));
           }
-          if (TransientRetry.shouldRetry(status, response.headers(), attempt, call.transientRetries())) {
+          if (TransientRetry.shouldRetry(call.retry(), status, response.headers(), attempt, call.transientRetries())) {
             Duration pause = TransientRetry.delay(response.headers(), attempt);
             return CompletableFuture.supplyAsync(() -> null, after(pause))
                 .thenCompose(x -> attempt(call, okHandler, attempt + 1));
@@ -229,9 +248,15 @@ final class HttpCore implements AutoCloseable {
     return b.build();
   }
 
+  /** @return true once {@link #close()} was called: nothing more can be sent */
+  boolean isClosed() {
+    return closed;
+  }
+
   /** Stops accepting calls; on Java 21+ also lets the HTTP client release its connection. */
   @Override
   public void close() {
+    closed = true;
     try {
       HttpClient.class.getMethod("shutdownNow").invoke(http);
     } catch (ReflectiveOperationException java17) {

@@ -10,13 +10,21 @@ import java.util.function.Function;
 import java.util.function.Predicate;
 import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.errors.FastVMException;
+import org.fastvm.sdk.errors.FastVMServiceException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
+import org.fastvm.sdk.errors.WaitFailedException;
 
 /**
  * Creates a VM or snapshot and waits for it to become ready by polling. Polling starts after
  * 25 ms and backs off by 1.6× with jitter to 1 s, so readiness is seen soon after it happens;
  * a terminal failure ends the wait at once; the deadline ends it with the last status seen;
  * so does the caller completing or cancelling the future (e.g. {@code orTimeout}).
+ *
+ * <p>A poll that fails in a way that may pass (408, 409, 429, 5xx, a transport failure or a
+ * timed-out poll; {@link TransientRetry#pollMayRetry}) is tried again on the same backoff, or
+ * after the server's {@code Retry-After}, until the deadline. Every failure once the create call
+ * has answered names the resource and its last status ({@link FastVMException#resourceId()}),
+ * so a VM is never left running without its caller knowing its id.
  */
 final class Readiness<T> {
   static final Duration FIRST_DELAY = Duration.ofMillis(25);
@@ -49,7 +57,8 @@ final class Readiness<T> {
   CompletableFuture<T> create(String path, Map<String, Object> body, Duration waitLimit) {
     long deadlineNanos = System.nanoTime() + waitLimit.toNanos();
     Duration requestTimeout = waitLimit.compareTo(core.timeout()) < 0 ? waitLimit : core.timeout();
-    HttpCore.Call create = new HttpCore.Call("POST", path, body, requestTimeout, 0, "application/json");
+    HttpCore.Call create = new HttpCore.Call("POST", path, body, requestTimeout, TransientRetry.Rule.ONCE, 0,
+        "application/json");
     CompletableFuture<T> result = new CompletableFuture<>();
     core.<T>json(create, Json.type(rules.type())).whenComplete((reply, error) -> {
       if (error != null) {
@@ -79,35 +88,60 @@ final class Readiness<T> {
     } else if (rules.failed().test(current)) {
       result.completeExceptionally(rules.failure().apply(current));
     } else {
-      pollLater(current, delay, deadlineNanos, result);
+      pollLater(current, jittered(delay), grown(delay), deadlineNanos, result, null);
     }
   }
 
-  private void pollLater(T last, Duration delay, long deadlineNanos, CompletableFuture<T> result) {
-    long remaining = deadlineNanos - System.nanoTime();
-    if (remaining <= 0) {
-      result.completeExceptionally(timeout(last, null));
+  /**
+   * After a failed look: looks again (after the server's hint, else the backoff) while the
+   * failure may pass and the deadline allows; else ends the wait naming the resource.
+   */
+  private void retryOrFail(T last, Throwable error, Duration delay, long deadlineNanos, CompletableFuture<T> result) {
+    RuntimeException e = ApiErrors.fromFailure(error, "GET " + rules.noun() + " " + rules.id().apply(last));
+    if (core.isClosed() || !TransientRetry.pollMayRetry(e)) {
+      result.completeExceptionally(waitFailed(last, e));
       return;
     }
-    long jittered = (long) (delay.toNanos() * ThreadLocalRandom.current().nextDouble(0.8, 1.0));
-    Duration pause = Duration.ofNanos(Math.min(jittered, remaining));
-    Duration next = delay.multipliedBy(8).dividedBy(5);
-    Duration nextDelay = next.compareTo(MAX_DELAY) > 0 ? MAX_DELAY : next;
-    after.apply(pause).execute(() -> {
+    Duration hint = e instanceof FastVMServiceException s ? TransientRetry.serverHint(s.headers()).orElse(null) : null;
+    pollLater(last, hint != null ? hint : jittered(delay), grown(delay), deadlineNanos, result, e);
+  }
+
+  /**
+   * Looks at the resource again after {@code pause} (cut to the deadline); at the deadline, ends
+   * the wait with a timeout carrying the last status seen and {@code lastError}, the failure of
+   * the look before, if any.
+   */
+  private void pollLater(T last, Duration pause, Duration nextDelay, long deadlineNanos, CompletableFuture<T> result,
+      RuntimeException lastError) {
+    long remaining = deadlineNanos - System.nanoTime();
+    if (remaining <= 0) {
+      result.completeExceptionally(timeout(last, lastError));
+      return;
+    }
+    Duration wait = pause.toNanos() < remaining ? pause : Duration.ofNanos(remaining);
+    after.apply(wait).execute(() -> {
       if (result.isDone()) return; // the caller cancelled or stopped waiting: poll no more
       try {
         fetch.apply(rules.id().apply(last), requestTimeout(deadlineNanos)).whenComplete((current, error) -> {
           if (error == null) {
             settle(current, nextDelay, deadlineNanos, result);
-            return;
+          } else {
+            retryOrFail(last, error, nextDelay, deadlineNanos, result);
           }
-          RuntimeException e = ApiErrors.fromFailure(error, "GET " + rules.noun());
-          result.completeExceptionally(e instanceof FastVMTimeoutException ? timeout(last, e) : e);
         });
       } catch (RuntimeException e) { // never leave the caller waiting on a lost task
-        result.completeExceptionally(e);
+        result.completeExceptionally(waitFailed(last, e));
       }
     });
+  }
+
+  private static Duration jittered(Duration delay) {
+    return Duration.ofNanos((long) (delay.toNanos() * ThreadLocalRandom.current().nextDouble(0.8, 1.0)));
+  }
+
+  private static Duration grown(Duration delay) {
+    Duration next = delay.multipliedBy(8).dividedBy(5);
+    return next.compareTo(MAX_DELAY) > 0 ? MAX_DELAY : next;
   }
 
   /** A poll may not outlive the deadline by more than a short grace for the final look. */
@@ -118,10 +152,19 @@ final class Readiness<T> {
     return left.compareTo(core.timeout()) < 0 ? left : core.timeout();
   }
 
-  private FastVMTimeoutException timeout(T last, Throwable cause) {
+  private FastVMTimeoutException timeout(T last, RuntimeException lastError) {
     String id = rules.id().apply(last);
     String lastStatus = rules.status().apply(last);
-    return new FastVMTimeoutException(
-        rules.noun() + " " + id + " not ready before the deadline; last status: " + lastStatus, id, lastStatus, cause);
+    String why = lastError == null ? "" : "; the last poll failed: " + lastError.getMessage();
+    return new FastVMTimeoutException(rules.noun() + " " + id + " not ready before the deadline; last status: "
+        + lastStatus + why, id, lastStatus, lastError);
+  }
+
+  private WaitFailedException waitFailed(T last, RuntimeException cause) {
+    String id = rules.id().apply(last);
+    String lastStatus = rules.status().apply(last);
+    return new WaitFailedException("waiting for " + rules.noun() + " " + id + " (last status: " + lastStatus
+        + ") failed: " + cause.getMessage() + "; the " + rules.noun() + " may exist: keep its id to wait again or"
+        + " remove it", id, lastStatus, cause);
   }
 }

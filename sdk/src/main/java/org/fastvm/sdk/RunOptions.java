@@ -57,7 +57,8 @@ public final class RunOptions {
   }
 
   /**
-   * How often a 502/503/504 answer is retried (the command provably did not start).
+   * How often a 502/503 answer marked {@code x-should-retry: true} is retried (the server's word
+   * that the command never started; nothing else is retried).
    *
    * @return retries, default 3
    */
@@ -106,7 +107,7 @@ public final class RunOptions {
     }
 
     /**
-     * Sets how often a 502/503/504 answer is retried.
+     * Sets how often a 502/503 answer marked {@code x-should-retry: true} is retried.
      *
      * @param transientRetries 0 or more
      * @return this builder

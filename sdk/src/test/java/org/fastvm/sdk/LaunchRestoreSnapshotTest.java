@@ -13,17 +13,22 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.util.Callback;
+import org.fastvm.sdk.errors.FastVMConnectionException;
 import org.fastvm.sdk.errors.FastVMException;
+import org.fastvm.sdk.errors.FastVMServiceException;
 import org.fastvm.sdk.errors.FastVMTimeoutException;
 import org.fastvm.sdk.errors.InternalServerException;
 import org.fastvm.sdk.errors.NotFoundException;
+import org.fastvm.sdk.errors.PermissionDeniedException;
 import org.fastvm.sdk.errors.RateLimitException;
 import org.fastvm.sdk.errors.SnapshotFailedException;
 import org.fastvm.sdk.errors.VmFailedException;
+import org.fastvm.sdk.errors.WaitFailedException;
 import org.fastvm.sdk.models.FirewallPolicy;
 import org.fastvm.sdk.models.FirewallRule;
 import org.fastvm.sdk.models.Snapshot;
@@ -116,6 +121,8 @@ class LaunchRestoreSnapshotTest extends WithTestServer {
     server.on("GET", VM_PATH, TestServer.json(200, Fixtures.vm("provisioning")), TestServer.json(200, Fixtures.vm(terminal)));
     VmFailedException e = assertThrows(VmFailedException.class, client::launch);
     assertEquals(terminal, e.vm().status().asString());
+    assertEquals(Fixtures.VM_ID, e.resourceId().orElseThrow());
+    assertEquals(terminal, e.lastStatus().orElseThrow());
     assertEquals(2, server.count("GET", VM_PATH), "no polling after a terminal status");
   }
 
@@ -224,10 +231,112 @@ class LaunchRestoreSnapshotTest extends WithTestServer {
   }
 
   @Test
-  void vmVanishingWhilePollingSurfacesTheNotFound() {
+  void vmVanishingWhilePollingEndsTheWaitWithTheNotFoundAndTheVmsId() {
     server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
     server.on("GET", VM_PATH, TestServer.error(404, "not_found", "no such vm"));
-    assertThrows(NotFoundException.class, client::launch);
+    WaitFailedException e = assertThrows(WaitFailedException.class, client::launch);
+    assertInstanceOf(NotFoundException.class, e.getCause());
+    assertEquals(Fixtures.VM_ID, e.resourceId().orElseThrow());
+    assertEquals("provisioning", e.lastStatus().orElseThrow());
+    assertTrue(e.getMessage().contains(Fixtures.VM_ID), e.getMessage());
+    assertEquals(1, server.count("GET", VM_PATH), "a 404 will not pass: not asked again");
+  }
+
+  @Test
+  void pollingRidesOutA429WithRetryAfterThenA500ThenADroppedConnection() {
+    List<Long> polledAt = new CopyOnWriteArrayList<>();
+    server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
+    server.on("GET", VM_PATH,
+        timed(polledAt, TestServer.json(429, "{\"error\":\"rate_limited\",\"message\":\"slow down\"}", "Retry-After", "1")),
+        timed(polledAt, TestServer.error(500, "internal_error", "a proxy's bad moment")),
+        timed(polledAt, TestServer.dropConnection()),
+        timed(polledAt, TestServer.json(200, Fixtures.vm("running"))));
+    VM vm = client.launch(LaunchOptions.builder().timeout(Duration.ofSeconds(30)).build());
+    assertEquals(VMStatus.RUNNING, vm.status());
+    assertEquals(Fixtures.VM_ID, vm.id());
+    assertEquals(4, server.count("GET", VM_PATH));
+    long pauseMs = (polledAt.get(1) - polledAt.get(0)) / 1_000_000;
+    assertTrue(pauseMs >= 950, "Retry-After: 1 honoured, paused " + pauseMs + " ms");
+  }
+
+  @Test
+  void restoreAndSnapshotRideOutFailedPollsToo() {
+    server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
+    server.on("GET", VM_PATH, TestServer.error(502, "bad_gateway", "x"), TestServer.dropConnection(),
+        TestServer.json(200, Fixtures.vm("running")));
+    assertEquals(VMStatus.RUNNING, client.restore(Fixtures.SNAP_ID).status());
+    server.on("POST", "/v1/snapshots", TestServer.json(201, Fixtures.snapshot("creating")));
+    server.on("GET", SNAP_PATH, TestServer.json(408, "{}"), TestServer.json(409, "{\"error\":\"conflict\"}"),
+        TestServer.json(200, Fixtures.snapshot("ready")));
+    assertEquals(SnapshotStatus.READY, client.snapshot(Fixtures.VM_ID).status());
+    assertEquals(3, server.count("GET", SNAP_PATH));
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {429, 500, 503})
+  void aPollThatKeepsFailingEndsAtTheDeadlineWithTheVmsIdAndLastStatus(int status) {
+    server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
+    server.on("GET", VM_PATH, TestServer.json(200, Fixtures.vm("booting")), TestServer.error(status, "x", "failing"));
+    long start = System.nanoTime();
+    FastVMTimeoutException e = assertThrows(FastVMTimeoutException.class,
+        () -> client.launch(LaunchOptions.builder().timeout(Duration.ofMillis(600)).build()));
+    long elapsedMs = (System.nanoTime() - start) / 1_000_000;
+    assertEquals(Fixtures.VM_ID, e.resourceId().orElseThrow());
+    assertEquals("booting", e.lastStatus().orElseThrow(), "the status last seen, before the failures");
+    assertLastPollFailure(e, FastVMServiceException.class);
+    if (e.getCause() instanceof FastVMServiceException s) assertEquals(status, s.status());
+    assertTrue(e.getMessage().contains(Fixtures.VM_ID) && e.getMessage().contains("booting"), e.getMessage());
+    assertTrue(server.count("GET", VM_PATH) >= 3, "kept polling: " + server.count("GET", VM_PATH));
+    assertTrue(elapsedMs >= 600 && elapsedMs < 3000, "stops at the deadline, took " + elapsedMs + " ms");
+  }
+
+  @Test
+  void aSnapshotPollThatKeepsLosingItsConnectionEndsAtTheDeadlineWithTheSnapshotsId() {
+    server.on("POST", "/v1/snapshots", TestServer.json(201, Fixtures.snapshot("creating")));
+    server.on("GET", SNAP_PATH, TestServer.dropConnection());
+    FastVMException failure = assertThrows(FastVMException.class,
+        () -> client.snapshot(Fixtures.VM_ID, SnapshotOptions.builder().timeout(Duration.ofMillis(500)).build()));
+    FastVMTimeoutException e = assertInstanceOf(FastVMTimeoutException.class, failure);
+    assertEquals(Fixtures.SNAP_ID, e.resourceId().orElseThrow());
+    assertEquals("creating", e.lastStatus().orElseThrow());
+    assertLastPollFailure(e, FastVMConnectionException.class);
+    assertTrue(server.count("GET", SNAP_PATH) >= 2, "kept polling: " + server.count("GET", SNAP_PATH));
+  }
+
+  /**
+   * The timeout's cause is the last poll's failure: the scripted one, or the look the deadline
+   * cut short (its request timeout is what is left of the wait).
+   */
+  private static void assertLastPollFailure(FastVMTimeoutException e, Class<? extends Throwable> scripted) {
+    Throwable cause = e.getCause();
+    assertTrue(scripted.isInstance(cause) || cause instanceof FastVMTimeoutException, "cause: " + cause);
+  }
+
+  @Test
+  void aRestoreWhosePollIsRefusedNamesTheVm() {
+    server.on("POST", "/v1/vms", TestServer.json(202, Fixtures.vm("provisioning")));
+    server.on("GET", VM_PATH, TestServer.error(403, "forbidden", "key lost its rights"));
+    FastVMException e = assertThrows(FastVMException.class, () -> client.restore(Fixtures.SNAP_ID));
+    assertInstanceOf(WaitFailedException.class, e);
+    assertInstanceOf(PermissionDeniedException.class, e.getCause());
+    assertEquals(Fixtures.VM_ID, e.resourceId().orElseThrow());
+    assertEquals("provisioning", e.lastStatus().orElseThrow());
+  }
+
+  @Test
+  void failuresBeforeTheServerCreatedAnythingNameNoResource() {
+    server.on("POST", "/v1/vms", TestServer.error(500, "internal_error", "x"));
+    InternalServerException e = assertThrows(InternalServerException.class, client::launch);
+    assertTrue(e.resourceId().isEmpty());
+    assertTrue(e.lastStatus().isEmpty());
+  }
+
+  /** Records when each request arrives, then answers with {@code reply}. */
+  private static TestServer.Reply timed(List<Long> at, TestServer.Reply reply) {
+    return (req, res, cb) -> {
+      at.add(System.nanoTime());
+      reply.write(req, res, cb);
+    };
   }
 
   @Test

@@ -76,6 +76,35 @@ class ReadinessTest {
   }
 
   @Test
+  void aFailedPollIsTriedAgainAfterTheServersRetryAfterAndThenTheBackoff() {
+    Queue<CompletableFuture<VM>> answers = new ArrayDeque<>(List.of(
+        CompletableFuture.failedFuture(ApiErrors.fromResponse(429, headers("Retry-After", "3"), new byte[0])),
+        CompletableFuture.failedFuture(ApiErrors.fromResponse(500, headers(), new byte[0])),
+        CompletableFuture.completedFuture(vm("running"))));
+    Readiness<VM> scripted = new Readiness<>(core,
+        new Readiness.Rules<>(VM.class, "VM", VM::id, v -> v.status().asString(),
+            v -> v.status().equals(VMStatus.RUNNING), v -> v.status().isTerminalFailure(), VmFailedException::new),
+        (id, timeout) -> answers.remove(),
+        pause -> task -> {
+          pauses.add(pause);
+          scheduled.add(task);
+        });
+    CompletableFuture<VM> result = new CompletableFuture<>();
+    scripted.await(vm("provisioning"), deadlineIn(Duration.ofSeconds(60)), result);
+    while (!scheduled.isEmpty()) scheduled.remove().run();
+    assertEquals(VMStatus.RUNNING, result.join().status());
+    assertEquals(Duration.ofSeconds(3), pauses.get(1), "Retry-After after the 429: " + pauses);
+    long ms = pauses.get(2).toMillis();
+    assertTrue(ms >= 51 && ms <= 64, "the backoff goes on after a failure without a hint: " + pauses);
+  }
+
+  private static java.net.http.HttpHeaders headers(String... nameValue) {
+    java.util.Map<String, List<String>> map = new java.util.HashMap<>();
+    for (int i = 0; i + 1 < nameValue.length; i += 2) map.put(nameValue[i], List.of(nameValue[i + 1]));
+    return java.net.http.HttpHeaders.of(map, (n, v) -> true);
+  }
+
+  @Test
   void aCallerThatStopsWaitingStopsThePolling() {
     statuses.addAll(List.of("provisioning", "provisioning", "provisioning"));
     CompletableFuture<VM> result = new CompletableFuture<>();

@@ -21,9 +21,25 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** run(): command encoding, options, and the retry rule (502/503/504 only). */
+/** run(): command encoding, options, and the retry rule (502/503 the server marks "not started", only). */
 class RunTest extends WithTestServer {
   static final String EXEC = "/v1/vms/" + Fixtures.VM_ID + "/exec";
+
+  /** How the FastVM server answers an exec whose command provably never started. */
+  static TestServer.Reply notStarted(int status) {
+    return TestServer.json(status, "{\"error\":\"vm_unreachable\",\"message\":\"the command was not started\"}",
+        "x-should-retry", "true", "Retry-After", "0");
+  }
+
+  /** A gateway's timeout page: sent after it forwarded the request, so the command may be running. */
+  static TestServer.Reply gatewayTimeout() {
+    return (req, res, cb) -> {
+      res.setStatus(504);
+      res.getHeaders().put("Content-Type", "text/html");
+      res.write(true, java.nio.ByteBuffer.wrap("<html><body><h1>504 Gateway Time-out</h1></body></html>"
+          .getBytes(StandardCharsets.UTF_8)), cb);
+    };
+  }
   @Test
   void shellStringBecomesShDashC() {
     server.on("POST", EXEC, TestServer.json(200, Fixtures.execResult(0, "hello\\n")));
@@ -58,25 +74,44 @@ class RunTest extends WithTestServer {
     assertEquals("in\n", new String(Base64.getDecoder().decode(body.get("stdin").asText()), StandardCharsets.UTF_8));
   }
 
-  @Test
-  void transient503IsRetriedThenSucceeds() {
-    server.on("POST", EXEC, TestServer.error(503, "overloaded", "try again"), TestServer.json(200, Fixtures.execResult(0, "ok")));
+  @ParameterizedTest
+  @ValueSource(ints = {502, 503})
+  void aCommandTheServerMarksNotStartedIsRetriedThenSucceeds(int status) {
+    server.on("POST", EXEC, notStarted(status), TestServer.json(200, Fixtures.execResult(0, "ok")));
     assertEquals("ok", client.run(Fixtures.VM_ID, "true").stdout());
     assertEquals(2, server.count("POST", EXEC));
   }
 
-  @ParameterizedTest
-  @ValueSource(ints = {502, 504})
-  void otherTransientStatusesAreRetried(int status) {
-    server.on("POST", EXEC, TestServer.error(status, "unreachable", "guest unreachable"),
+  @Test
+  void aGatewayTimeoutIsNeverRetried() {
+    // A gateway answers 504 after it forwarded the request: the command may be running.
+    server.on("POST", EXEC, gatewayTimeout(), TestServer.json(200, Fixtures.execResult(0, "ok")));
+    InternalServerException e = assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
+    assertEquals(504, e.status());
+    assertEquals(1, server.count("POST", EXEC), "sent once");
+  }
+
+  @Test
+  void a504IsNeverRetriedEvenWhenMarkedRetryable() {
+    server.on("POST", EXEC, TestServer.json(504, "{\"error\":\"timeout\"}", "x-should-retry", "true"),
         TestServer.json(200, Fixtures.execResult(0, "ok")));
-    assertEquals("ok", client.run(Fixtures.VM_ID, "true").stdout());
-    assertEquals(2, server.count("POST", EXEC));
+    assertEquals(504, assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true")).status());
+    assertEquals(1, server.count("POST", EXEC));
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {502, 503})
+  void anUnmarked502Or503IsNotRetried(int status) {
+    // e.g. a proxy whose upstream closed the connection mid-command: it says nothing about the command.
+    server.on("POST", EXEC, TestServer.error(status, "bad_gateway", "upstream went away"),
+        TestServer.json(200, Fixtures.execResult(0, "ok")));
+    assertEquals(status, assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true")).status());
+    assertEquals(1, server.count("POST", EXEC));
   }
 
   @Test
   void retriesStopAfterTransientRetriesAndReportTheLastStatus() {
-    server.on("POST", EXEC, TestServer.error(503, "overloaded", "busy"));
+    server.on("POST", EXEC, notStarted(503));
     InternalServerException e = assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
     assertEquals(503, e.status());
     assertEquals(4, server.count("POST", EXEC), "1 attempt + 3 transient retries");
@@ -84,7 +119,7 @@ class RunTest extends WithTestServer {
 
   @Test
   void transientRetriesZeroMeansOneAttempt() {
-    server.on("POST", EXEC, TestServer.error(502, "unreachable", "x"));
+    server.on("POST", EXEC, notStarted(502));
     assertThrows(InternalServerException.class,
         () -> client.run(Fixtures.VM_ID, "true", RunOptions.builder().transientRetries(0).build()));
     assertEquals(1, server.count("POST", EXEC));
@@ -92,7 +127,7 @@ class RunTest extends WithTestServer {
 
   @Test
   void status500IsNeverRetried() {
-    server.on("POST", EXEC, TestServer.json(500, "{\"error\":\"vm_died\",\"message\":\"the VM died\"}", "x-should-retry", "false"),
+    server.on("POST", EXEC, TestServer.json(500, "{\"error\":\"vm_died\",\"message\":\"the VM died\"}", "x-should-retry", "true"),
         TestServer.json(200, Fixtures.execResult(0, "")));
     InternalServerException e = assertThrows(InternalServerException.class, () -> client.run(Fixtures.VM_ID, "true"));
     assertEquals(500, e.status());
@@ -138,8 +173,15 @@ class RunTest extends WithTestServer {
 
   @Test
   void asyncRunRetriesTheSameWay() {
-    server.on("POST", EXEC, TestServer.error(504, "timeout", "gw"), TestServer.json(200, Fixtures.execResult(0, "ok")));
+    server.on("POST", EXEC, notStarted(502), TestServer.json(200, Fixtures.execResult(0, "ok")));
     assertEquals("ok", client.async().run(Fixtures.VM_ID, "true").join().stdout());
     assertEquals(2, server.count("POST", EXEC));
+
+    server.reset();
+    server.on("POST", EXEC, gatewayTimeout(), TestServer.json(200, Fixtures.execResult(0, "ok")));
+    java.util.concurrent.CompletionException e = assertThrows(java.util.concurrent.CompletionException.class,
+        () -> client.async().run(Fixtures.VM_ID, "true").join());
+    assertEquals(504, ((InternalServerException) e.getCause()).status());
+    assertEquals(1, server.count("POST", EXEC));
   }
 }

@@ -13,6 +13,7 @@ import java.util.concurrent.CompletionException;
 import java.util.stream.Collectors;
 import org.fastvm.sdk.errors.ConflictException;
 import org.fastvm.sdk.errors.FastVMConnectionException;
+import org.fastvm.sdk.errors.InternalServerException;
 import org.fastvm.sdk.models.ExecEvent;
 import org.fastvm.sdk.models.VM;
 import org.fastvm.sdk.models.VMStatus;
@@ -96,11 +97,20 @@ class StreamTest extends WithTestServer {
     assertEquals(1, server.count("POST", EXEC));
 
     server.reset();
-    server.on("POST", EXEC, TestServer.error(503, "overloaded", "busy"), splitStream());
+    server.on("POST", EXEC, RunTest.notStarted(503), splitStream());
     try (ExecStream stream = client.stream(Fixtures.VM_ID, "x", RunOptions.defaults())) {
       assertEquals(4, stream.stream().count());
     }
     assertEquals(2, server.count("POST", EXEC));
+  }
+
+  @Test
+  void aGatewayTimeoutIsNeverRetried() {
+    server.on("POST", EXEC, RunTest.gatewayTimeout(), splitStream());
+    InternalServerException e = assertThrows(InternalServerException.class,
+        () -> client.stream(Fixtures.VM_ID, "x", RunOptions.defaults()));
+    assertEquals(504, e.status());
+    assertEquals(1, server.count("POST", EXEC), "sent once");
   }
 
   @Test

@@ -36,6 +36,7 @@ public class FastVMTimeoutException extends FastVMException {
    *
    * @return the id, or empty when a single request timed out before an id was known
    */
+  @Override
   public Optional<String> resourceId() {
     return Optional.ofNullable(resourceId);
   }
@@ -45,6 +46,7 @@ public class FastVMTimeoutException extends FastVMException {
    *
    * @return the status, or empty when none was observed
    */
+  @Override
   public Optional<String> lastStatus() {
     return Optional.ofNullable(lastStatus);
   }

@@ -1,6 +1,8 @@
 package org.fastvm.sdk.errors;
 
+import java.util.Optional;
 import org.fastvm.sdk.models.Snapshot;
+import org.fastvm.sdk.models.SnapshotStatus;
 
 /**
  * While the client waited for a snapshot to become {@code ready}, it reached {@code error}.
@@ -28,5 +30,15 @@ public class SnapshotFailedException extends FastVMException {
    */
   public Snapshot snapshot() {
     return snapshot;
+  }
+
+  @Override
+  public Optional<String> resourceId() {
+    return Optional.ofNullable(snapshot).map(Snapshot::id);
+  }
+
+  @Override
+  public Optional<String> lastStatus() {
+    return Optional.ofNullable(snapshot).map(Snapshot::status).map(SnapshotStatus::asString);
   }
 }

@@ -1,6 +1,8 @@
 package org.fastvm.sdk.errors;
 
+import java.util.Optional;
 import org.fastvm.sdk.models.VM;
+import org.fastvm.sdk.models.VMStatus;
 
 /**
  * While the client waited for a VM to become {@code running} (launch, restore), the VM
@@ -29,5 +31,15 @@ public class VmFailedException extends FastVMException {
    */
   public VM vm() {
     return vm;
+  }
+
+  @Override
+  public Optional<String> resourceId() {
+    return Optional.ofNullable(vm).map(VM::id);
+  }
+
+  @Override
+  public Optional<String> lastStatus() {
+    return Optional.ofNullable(vm).map(VM::status).map(VMStatus::asString);
   }
 }

@@ -39,6 +39,9 @@ public final class ApiServer implements AutoCloseable {
     /** Serves only GET /metrics (cleartext, loopback by default), so the API port never shows them. */
     private final ServerConnector metricsConnector;
     private final boolean tls;
+    private final ExecHandler exec;
+    /** How long shutdown waits for the execs it stops to be answered before the connections close. */
+    private static final Duration EXEC_STOP_GRACE = Duration.ofSeconds(5);
 
     /**
      * @param host        bind address
@@ -93,7 +96,8 @@ public final class ApiServer implements AutoCloseable {
         } else {
             metricsConnector = null;
         }
-        server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), new ExecHandler(vms),
+        exec = new ExecHandler(vms);
+        server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), exec,
                 new QuotasHandler(quotas), new HealthHandler(db, backend, recovered), meters));
         server.setErrorHandler(new ApiError.JettyErrors());
         server.setStopTimeout(2000);
@@ -125,9 +129,13 @@ public final class ApiServer implements AutoCloseable {
         server.join();
     }
 
-    /** Stops listening (in-flight requests get a short grace). */
+    /**
+     * Stops listening (in-flight requests get a short grace). Running execs are ended first, each
+     * with an answer that tells its client not to send the command again.
+     */
     @Override
     public void close() throws Exception {
+        exec.close(EXEC_STOP_GRACE);
         try {
             server.stop();
         } catch (java.util.concurrent.TimeoutException e) {

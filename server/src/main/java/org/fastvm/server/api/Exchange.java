@@ -2,6 +2,7 @@ package org.fastvm.server.api;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import org.fastvm.server.core.ErrorKind;
 import org.fastvm.server.core.ServiceException;
 import org.fastvm.server.model.ModelJson;
 import org.eclipse.jetty.http.HttpHeader;
@@ -131,6 +132,13 @@ public final class Exchange {
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         done = true;
         response.write(true, ByteBuffer.wrap(ModelJson.write(body).getBytes(StandardCharsets.UTF_8)), callback);
+    }
+
+    /** Answers an error (the contract's JSON body and retry headers) and completes the exchange. */
+    void error(ErrorKind kind, String message) {
+        drainUnreadBody();
+        done = true;
+        ApiError.write(response, callback, kind, message);
     }
 
     /** Answers 200 with a text body and completes the exchange. */

@@ -21,7 +21,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -31,6 +33,11 @@ import java.util.concurrent.TimeoutException;
  * POST /v1/vms/{id}/exec: buffered ExecResult (4 MiB per stream, truncation flagged) or an
  * NDJSON stream flushed per event. Either way the command is bound to the connection: when
  * the client goes away, its process group is killed.
+ *
+ * <p>A command runs at most once per request. Only failures before it is dispatched to the guest
+ * may invite a retry (Vms.startExec's 502/503, 503 while shutting down); once dispatched, every
+ * failure — the VM dying, the handler interrupted, the server shutting down — is a 500 with
+ * {@code x-should-retry: false} (buffered) or a stream broken off without its exit event (NDJSON).
  */
 final class ExecHandler {
     /** Cap per stream in a buffered result. */
@@ -39,20 +46,60 @@ final class ExecHandler {
     private static final String NDJSON = "application/x-ndjson";
     /** How often a quiet exec checks that its HTTP/1 client is still connected. */
     private static final long LIVENESS_POLL_MS = 250;
+    /** Queued to a stream's events when the server shuts down. */
+    private static final Object STOP = new Object();
 
     private final Vms vms;
+    /** Execs being served, from just before dispatch until answered: {@link #close} stops them. */
+    private final Set<InFlight> inFlight = ConcurrentHashMap.newKeySet();
+    private volatile boolean closing;
 
     ExecHandler(Vms vms) {
         this.vms = vms;
     }
 
-    void exec(Exchange ex) throws InterruptedException {
+    void exec(Exchange ex) {
         String id = ex.segment(2);
         vms.require(ex.orgId(), id);
         ExecRequest request = parse(ex.jsonBody());
         String accept = ex.header("Accept");
-        if (accept != null && accept.toLowerCase(java.util.Locale.ROOT).contains(NDJSON)) stream(ex, id, request);
-        else buffered(ex, id, request);
+        InFlight f = new InFlight();
+        inFlight.add(f);
+        try {
+            // after the add: close() either sees this exec or this exec sees closing
+            if (closing) throw new ServiceException(ErrorKind.UNAVAILABLE, "the server is shutting down; the command was not started");
+            if (accept != null && accept.toLowerCase(java.util.Locale.ROOT).contains(NDJSON)) stream(ex, id, request, f.stop);
+            else buffered(ex, id, request, f.stop);
+        } finally {
+            inFlight.remove(f);
+            f.answered.complete(null);
+        }
+    }
+
+    /**
+     * Shutdown, before the listener closes its connections: no further command starts (503, not
+     * started), and each running one is killed and answered — 500 without retry (buffered) or a
+     * broken-off stream (NDJSON) — so that its client learns it ended instead of losing the
+     * connection, and does not send it again. Waits up to {@code grace} for those answers.
+     */
+    void close(Duration grace) {
+        closing = true;
+        List<CompletableFuture<Void>> answers = new ArrayList<>();
+        for (InFlight f : inFlight) {
+            f.stop.complete(null);
+            answers.add(f.answered);
+        }
+        if (answers.isEmpty()) return;
+        LOG.info("shutting down: stopping {} running exec(s)", answers.size());
+        try {
+            CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).get(grace.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            LOG.warn("{} s into shutdown some stopped execs have not answered yet", grace.toSeconds());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e); // answered futures only ever complete normally
+        }
     }
 
     /** Validates {command, timeoutSec?, stdin?}, naming the bad field. */
@@ -94,20 +141,27 @@ final class ExecHandler {
         }
     }
 
-    private void buffered(Exchange ex, String id, ExecRequest request) throws InterruptedException {
+    private void buffered(Exchange ex, String id, ExecRequest request, CompletableFuture<Void> stop) {
         Collector c = new Collector();
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, c);
+        // Dispatched: from here on the command may have run, so no answer may invite a retry.
         Departure departure = new Departure(ex, handle, id);
         ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
         // Both SDKs' timeouts run until the response headers arrive, which here means until the end.
         long deadline = ClientTimeout.of(ex).map(t -> System.nanoTime() + t.timeout().toNanos()).orElse(Long.MAX_VALUE);
+        CompletableFuture<Object> exitOrStop = CompletableFuture.anyOf(c.exit, stop);
         ExecResult r;
         try {
             while (true) {
                 if (departure.happened()) return;
                 try {
-                    r = c.exit.get(pollMillis(deadline), TimeUnit.MILLISECONDS);
+                    exitOrStop.get(pollMillis(deadline), TimeUnit.MILLISECONDS);
+                    if (!c.exit.isDone()) {
+                        stopped(ex, handle, id, "the server is shutting down");
+                        return;
+                    }
+                    r = c.exit.get();
                     break;
                 } catch (TimeoutException e) {
                     if (liveness != null && liveness.gone()) {
@@ -125,8 +179,10 @@ final class ExecHandler {
             // The command had started: a 5xx here must not invite a retry that would run it twice.
             throw new ServiceException(ErrorKind.INTERNAL, "the VM failed while the command ran: " + e.getCause().getMessage());
         } catch (InterruptedException e) {
-            handle.cancel();
-            throw e;
+            if (!departure.happened()) stopped(ex, handle, id, "the server interrupted the exec (shutting down)");
+            else handle.cancel();
+            Thread.currentThread().interrupt();
+            return;
         }
         if (departure.happened()) return; // killed because the client left: nobody to answer
         ObjectNode n = ModelJson.MAPPER.createObjectNode();
@@ -140,7 +196,7 @@ final class ExecHandler {
         ex.json(200, n);
     }
 
-    private void stream(Exchange ex, String id, ExecRequest request) throws InterruptedException {
+    private void stream(Exchange ex, String id, ExecRequest request, CompletableFuture<Void> stop) {
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         // The listener runs on the engine's channel reader: it only queues; this thread writes.
         ExecListener listener = new ExecListener() {
@@ -150,6 +206,8 @@ final class ExecHandler {
             @Override public void onError(VmmException error) { events.add(error); }
         };
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
+        // Dispatched: from here on the command may have run; a failure breaks the stream off.
+        stop.thenRun(() -> events.add(STOP));
         Departure departure = new Departure(ex, handle, id);
         ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
@@ -182,6 +240,11 @@ final class ExecHandler {
                     ex.writeAndFlush((ModelJson.write(x) + "\n").getBytes(StandardCharsets.UTF_8));
                     ex.endStream();
                     return;
+                } else if (ev == STOP) {
+                    LOG.info("exec vm={}: the server is shutting down; killing the command and breaking off its stream", id);
+                    cancelQuietly(handle, id);
+                    ex.abortStream(new ServiceException(ErrorKind.INTERNAL, "the server is shutting down"));
+                    return;
                 } else {
                     LOG.warn("exec vm={} failed mid-stream: {}", id, ev);
                     ex.abortStream((Throwable) ev);
@@ -191,10 +254,35 @@ final class ExecHandler {
         } catch (IOException e) {
             departure.now(e.toString());
         } catch (InterruptedException e) {
-            handle.cancel();
-            ex.abortStream(e);
-            throw e;
+            cancelQuietly(handle, id);
+            if (!departure.happened()) ex.abortStream(e);
+            Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Kills a dispatched command that the server ends (shutdown, interrupt) and answers 500 with
+     * {@code x-should-retry: false}: it may have had effects, so it must not be sent again.
+     */
+    private static void stopped(Exchange ex, ExecHandle handle, String id, String why) {
+        LOG.info("exec vm={}: {}; killing the command", id, why);
+        cancelQuietly(handle, id);
+        ex.error(ErrorKind.INTERNAL, why + ": the command had started and was killed; it may have had effects,"
+                + " so it is not to be retried as if it never ran");
+    }
+
+    private static void cancelQuietly(ExecHandle handle, String id) {
+        try {
+            handle.cancel();
+        } catch (RuntimeException e) {
+            LOG.debug("exec vm={}: kill failed: {}", id, e.toString());
+        }
+    }
+
+    /** An exec being served: {@code stop} asks it to end (shutdown), {@code answered} says it has. */
+    private static final class InFlight {
+        final CompletableFuture<Void> stop = new CompletableFuture<>();
+        final CompletableFuture<Void> answered = new CompletableFuture<>();
     }
 
     /** @return how long to wait for the next event: the liveness poll, or less when the deadline is nearer */

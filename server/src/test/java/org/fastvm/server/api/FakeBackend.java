@@ -23,7 +23,8 @@ import java.util.concurrent.CountDownLatch;
  * A scripted VM backend for handler tests (no QEMU). Commands: {@code echo ARGS},
  * {@code exit N}, {@code big BYTES} (that many 'x' on stdout and stderr), {@code hang}
  * (runs until cancelled), {@code gate} (prints "first", waits for {@link #gate} to open,
- * prints "second"). Every cancel is recorded.
+ * prints "second"), {@code count} (counts its run in {@link #runs}, then runs until cancelled).
+ * Every cancel is recorded.
  */
 final class FakeBackend implements VmBackend {
     final Map<String, FakeMachine> machines = new ConcurrentHashMap<>();
@@ -41,6 +42,12 @@ final class FakeBackend implements VmBackend {
     /** When set, starting a command fails as it does when the guest agent does not answer (nothing started). */
     volatile boolean agentUnreachable;
     final CountDownLatch hangStarted = new CountDownLatch(1);
+    /** How many times {@code count} ran: the marker of a command with a side effect. */
+    final java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+    /** Opens once {@code count} has run. */
+    final CountDownLatch counted = new CountDownLatch(1);
+    /** The thread that started {@code count}: the request's handler thread. */
+    volatile Thread countCaller;
 
     @Override
     public BackendMachine launch(LaunchSpec spec) {
@@ -188,6 +195,7 @@ final class FakeBackend implements VmBackend {
             if (!isAlive()) throw new MachineDeadException("fake " + id + " is dead");
             if (agentUnreachable) throw new VmmException("fake " + id + ": the guest agent does not answer");
             List<String> argv = request.argv();
+            if (argv.get(0).equals("count")) countCaller = Thread.currentThread();
             CompletableFuture<ExecResult> result = new CompletableFuture<>();
             String execId = id + ":" + System.nanoTime();
             ExecHandle handle = new ExecHandle() {
@@ -222,6 +230,10 @@ final class FakeBackend implements VmBackend {
                         finish(result, l, 0, false);
                     }
                     case "hang" -> hangStarted.countDown();
+                    case "count" -> { // a command with a side effect: each run counts, then runs until killed
+                        runs.incrementAndGet();
+                        counted.countDown();
+                    }
                     case "gate" -> {
                         l.onStdout("first\n".getBytes(StandardCharsets.UTF_8));
                         try {
