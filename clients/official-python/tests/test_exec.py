@@ -72,6 +72,9 @@ def test_stream_is_not_capped(client, running_vm):
 def test_exec_on_an_unknown_vm_is_404(client):
     with pytest.raises(fastvm.NotFoundError):
         client.vms.run("00000000-0000-0000-0000-000000000000", command="true")
+
+
+def test_stream_on_an_unknown_vm_is_404(client):
     with pytest.raises(fastvm.APIStatusError) as e:
         list(client.vms.stream("00000000-0000-0000-0000-000000000000", command="true"))
     assert e.value.status_code == 404
@@ -80,3 +83,9 @@ def test_exec_on_an_unknown_vm_is_404(client):
 def test_empty_command_is_400(client, running_vm):
     with pytest.raises(fastvm.BadRequestError):
         client.vms.run(running_vm.id, command=[])
+
+
+def test_timeout_sec_must_be_positive(client, running_vm):
+    with pytest.raises(fastvm.BadRequestError) as e:
+        client.vms.run(running_vm.id, command=["true"], timeout_sec=0)
+    assert e.value.body["message"].startswith("timeoutSec")

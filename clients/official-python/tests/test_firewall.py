@@ -52,3 +52,10 @@ def test_ipv4_source_cidr_is_400(client, running_vm):
 def test_port_range_backwards_is_400(client, running_vm):
     with pytest.raises(fastvm.BadRequestError):
         client.vms.patch_firewall(running_vm.id, ingress=[{"protocol": "tcp", "port_start": 90, "port_end": 80}])
+
+
+def test_unknown_mode_or_protocol_is_400(client, running_vm):
+    with pytest.raises(fastvm.BadRequestError):
+        client.vms.set_firewall(running_vm.id, mode="closed")
+    with pytest.raises(fastvm.BadRequestError):
+        client.vms.set_firewall(running_vm.id, mode="restricted", ingress=[{"protocol": "icmp", "port_start": 1}])

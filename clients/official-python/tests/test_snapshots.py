@@ -66,3 +66,25 @@ def test_snapshot_of_an_unknown_vm_is_404(client):
 def test_restore_from_an_unknown_snapshot_is_404(client):
     with pytest.raises(fastvm.NotFoundError):
         client.vms.launch(snapshot_id="00000000-0000-0000-0000-000000000000")
+
+
+def test_snapshot_create_is_201_and_restore_before_ready_is_409_not_retried(server, make_client, launch):
+    from conftest import Recorder
+
+    rec = Recorder()
+    c = make_client(recorder=rec)
+    vm = launch(c)
+    raw = fastvm.Fastvm(api_key=server.api_key, base_url=server.base_url).snapshots.with_raw_response.create(vm_id=vm.id)
+    snap = raw.parse()
+    try:
+        assert raw.status_code == 201 and snap.status == "creating"
+        assert raw.http_response.json()["createdAt"].endswith("Z")
+        # A snapshot takes seconds under TCG; this restore is sent at once, while it is creating.
+        with pytest.raises(fastvm.ConflictError) as e:
+            c.vms.launch(snapshot_id=snap.id)
+        assert e.value.body["error"] == "conflict"
+        assert e.value.response.headers.get("x-should-retry") == "false"
+        assert rec.count("POST", "/v1/vms") == 2  # the launch, then the 409 once: not retried
+        assert wait_snapshot(c, snap.id).status == "ready"
+    finally:
+        c.snapshots.delete(snap.id)

@@ -128,3 +128,18 @@ def test_metadata_limits_are_400(client):
         client.vms.launch(machine_type="c1m2", metadata={"k": "v" * 4097})
     with pytest.raises(fastvm.BadRequestError):
         client.vms.launch(machine_type="c1m2", metadata={"": "v"})
+
+
+def test_launch_answers_201_when_running_with_utc_timestamps(server, client):
+    # The package's generated client (fastvm.Fastvm) gives the raw response; FastvmClient's
+    # polling launch() wraps it.
+    raw = fastvm.Fastvm(api_key=server.api_key, base_url=server.base_url).vms.with_raw_response.launch(
+        machine_type="c1m2", name="")
+    vm = raw.parse()
+    try:
+        assert raw.status_code == 201 and vm.status == "running"  # 201 = already running
+        assert raw.headers["content-type"].startswith("application/json")
+        assert raw.http_response.json()["createdAt"].endswith("Z")
+        assert vm.name == "vm-" + vm.id[:8]  # blank name = default
+    finally:
+        client.vms.delete(vm.id)
