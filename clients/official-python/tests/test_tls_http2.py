@@ -1,6 +1,8 @@
 """The official client on TLS: it negotiates HTTP/2 by ALPN, as it does with the hosted
 service (contract §1 HTTP versions); the core flow runs over it."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import fastvm
 import pytest
 
@@ -35,6 +37,17 @@ def test_http2_over_tls(tls_client, run_id):
         assert events[-1].exit_code == 0
         with pytest.raises(fastvm.NotFoundError):
             c.vms.retrieve("00000000-0000-0000-0000-000000000000")
+
+        # 4 MiB of buffered output in one HTTP/2 response (flow control windows refilled)
+        big = c.vms.run(vm.id, command="head -c 4194400 /dev/zero | tr '\\0' z", timeout_sec=60)
+        assert big.stdout_truncated and len(big.stdout) == 4 * 1024 * 1024
+
+        # concurrent calls share the client's one connection as HTTP/2 streams
+        def one(i):
+            return c.vms.run(vm.id, command=f"sleep 0.5; echo {i}").stdout
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            assert list(pool.map(one, range(6))) == [f"{i}\n" for i in range(6)]
     finally:
         c.vms.delete(vm.id)
     assert rec.http_versions and set(rec.http_versions) == {"HTTP/2"}, rec.http_versions
