@@ -110,7 +110,7 @@ def running_vm(client, run_id):
 
 
 def wait_snapshot(client: FastvmClient, snapshot_id: str, timeout: float = 120.0):
-    """Polls GET /v1/snapshots/{id} until ready or error, as the contract tells clients to."""
+    """Polls GET /v1/snapshots/{id} until ready or error, as the official clients do."""
     deadline = time.monotonic() + timeout
     while True:
         s = client.snapshots.retrieve(snapshot_id)
@@ -122,7 +122,7 @@ def wait_snapshot(client: FastvmClient, snapshot_id: str, timeout: float = 120.0
 
 
 def firewall_shape_is_v1() -> Tuple[bool, str]:
-    """Whether the installed client's firewall models are the contract's v1 shape."""
+    """Whether the installed client's firewall models are the v1 shape of docs/api/openapi.yaml."""
     from fastvm.types.shared import FirewallPolicy, FirewallRule
 
     want_rule = {"protocol": "protocol", "port_start": "portStart", "port_end": "portEnd",

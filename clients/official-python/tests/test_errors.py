@@ -1,5 +1,5 @@
 """Errors through the official client: 404, 401, 400 map to its exception types, carry the
-contract's body, and are not retried (x-should-retry: false) (contract §1, §2)."""
+documented error body, and are not retried (x-should-retry: false) (docs/api.md, Errors)."""
 
 import fastvm
 import pytest

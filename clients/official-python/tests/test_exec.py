@@ -1,5 +1,5 @@
 """Exec through the official client: buffered (vms.run) and NDJSON streaming (vms.stream)
-(contract §5)."""
+(docs/api.md, Exec)."""
 
 import base64
 

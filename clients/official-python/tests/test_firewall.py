@@ -1,4 +1,5 @@
-"""Firewall set (PUT) and patch (PATCH) in the contract's v1 shape (§3 FirewallPolicy, §4)."""
+"""Firewall set (PUT) and patch (PATCH) in the v1 shape (FirewallPolicy and
+FirewallRule in docs/api/openapi.yaml; docs/api.md)."""
 
 import fastvm
 import pytest

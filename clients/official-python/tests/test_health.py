@@ -1,4 +1,4 @@
-"""GET /healthz through the official client (contract §4: 200 with or without a key)."""
+"""GET /healthz through the official client (200 with or without a key: docs/api.md)."""
 
 import os
 

@@ -1,5 +1,5 @@
 """The official package's own command line (`fastvm` from PyPI, not ours) against the server:
-it is a second real client of the same wire contract, built on the async client."""
+it is a second real client of the same REST API, built on the async client."""
 
 import json
 import os

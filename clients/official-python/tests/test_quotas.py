@@ -1,5 +1,5 @@
 """Quotas through the official client: GET /v1/org/quotas and 429 quota_exceeded, on an org of
-its own whose limits `fastvm quota set` made small (contract §3 OrgQuotaUsage, §4)."""
+its own whose limits `fastvm quota set` made small (docs/api.md, Quotas)."""
 
 import fastvm
 import pytest

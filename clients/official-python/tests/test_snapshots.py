@@ -1,4 +1,4 @@
-"""Snapshot and restore through the official client (contract §3 Snapshot, §4 /v1/snapshots,
+"""Snapshot and restore through the official client (docs/api.md, Snapshots;
 restore = POST /v1/vms {snapshotId})."""
 
 import fastvm

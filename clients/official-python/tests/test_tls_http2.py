@@ -1,5 +1,5 @@
 """The official client on TLS: it negotiates HTTP/2 by ALPN, as it does with the hosted
-service (contract §1 HTTP versions); the core flow runs over it."""
+service (docs/api.md, Transport); the core flow runs over it."""
 
 from concurrent.futures import ThreadPoolExecutor
 

@@ -1,5 +1,5 @@
 """VMs through the official client: launch, get, list + filters, rename/metadata, delete
-(contract §3 Vm, §4 /v1/vms)."""
+(docs/api.md, VMs)."""
 
 import asyncio
 from datetime import datetime
@@ -9,7 +9,7 @@ import pytest
 from fastvm import AsyncFastvmClient
 
 
-def test_launch_returns_a_running_vm_with_the_contract_fields(launch, client):
+def test_launch_returns_a_running_vm_with_the_documented_fields(launch, client):
     vm = launch(name="  py   suite\tvm  ", metadata={"team": "py"})
     assert vm.status == "running"
     assert vm.name == "py suite vm"  # trimmed, inner whitespace collapsed
