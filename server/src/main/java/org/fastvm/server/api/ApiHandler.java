@@ -125,6 +125,7 @@ public final class ApiHandler extends Handler.Abstract {
             return;
         }
         ex.drainUnreadBody();
+        ex.restartIdleClock();
         ApiError.write(ex.response, ex.callback, kind, message);
     }
 

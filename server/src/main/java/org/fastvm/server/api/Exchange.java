@@ -7,7 +7,11 @@ import org.fastvm.server.core.ServiceException;
 import org.fastvm.server.model.ModelJson;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.IdleTimeout;
 import org.eclipse.jetty.io.QuietException;
+import org.eclipse.jetty.server.HttpChannel;
+import org.eclipse.jetty.server.HttpStream;
+import org.eclipse.jetty.server.internal.HttpChannelState;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
@@ -196,6 +200,7 @@ public final class Exchange {
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         done = true;
+        restartIdleClock();
         response.write(true, ByteBuffer.wrap(ModelJson.write(body).getBytes(StandardCharsets.UTF_8)), callback);
     }
 
@@ -203,6 +208,7 @@ public final class Exchange {
     void error(ErrorKind kind, String message) {
         drainUnreadBody();
         done = true;
+        restartIdleClock();
         ApiError.write(response, callback, kind, message);
     }
 
@@ -211,6 +217,7 @@ public final class Exchange {
         response.setStatus(200);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         done = true;
+        restartIdleClock();
         response.write(true, ByteBuffer.wrap(body.getBytes(StandardCharsets.UTF_8)), callback);
     }
 
@@ -225,6 +232,7 @@ public final class Exchange {
     /** Writes one piece of a streamed response and waits until it is sent; throws if the client is gone. */
     void writeAndFlush(byte[] bytes) throws IOException {
         FutureCallback cb = new FutureCallback();
+        restartIdleClock();
         response.write(false, ByteBuffer.wrap(bytes), cb);
         try {
             cb.get();
@@ -238,7 +246,22 @@ public final class Exchange {
 
     /** Completes a streamed response. */
     void endStream() {
+        restartIdleClock();
         response.write(true, null, callback);
+    }
+
+    /**
+     * Restarts the idle clock of this exchange's connection (HTTP/1) or stream (HTTP/2) before a
+     * write that may end a quiet spell (an exec's answer): the idle checks that the handler let
+     * pass keep falling due, and one that falls due while this write is in progress would fail it.
+     */
+    void restartIdleClock() {
+        if (request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+            if (request.getConnectionMetaData().getConnection().getEndPoint() instanceof IdleTimeout clock) clock.notIdle();
+        } else if (HttpChannel.from(request) instanceof HttpChannelState channel && channel.getHttpStream() != null) {
+            HttpStream stream = channel.getHttpStream();
+            stream.setIdleTimeout(stream.getIdleTimeout()); // setting an HTTP/2 stream's timeout restarts its clock
+        }
     }
 
     /** Aborts a streamed response so the client sees a broken stream, not a clean end. */
