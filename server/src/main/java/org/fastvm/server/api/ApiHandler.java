@@ -129,9 +129,9 @@ public final class ApiHandler extends Handler.Abstract {
         ApiError.write(ex.response, ex.callback, kind, message);
     }
 
-    /** The metrics listener serves GET /metrics and nothing else. */
+    /** The metrics listener serves GET (and HEAD) /metrics and nothing else. */
     private Route metricsRoute(String method, List<String> s) {
-        if (s.size() == 1 && s.get(0).equals("metrics") && method.equals("GET")) return new Route("/metrics", false, this::metrics);
+        if (s.size() == 1 && s.get(0).equals("metrics") && isGet(method)) return new Route("/metrics", false, this::metrics);
         return new Route("unmatched", false, ex -> {
             throw new ServiceException(ErrorKind.NOT_FOUND, "the metrics listener serves GET /metrics only, not "
                     + ex.method() + " " + ex.request.getHttpURI().getPath());
@@ -140,7 +140,7 @@ public final class ApiHandler extends Handler.Abstract {
 
     private Route route(String method, List<String> s) {
         int n = s.size();
-        if (n == 1 && method.equals("GET")) {
+        if (n == 1 && isGet(method)) {
             switch (s.get(0)) {
                 case "healthz": return new Route("/healthz", false, health::healthz);
                 case "livez": return new Route("/livez", false, health::livez);
@@ -184,15 +184,20 @@ public final class ApiHandler extends Handler.Abstract {
         });
     }
 
+    /** HEAD is answered as GET (Jetty sends the headers only); the document and Allow list GET. */
+    private static boolean isGet(String method) {
+        return method.equals("GET") || method.equals("HEAD");
+    }
+
     /** @return the authenticated route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
     private static Route pick(String method, String template, Map<String, Action> actions) {
         return pick(method, template, true, actions);
     }
 
     private static Route pick(String method, String template, boolean authenticated, Map<String, Action> actions) {
-        Action action = actions.get(method);
+        Action action = actions.get(method.equals("HEAD") ? "GET" : method);
         if (action != null) return new Route(template, authenticated, action);
-        String allowed = String.join(", ", new TreeSet<>(actions.keySet()));
+        String allowed = String.join(", ", new TreeSet<>(actions.keySet())); // as the OpenAPI document lists them
         return new Route(template, authenticated, ex -> {
             ex.response.getHeaders().put(HttpHeader.ALLOW, allowed);
             throw new ServiceException(ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);
