@@ -47,6 +47,17 @@ final class ServeCommand implements Callable<Integer> {
                     + " default ${DEFAULT-VALUE}).")
     int launchWaitSec;
 
+    @Option(names = "--idle-timeout-sec", defaultValue = "${env:FASTVM_IDLE_TIMEOUT_SEC:-" + ServerConfig.DEFAULT_IDLE_TIMEOUT_SEC + "}",
+            description = "How long a connection with no request in progress may stay silent before the server closes it;"
+                    + " a request being served (a quiet exec, a launch waiting for its VM) is never cut by it"
+                    + " (env FASTVM_IDLE_TIMEOUT_SEC; default ${DEFAULT-VALUE}).")
+    int idleTimeoutSec;
+
+    @Option(names = "--read-timeout-sec", defaultValue = "${env:FASTVM_READ_TIMEOUT_SEC:-" + ServerConfig.DEFAULT_READ_TIMEOUT_SEC + "}",
+            description = "How long a client may take to send a request's head and body, from its first byte: a slower"
+                    + " request is closed (head) or answered 408 (body) (env FASTVM_READ_TIMEOUT_SEC; default ${DEFAULT-VALUE}).")
+    int readTimeoutSec;
+
     @Option(names = "--default-vcpu", defaultValue = "${env:FASTVM_DEFAULT_VCPU:-16}", description = "Default per-org vCPU limit.")
     long defaultVcpu;
 
@@ -79,6 +90,7 @@ final class ServeCommand implements Callable<Integer> {
                 .withDb(DataOptions.blankToNull(data.dbUrl), DataOptions.blankToNull(data.dbUser), DataOptions.blankToNull(data.dbPassword))
                 .withTls(tlsCert, tlsKey, tlsSelfSigned)
                 .withLaunchWait(Duration.ofSeconds(launchWaitSec))
+                .withTimeouts(Duration.ofSeconds(idleTimeoutSec), Duration.ofSeconds(readTimeoutSec))
                 .withDefaultQuota(new QuotaValues(defaultVcpu, defaultMemory, defaultDisk, defaultSnapshots))
                 .withImage(image);
         if (metricsBind.equalsIgnoreCase("off")) {

@@ -97,4 +97,17 @@ class AdminCommandsTest {
         var metrics = assertThrows(IllegalArgumentException.class, () -> ServeCommand.HostPort.parse("--metrics-bind", "x"));
         assertTrue(metrics.getMessage().startsWith("--metrics-bind: expected HOST:PORT"), metrics.getMessage());
     }
+
+    @Test
+    void connectionTimeoutsAreFlagsWithApiSizedDefaults() {
+        ServeCommand serve = new ServeCommand();
+        new picocli.CommandLine(serve).parseArgs("--read-timeout-sec", "7");
+        if (System.getenv("FASTVM_IDLE_TIMEOUT_SEC") == null) assertEquals(60, serve.idleTimeoutSec);
+        assertEquals(7, serve.readTimeoutSec);
+        var config = org.fastvm.server.ServerConfig.defaults(dir);
+        assertEquals(java.time.Duration.ofSeconds(60), config.idleTimeout());
+        assertEquals(java.time.Duration.ofSeconds(30), config.readTimeout());
+        var zero = assertThrows(IllegalArgumentException.class, () -> config.withTimeouts(java.time.Duration.ofSeconds(1), java.time.Duration.ZERO));
+        assertTrue(zero.getMessage().startsWith("read-timeout"), zero.getMessage());
+    }
 }

@@ -78,8 +78,9 @@ public final class FastVmServer implements AutoCloseable {
         if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
         else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
         CompletableFuture<Void> recovered = new CompletableFuture<>();
-        api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), apiKeys, vms, snapshots, quotas,
-                store.db(), backend, meters, config.metricsHost(), config.metricsPort(), recovered::isDone);
+        api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), config.readTimeout(),
+                apiKeys, vms, snapshots, quotas, store.db(), backend, meters, config.metricsHost(), config.metricsPort(),
+                recovered::isDone);
         // Rows to settle are marked before the listener opens, so no request acts on a VM not yet reattached.
         CompletableFuture<Void> settling = reconciler.recover();
         api.start();

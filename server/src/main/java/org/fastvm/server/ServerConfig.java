@@ -19,7 +19,9 @@ import java.util.Objects;
  * @param tlsKey        PEM PKCS#8 private key, or null
  * @param tlsSelfSigned generate (once) and use a self-signed certificate
  * @param launchWait    how long POST /v1/vms waits for running before answering 202
- * @param idleTimeout   how long a silent connection stays open
+ * @param idleTimeout   how long a connection with no request in progress may stay silent before it is
+ *                      closed (a request being served is never timed out while its handler works)
+ * @param readTimeout   how long a client may take to send a request's head and body, from its first byte
  * @param defaultQuota  limits for orgs without an override
  * @param image         guest image for VMs: minimal or debian
  * @param metricsHost   bind address of the separate {@code /metrics} listener (default 127.0.0.1: the API
@@ -28,7 +30,7 @@ import java.util.Objects;
  */
 public record ServerConfig(String host, int port, Path dataDir, String dbUrl, String dbUser, String dbPassword,
                            Path tlsCert, Path tlsKey, boolean tlsSelfSigned, Duration launchWait, Duration idleTimeout,
-                           QuotaValues defaultQuota, String image, String metricsHost, int metricsPort) {
+                           Duration readTimeout, QuotaValues defaultQuota, String image, String metricsHost, int metricsPort) {
     /** Default limits per org: room for a handful of VMs and snapshots on one host. */
     public static final QuotaValues DEFAULT_QUOTA = new QuotaValues(16, 32768, 500, 50);
 
@@ -37,6 +39,16 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
      * client timeout, after which they re-POST (and launch again) instead of polling.
      */
     public static final int DEFAULT_LAUNCH_WAIT_SEC = 20;
+
+    /**
+     * Default seconds a connection without a request in progress may stay silent: longer than the
+     * JDK client's 30 s connection pool idle time, so a client never sends a request on a
+     * connection the server is closing at the same moment.
+     */
+    public static final int DEFAULT_IDLE_TIMEOUT_SEC = 60;
+
+    /** Default seconds a client has to send a request's head and body (bodies are at most 1 MiB). */
+    public static final int DEFAULT_READ_TIMEOUT_SEC = 30;
 
     /** Validates the combination, naming the bad setting. */
     public ServerConfig {
@@ -53,6 +65,9 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
         if (idleTimeout == null || idleTimeout.isNegative() || idleTimeout.isZero()) {
             throw new IllegalArgumentException("idle-timeout: must be > 0");
         }
+        if (readTimeout == null || readTimeout.isNegative() || readTimeout.isZero()) {
+            throw new IllegalArgumentException("read-timeout: must be > 0");
+        }
         Objects.requireNonNull(defaultQuota, "defaultQuota");
         Objects.requireNonNull(image, "image");
         if (metricsPort < 0 || metricsPort > 65535) {
@@ -66,49 +81,56 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
     /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image */
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
-                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofHours(1), DEFAULT_QUOTA, "debian", "127.0.0.1",
+                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofSeconds(DEFAULT_IDLE_TIMEOUT_SEC),
+                Duration.ofSeconds(DEFAULT_READ_TIMEOUT_SEC), DEFAULT_QUOTA, "debian", "127.0.0.1",
                 DEFAULT_METRICS_PORT);
     }
 
     /** @return a copy bound to {@code host:port} */
     public ServerConfig withBind(String h, int p) {
         return new ServerConfig(h, p, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
+                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy with another default quota */
     public ServerConfig withDefaultQuota(QuotaValues q) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, q, image, metricsHost, metricsPort);
+                idleTimeout, readTimeout, q, image, metricsHost, metricsPort);
     }
 
     /** @return a copy with another launch wait */
     public ServerConfig withLaunchWait(Duration d) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, d,
-                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
+                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned} */
     public ServerConfig withTls(Path cert, Path key, boolean selfSigned) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, cert, key, selfSigned, launchWait,
-                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
+                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy booting another guest image */
     public ServerConfig withImage(String img) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, img, metricsHost, metricsPort);
+                idleTimeout, readTimeout, defaultQuota, img, metricsHost, metricsPort);
     }
 
     /** @return a copy whose /metrics listener binds {@code host:port} ({@code host} null: no listener) */
     public ServerConfig withMetricsBind(String h, int p) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, image, h, p);
+                idleTimeout, readTimeout, defaultQuota, image, h, p);
+    }
+
+    /** @return a copy with other connection timeouts (see the record's parameters) */
+    public ServerConfig withTimeouts(Duration idle, Duration read) {
+        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
+                idle, read, defaultQuota, image, metricsHost, metricsPort);
     }
 
     /** @return a copy using another database */
     public ServerConfig withDb(String url, String user, String password) {
         return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, defaultQuota, image, metricsHost, metricsPort);
+                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 }

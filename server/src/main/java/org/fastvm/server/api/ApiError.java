@@ -36,7 +36,8 @@ public final class ApiError {
     static byte[] forStatus(HttpFields.Mutable headers, int status, String message) {
         ErrorKind kind = Arrays.stream(ErrorKind.values()).filter(k -> k.status() == status).findFirst().orElse(null);
         String code = kind != null ? kind.code() : "http_" + status;
-        boolean transientFailure = kind != null ? kind.isTransient() : status >= 500;
+        // without a kind (414, 431, 505 …) nothing is worth a retry: only 502 and 503 are transient
+        boolean transientFailure = kind != null && kind.isTransient();
         return prepare(headers, code, transientFailure, status == 503, message == null ? "HTTP " + status : message);
     }
 
@@ -52,6 +53,11 @@ public final class ApiError {
 
     /** Jetty's own errors (malformed requests it rejects before any handler) in our JSON shape. */
     static final class JettyErrors extends ErrorHandler {
+        @Override
+        public boolean errorPageForMethod(String method) {
+            return true; // Jetty writes its error body for GET, POST and HEAD only: ours goes with every method
+        }
+
         @Override
         public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
             // Jetty closes the connection after a request it could not parse: say so, so clients

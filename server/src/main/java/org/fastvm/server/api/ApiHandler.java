@@ -15,6 +15,7 @@ import org.eclipse.jetty.util.Callback;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -40,6 +41,7 @@ public final class ApiHandler extends Handler.Abstract {
     private final HealthHandler health;
     private final PrometheusMeterRegistry meters;
     private final OpenApiDocument openApi;
+    private final Duration readTimeout;
 
     /** A matched route: its template (for metrics) and what serves it. */
     private record Route(String template, boolean authenticated, Action action) {}
@@ -50,7 +52,7 @@ public final class ApiHandler extends Handler.Abstract {
     }
 
     ApiHandler(ApiKeys apiKeys, VmsHandler vms, SnapshotsHandler snapshots, ExecHandler exec, QuotasHandler quotas,
-               HealthHandler health, PrometheusMeterRegistry meters) {
+               HealthHandler health, PrometheusMeterRegistry meters, Duration readTimeout) {
         this.apiKeys = apiKeys;
         this.vms = vms;
         this.snapshots = snapshots;
@@ -59,6 +61,7 @@ public final class ApiHandler extends Handler.Abstract {
         this.health = health;
         this.meters = meters;
         this.openApi = OpenApiDocument.load(); // at start-up: a jar without the document fails now, not later
+        this.readTimeout = readTimeout;
     }
 
     /** Names of the two listeners: the API's, and the one that serves /metrics only. */
@@ -69,10 +72,14 @@ public final class ApiHandler extends Handler.Abstract {
         long t0 = System.nanoTime();
         String requestId = UUID.randomUUID().toString();
         response.getHeaders().put("x-request-id", requestId);
+        // The idle timeout is for connections nobody uses: a request being served may be quiet for
+        // long (an exec for its whole timeoutSec, a launch waiting for its VM). Jetty still applies
+        // it to a read or write in progress (a stalled body or client), before asking this listener.
+        request.addIdleTimeoutListener(timeout -> false);
         // the path as sent, split then decoded segment by segment: Jetty's canonical path resolves
         // (encoded) dot segments, which would let /v1/vms/%2e%2e/... reach another route
         List<String> segments = segments(request.getHttpURI().getPath());
-        Exchange ex = new Exchange(request, response, callback, segments, requestId);
+        Exchange ex = new Exchange(request, response, callback, segments, requestId, readTimeout);
         String template = "unmatched";
         try {
             Route route = METRICS_CONNECTOR.equals(request.getConnectionMetaData().getConnector().getName())
@@ -118,12 +125,13 @@ public final class ApiHandler extends Handler.Abstract {
             return;
         }
         ex.drainUnreadBody();
+        ex.restartIdleClock();
         ApiError.write(ex.response, ex.callback, kind, message);
     }
 
-    /** The metrics listener serves GET /metrics and nothing else. */
+    /** The metrics listener serves GET (and HEAD) /metrics and nothing else. */
     private Route metricsRoute(String method, List<String> s) {
-        if (s.size() == 1 && s.get(0).equals("metrics") && method.equals("GET")) return new Route("/metrics", false, this::metrics);
+        if (s.size() == 1 && s.get(0).equals("metrics") && isGet(method)) return new Route("/metrics", false, this::metrics);
         return new Route("unmatched", false, ex -> {
             throw new ServiceException(ErrorKind.NOT_FOUND, "the metrics listener serves GET /metrics only, not "
                     + ex.method() + " " + ex.request.getHttpURI().getPath());
@@ -132,7 +140,7 @@ public final class ApiHandler extends Handler.Abstract {
 
     private Route route(String method, List<String> s) {
         int n = s.size();
-        if (n == 1 && method.equals("GET")) {
+        if (n == 1 && isGet(method)) {
             switch (s.get(0)) {
                 case "healthz": return new Route("/healthz", false, health::healthz);
                 case "livez": return new Route("/livez", false, health::livez);
@@ -176,15 +184,20 @@ public final class ApiHandler extends Handler.Abstract {
         });
     }
 
+    /** HEAD is answered as GET (Jetty sends the headers only); the document and Allow list GET. */
+    private static boolean isGet(String method) {
+        return method.equals("GET") || method.equals("HEAD");
+    }
+
     /** @return the authenticated route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
     private static Route pick(String method, String template, Map<String, Action> actions) {
         return pick(method, template, true, actions);
     }
 
     private static Route pick(String method, String template, boolean authenticated, Map<String, Action> actions) {
-        Action action = actions.get(method);
+        Action action = actions.get(method.equals("HEAD") ? "GET" : method);
         if (action != null) return new Route(template, authenticated, action);
-        String allowed = String.join(", ", new TreeSet<>(actions.keySet()));
+        String allowed = String.join(", ", new TreeSet<>(actions.keySet())); // as the OpenAPI document lists them
         return new Route(template, authenticated, ex -> {
             ex.response.getHeaders().put(HttpHeader.ALLOW, allowed);
             throw new ServiceException(ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);

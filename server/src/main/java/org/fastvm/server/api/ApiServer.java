@@ -47,13 +47,15 @@ public final class ApiServer implements AutoCloseable {
      * @param host        bind address
      * @param port        bind port (0 = any free port)
      * @param keyStore    TLS key material, or null for cleartext
-     * @param idleTimeout how long a silent connection stays open (long: execs may be quiet)
+     * @param idleTimeout how long a connection with no request in progress may stay silent (a request
+     *                    being served is never cut by it: execs may be quiet for their whole timeout)
+     * @param readTimeout how long a client may take to send a request's head and body
      * @param metricsHost bind address of the /metrics listener, or null for none
      * @param metricsPort its port (0 = any free port)
      * @param recovered   whether start-up has settled the VMs of the previous run (/readyz says 503 until then)
      */
-    public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, ApiKeys apiKeys, Vms vms,
-                     Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
+    public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, Duration readTimeout, ApiKeys apiKeys,
+                     Vms vms, Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
                      PrometheusMeterRegistry meters, String metricsHost, int metricsPort,
                      java.util.function.BooleanSupplier recovered) {
         QueuedThreadPool threads = new QueuedThreadPool();
@@ -66,7 +68,7 @@ public final class ApiServer implements AutoCloseable {
         // Ids are opaque path segments that never touch a file system: let odd encodings reach
         // the router (which answers 404) instead of Jetty dropping the connection with a bare 400.
         http.setUriCompliance(UriCompliance.UNSAFE);
-        HttpConnectionFactory h1 = new HttpConnectionFactory(http);
+        HttpConnectionFactory h1 = new ApiConnectionFactory(http, readTimeout);
         tls = keyStore != null;
         if (tls) {
             http.addCustomizer(new SecureRequestCustomizer(false));
@@ -87,18 +89,18 @@ public final class ApiServer implements AutoCloseable {
         connector.setName(ApiHandler.API_CONNECTOR);
         server.addConnector(connector);
         if (metricsHost != null) {
-            metricsConnector = new ServerConnector(server, new HttpConnectionFactory(http));
+            metricsConnector = new ServerConnector(server, new ApiConnectionFactory(http, readTimeout));
             metricsConnector.setName(ApiHandler.METRICS_CONNECTOR);
             metricsConnector.setHost(metricsHost);
             metricsConnector.setPort(metricsPort);
-            metricsConnector.setIdleTimeout(Duration.ofSeconds(30).toMillis());
+            metricsConnector.setIdleTimeout(idleTimeout.toMillis());
             server.addConnector(metricsConnector);
         } else {
             metricsConnector = null;
         }
         exec = new ExecHandler(vms);
         server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), exec,
-                new QuotasHandler(quotas), new HealthHandler(db, backend, recovered), meters));
+                new QuotasHandler(quotas), new HealthHandler(db, backend, recovered), meters, readTimeout));
         server.setErrorHandler(new ApiError.JettyErrors());
         server.setStopTimeout(2000);
     }

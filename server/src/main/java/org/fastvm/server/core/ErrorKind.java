@@ -10,6 +10,8 @@ public enum ErrorKind {
     FORBIDDEN(403, "forbidden", false),
     NOT_FOUND(404, "not_found", false),
     METHOD_NOT_ALLOWED(405, "method_not_allowed", false),
+    /** The request's body did not arrive within the server's read timeout. */
+    REQUEST_TIMEOUT(408, "request_timeout", false),
     CONFLICT(409, "conflict", false),
     UNPROCESSABLE(422, "unprocessable", false),
     QUOTA_EXCEEDED(429, "quota_exceeded", false),

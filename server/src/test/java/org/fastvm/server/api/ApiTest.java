@@ -494,13 +494,68 @@ class ApiTest extends ApiTestBase {
 
     @Test
     void requestsJettyCannotParseGetJsonAndConnectionClose() throws Exception {
-        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
-            s.setSoTimeout(5000);
-            s.getOutputStream().write("GET /v1/vms/%00 HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-            String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(resp.startsWith("HTTP/1.1 400"), resp);
-            assertTrue(resp.toLowerCase(java.util.Locale.ROOT).contains("connection: close"), resp);
-            assertTrue(resp.contains("application/json") && resp.contains("\"error\":\"invalid_request\""), resp);
+        for (String req : List.of("GET /v1/vms/a\0b HTTP/1.1\r\nHost: x\r\n\r\n",
+                "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}")) {
+            try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+                s.setSoTimeout(5000);
+                s.getOutputStream().write(req.getBytes(StandardCharsets.ISO_8859_1));
+                String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(resp.startsWith("HTTP/1.1 400"), resp);
+                assertTrue(resp.toLowerCase(java.util.Locale.ROOT).contains("connection: close"), resp);
+                assertTrue(resp.contains("application/json") && resp.contains("\"error\":\"invalid_request\""), resp);
+            }
+        }
+    }
+
+    @Test
+    void malformedIdsAre404AndEncodedDotSegmentsRouteNowhere() throws Exception {
+        String vm = launch("{\"machineType\":\"c1m2\"}");
+        // escapes Jetty itself rejects (bad hex, a lone %, NUL): the contract says an unknown id, malformed too, is 404
+        for (String id : List.of("%zz", "%00", "a%", "%2", "%%", "%u0000", "%ZZ;x")) {
+            for (String path : List.of("/v1/vms/" + id, "/v1/vms/" + id + "/exec", "/v1/vms/" + id + "/firewall",
+                    "/v1/snapshots/" + id)) {
+                String method = path.endsWith("/exec") ? "POST" : path.endsWith("/firewall") ? "PUT" : "GET";
+                RawHttp.Response r = raw(method + " " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA
+                        + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+                assertEquals(404, r.status(), path + ": " + r.shown());
+                assertEquals("not_found", json(r.bodyText()).get("error").asText(), path + ": " + r.shown());
+                assertFalse(r.bodyText().contains("%25"), "the message shows the id as sent: " + r.shown());
+            }
+        }
+        // without a key it is still 401 first, as for any path under /v1
+        assertEquals(401, raw("GET /v1/vms/%zz HTTP/1.1\r\nHost: x\r\n\r\n").status());
+        // encoded (and plain) dot segments are literal: they never reach another route
+        for (String path : List.of("/v1/vms/%2e%2e/%2e%2e/v1/org/quotas", "/v1/vms/%2E%2E/%2E%2E/healthz",
+                "/v1/vms/" + vm + "/%2e%2e", "/v1/vms/" + vm + "/exec/%2e%2e", "/v1/vms/../../v1/org/quotas",
+                "/v1/snapshots/%2e%2e;x/%2e%2e/vms")) {
+            RawHttp.Response r = raw("GET " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\n\r\n");
+            assertEquals(404, r.status(), path + ": " + r.shown());
+        }
+        // and %XX stays a real escape: the VM's own id, encoded, is that VM
+        String encoded = vm.chars().mapToObj(c -> "%" + Integer.toHexString(c)).reduce("", String::concat);
+        assertEquals(200, raw("GET /v1/vms/" + encoded + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\n\r\n").status());
+    }
+
+    @Test
+    void headIsAnsweredAsGetWithoutABody() throws Exception {
+        for (String path : List.of("/healthz", "/readyz", "/livez", "/v1/vms", "/v1/org/quotas")) {
+            HttpRequest req = HttpRequest.newBuilder(env.uri(path)).header("X-API-Key", env.keyA)
+                    .method("HEAD", HttpRequest.BodyPublishers.noBody()).build();
+            HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), path);
+            assertEquals("application/json", r.headers().firstValue("content-type").orElseThrow(), path);
+            assertEquals("", r.body(), path);
+        }
+    }
+
+    /** Sends {@code request} on a fresh socket and reads the answer. */
+    static RawHttp.Response raw(String request) throws Exception {
+        try (Socket s = RawHttp.connect(env.server.baseUri().getPort(), Duration.ofSeconds(10))) {
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            RawHttp.Response r = RawHttp.read(s.getInputStream(), request.startsWith("HEAD "));
+            assertNotNull(r, "closed without an answer: " + request);
+            return r;
         }
     }
 

@@ -13,6 +13,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.UnaryOperator;
 
 /** Starts a server over a {@link FakeBackend} with two orgs and talks JSON to it. */
 abstract class ApiTestBase {
@@ -27,9 +28,15 @@ abstract class ApiTestBase {
         final String keyB;
 
         Env(Path dir, FakeBackend backend, QuotaValues quota, Duration launchWait) throws Exception {
+            this(dir, backend, quota, launchWait, c -> c);
+        }
+
+        /** @param tweak changes the test's server config further (timeouts, say) */
+        Env(Path dir, FakeBackend backend, QuotaValues quota, Duration launchWait, UnaryOperator<ServerConfig> tweak)
+                throws Exception {
             this.backend = backend;
-            this.config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
-                    .withDefaultQuota(quota).withLaunchWait(launchWait);
+            this.config = tweak.apply(ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
+                    .withDefaultQuota(quota).withLaunchWait(launchWait));
             server = FastVmServer.start(config, backend);
             keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
             keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();

@@ -23,8 +23,8 @@ import java.util.concurrent.CountDownLatch;
  * A scripted VM backend for handler tests (no QEMU). Commands: {@code echo ARGS},
  * {@code exit N}, {@code big BYTES} (that many 'x' on stdout and stderr), {@code hang}
  * (runs until cancelled), {@code gate} (prints "first", waits for {@link #gate} to open,
- * prints "second"), {@code count} (counts its run in {@link #runs}, then runs until cancelled).
- * Every cancel is recorded.
+ * prints "second"), {@code count} (counts its run in {@link #runs}, then runs until cancelled),
+ * {@code sleep MS} (silent for MS milliseconds, then exits 0). Every cancel is recorded.
  */
 final class FakeBackend implements VmBackend {
     final Map<String, FakeMachine> machines = new ConcurrentHashMap<>();
@@ -233,6 +233,14 @@ final class FakeBackend implements VmBackend {
                     case "count" -> { // a command with a side effect: each run counts, then runs until killed
                         runs.incrementAndGet();
                         counted.countDown();
+                    }
+                    case "sleep" -> { // a quiet command: no output for MS milliseconds, then exit 0
+                        try {
+                            Thread.sleep(Long.parseLong(argv.get(1)));
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        finish(result, l, 0, false);
                     }
                     case "gate" -> {
                         l.onStdout("first\n".getBytes(StandardCharsets.UTF_8));
