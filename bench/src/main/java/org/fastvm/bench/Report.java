@@ -31,7 +31,7 @@ public final class Report {
         figures.put(key, stats);
     }
 
-    /** @return a plain-text table */
+    /** {@return a plain-text table} */
     public String table() {
         var sb = new StringBuilder();
         sb.append(String.format("accelerator: %s, QEMU %s%n", accelerator, qemu));
@@ -41,7 +41,7 @@ public final class Report {
         return sb.toString();
     }
 
-    /** @return one line of JSON: accelerator, QEMU version, then {median,min,max,n} per figure */
+    /** {@return one line of JSON: accelerator, QEMU version, then {median,min,max,n} per figure} */
     public String json() {
         ObjectNode root = JSON.createObjectNode().put("accelerator", accelerator).put("qemu", qemu);
         figures.forEach((k, s) -> root.putObject(k).put("median", Stats.round(s.median()))

@@ -17,24 +17,24 @@ public record Stats(List<Double> samples) {
         samples = List.copyOf(samples);
     }
 
-    /** @return the median (mean of the middle two for an even count) */
+    /** {@return the median (mean of the middle two for an even count)} */
     public double median() {
         List<Double> s = sorted();
         int n = s.size();
         return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
     }
 
-    /** @return the smallest sample */
+    /** {@return the smallest sample} */
     public double min() {
         return Collections.min(samples);
     }
 
-    /** @return the largest sample */
+    /** {@return the largest sample} */
     public double max() {
         return Collections.max(samples);
     }
 
-    /** @return the number of samples */
+    /** {@return the number of samples} */
     public int n() {
         return samples.size();
     }

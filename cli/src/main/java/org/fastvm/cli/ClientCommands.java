@@ -31,7 +31,7 @@ final class ClientCommands {
             }
         }
 
-        /** @return the listing: one row per VM, columns as wide as their content (names are UUIDs by default) */
+        /** {@return the listing: one row per VM, columns as wide as their content (names are UUIDs by default)} */
         static String table(List<VM> vms) {
             Table t = new Table("ID", "NAME", "TYPE", "STATUS", "CREATED");
             for (VM v : vms) {

@@ -27,7 +27,7 @@ final class ClientOptions {
             description = "Client config file (env FASTVM_CLIENT_CONFIG; default ~/.config/fastvm/config.json).")
     Path clientConfig;
 
-    /** @return a client for the configured server */
+    /** {@return a client for the configured server} */
     FastVM connect() {
         String key = DataOptions.blankToNull(apiKey);
         String url = DataOptions.blankToNull(baseUrl);

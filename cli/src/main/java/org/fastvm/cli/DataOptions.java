@@ -23,12 +23,12 @@ final class DataOptions {
             description = "Database password (env FASTVM_DB_PASSWORD; prefer the variable over the flag).")
     String dbPassword;
 
-    /** @return the data dir, absolute */
+    /** {@return the data dir, absolute} */
     Path dataDir() {
         return (dataDir != null ? dataDir : Defaults.dataDir()).toAbsolutePath();
     }
 
-    /** @return the configured database, migrated */
+    /** {@return the configured database, migrated} */
     Database open() {
         ServerConfig c = ServerConfig.defaults(dataDir()).withDb(blankToNull(dbUrl), blankToNull(dbUser), blankToNull(dbPassword));
         return org.fastvm.server.FastVmServer.openDatabase(c);

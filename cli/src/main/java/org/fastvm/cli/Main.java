@@ -23,7 +23,7 @@ public final class Main implements Runnable {
         return commandLine().execute(args);
     }
 
-    /** @return the configured command line (parsing rules and error handling) */
+    /** {@return the configured command line (parsing rules and error handling)} */
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         // `fastvm run VM uname -m`: everything after the VM id belongs to the command.

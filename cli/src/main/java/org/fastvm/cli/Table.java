@@ -24,7 +24,7 @@ final class Table {
         return this;
     }
 
-    /** @return the header and rows, one line each, columns padded to their widest cell, no trailing spaces */
+    /** {@return the header and rows, one line each, columns padded to their widest cell, no trailing spaces} */
     String render() {
         int[] width = new int[header.size()];
         for (int i = 0; i < width.length; i++) width[i] = header.get(i).length();

@@ -68,7 +68,7 @@ public final class OpenApi {
 
     /** An operation of the document: its method (upper case), path template and JSON pointer. */
     public record Operation(String method, String template, String pointer) {
-        /** @return e.g. {@code "POST /v1/vms"} */
+        /** {@return e.g. {@code "POST /v1/vms"}} */
         public String key() {
             return method + " " + template;
         }
@@ -108,7 +108,7 @@ public final class OpenApi {
                 .schemas(Map.of(BASE, text)));
     }
 
-    /** @return the document packaged in this module's jar (a copy of {@code docs/api/openapi.yaml}) */
+    /** {@return the document packaged in this module's jar (a copy of {@code docs/api/openapi.yaml})} */
     public static OpenApi load() {
         try (InputStream in = OpenApi.class.getClassLoader().getResourceAsStream(RESOURCE)) {
             if (in == null) throw new IllegalStateException(RESOURCE + " is not on the classpath");
@@ -118,17 +118,17 @@ public final class OpenApi {
         }
     }
 
-    /** @return the document as written, with its schemas open (shared: do not modify) */
+    /** {@return the document as written, with its schemas open (shared: do not modify)} */
     public JsonNode document() {
         return document;
     }
 
-    /** @return every operation */
+    /** {@return every operation} */
     public List<Operation> operations() {
         return List.copyOf(operations);
     }
 
-    /** @return the operation serving {@code method} on {@code path} (raw, without query), if any */
+    /** {@return the operation serving {@code method} on {@code path} (raw, without query), if any} */
     public Optional<Operation> find(String method, String path) {
         List<String> actual = segments(path);
         for (Operation o : operations) {
@@ -256,7 +256,7 @@ public final class OpenApi {
         return out;
     }
 
-    /** @return every {@code "METHOD /template STATUS"} the document lists (explicit statuses, not {@code default}) */
+    /** {@return every {@code "METHOD /template STATUS"} the document lists (explicit statuses, not {@code default})} */
     public Set<String> declaredResponses() {
         Set<String> out = new TreeSet<>();
         for (Operation o : operations) {
@@ -267,12 +267,12 @@ public final class OpenApi {
         return out;
     }
 
-    /** @return the {@code "METHOD /template STATUS"} of every response validated so far against an explicit status */
+    /** {@return the {@code "METHOD /template STATUS"} of every response validated so far against an explicit status} */
     public Set<String> coveredResponses() {
         return new TreeSet<>(covered);
     }
 
-    /** @return the headers of a {@code java.net.http} response or any multi-valued map, as one value each (the first) */
+    /** {@return the headers of a {@code java.net.http} response or any multi-valued map, as one value each (the first)} */
     public static Map<String, String> headers(Map<String, List<String>> multi) {
         Map<String, String> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
         multi.forEach((k, v) -> {
@@ -369,7 +369,7 @@ public final class OpenApi {
         return TextNode.valueOf(value);
     }
 
-    /** @return true when one of the requirements is met: each of its API key schemes has its header (or query) value */
+    /** {@return true when one of the requirements is met: each of its API key schemes has its header (or query) value} */
     private boolean securitySatisfied(JsonNode requirements, Map<String, String> headers, Map<String, String> query) {
         for (JsonNode requirement : requirements) {
             boolean met = true;

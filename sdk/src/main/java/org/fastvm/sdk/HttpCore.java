@@ -248,7 +248,7 @@ final class HttpCore implements AutoCloseable {
     return b.build();
   }
 
-  /** @return true once {@link #close()} was called: nothing more can be sent */
+  /** {@return true once {@link #close()} was called: nothing more can be sent} */
   boolean isClosed() {
     return closed;
   }

@@ -207,7 +207,7 @@ final class TestServer implements AutoCloseable {
     return path;
   }
 
-  /** @return the requests so far that the API document refuses, and forgets them */
+  /** {@return the requests so far that the API document refuses, and forgets them} */
   List<String> takeSpecViolations() {
     List<String> out = new ArrayList<>(specViolations);
     specViolations.removeAll(out);

@@ -116,21 +116,21 @@ public final class FastVmServer implements AutoCloseable {
         }
     }
 
-    /** @return the configured database (SQLite in the data dir unless a URL is given) */
+    /** {@return the configured database (SQLite in the data dir unless a URL is given)} */
     public static Database openDatabase(ServerConfig config) {
         return config.dbUrl() == null ? Database.openSqlite(config.dataDir())
                 : Database.open(config.dbUrl(), config.dbUser(), config.dbPassword());
     }
 
-    /** @return the URL clients use */
+    /** {@return the URL clients use} */
     public URI baseUri() { return api.baseUri(); }
 
-    /** @return the URL of the metrics listener's {@code /metrics}, if it has one */
+    /** {@return the URL of the metrics listener's {@code /metrics}, if it has one} */
     public java.util.Optional<URI> metricsUri() { return api.metricsUri(); }
 
     /**
-     * @return completes once the VMs and snapshots the previous run left are settled (reattached,
-     *         finished or rolled back) and files no row owns are removed
+     * {@return completes once the VMs and snapshots the previous run left are settled (reattached,
+     *         finished or rolled back) and files no row owns are removed}
      */
     public CompletableFuture<Void> recovery() { return recovery; }
 
@@ -146,16 +146,16 @@ public final class FastVmServer implements AutoCloseable {
         }
     }
 
-    /** @return the key created on the very first start (empty database), shown once */
+    /** {@return the key created on the very first start (empty database), shown once} */
     public Optional<ApiKeys.CreatedKey> bootstrapKey() { return bootstrapKey; }
 
-    /** @return org administration */
+    /** {@return org administration} */
     public Orgs orgs() { return orgs; }
 
-    /** @return API key administration */
+    /** {@return API key administration} */
     public ApiKeys apiKeys() { return apiKeys; }
 
-    /** @return quota administration */
+    /** {@return quota administration} */
     public Quotas quotas() { return quotas; }
 
     /** Waits until the HTTP server stops. */

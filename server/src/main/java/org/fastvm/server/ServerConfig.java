@@ -78,7 +78,7 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
     /** Default port of the metrics listener (Prometheus exporters' customary range). */
     public static final int DEFAULT_METRICS_PORT = 9464;
 
-    /** @return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image */
+    /** {@return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image} */
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
                 Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofSeconds(DEFAULT_IDLE_TIMEOUT_SEC),
@@ -86,49 +86,49 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
                 DEFAULT_METRICS_PORT);
     }
 
-    /** @return a copy bound to {@code host:port} */
+    /** {@return a copy bound to {@code host:port}} */
     public ServerConfig withBind(String h, int p) {
         return new ServerConfig(h, p, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
-    /** @return a copy with another default quota */
+    /** {@return a copy with another default quota} */
     public ServerConfig withDefaultQuota(QuotaValues q) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idleTimeout, readTimeout, q, image, metricsHost, metricsPort);
     }
 
-    /** @return a copy with another launch wait */
+    /** {@return a copy with another launch wait} */
     public ServerConfig withLaunchWait(Duration d) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, d,
                 idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
-    /** @return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned} */
+    /** {@return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned}} */
     public ServerConfig withTls(Path cert, Path key, boolean selfSigned) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, cert, key, selfSigned, launchWait,
                 idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
     }
 
-    /** @return a copy booting another guest image */
+    /** {@return a copy booting another guest image} */
     public ServerConfig withImage(String img) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idleTimeout, readTimeout, defaultQuota, img, metricsHost, metricsPort);
     }
 
-    /** @return a copy whose /metrics listener binds {@code host:port} ({@code host} null: no listener) */
+    /** {@return a copy whose /metrics listener binds {@code host:port} ({@code host} null: no listener)} */
     public ServerConfig withMetricsBind(String h, int p) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idleTimeout, readTimeout, defaultQuota, image, h, p);
     }
 
-    /** @return a copy with other connection timeouts (see the record's parameters) */
+    /** {@return a copy with other connection timeouts (see the record's parameters)} */
     public ServerConfig withTimeouts(Duration idle, Duration read) {
         return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idle, read, defaultQuota, image, metricsHost, metricsPort);
     }
 
-    /** @return a copy using another database */
+    /** {@return a copy using another database} */
     public ServerConfig withDb(String url, String user, String password) {
         return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,
                 idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);

@@ -15,9 +15,9 @@ public enum Accelerator {
         this.cpuModel = cpuModel;
     }
 
-    /** @return the value for QEMU's {@code -accel} */
+    /** {@return the value for QEMU's {@code -accel}} */
     public String qemuName() { return qemuName; }
 
-    /** @return the value for QEMU's {@code -cpu} that suits this accelerator */
+    /** {@return the value for QEMU's {@code -cpu} that suits this accelerator} */
     public String cpuModel() { return cpuModel; }
 }

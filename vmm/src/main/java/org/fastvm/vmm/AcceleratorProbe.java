@@ -89,7 +89,7 @@ final class AcceleratorProbe {
         return chosen;
     }
 
-    /** @return null when /dev/kvm opens read-write, else why not */
+    /** {@return null when /dev/kvm opens read-write, else why not} */
     private static String kvmDeviceProblem() {
         if (!Files.exists(KVM_DEVICE)) return "/dev/kvm does not exist";
         try {
@@ -100,7 +100,7 @@ final class AcceleratorProbe {
         }
     }
 
-    /** @return null when the minimal image booted on KVM and answered an exec in time, else why not */
+    /** {@return null when the minimal image booted on KVM and answered an exec in time, else why not} */
     private String bootOnKvm() throws InterruptedException {
         Path probeDir = engine.config().dataDir().resolve("host");
         MachineSpec spec = MachineSpec.builder().id("kvm-probe-" + ProcessHandle.current().pid()).memoryMib(256).build();
@@ -120,7 +120,7 @@ final class AcceleratorProbe {
         }
     }
 
-    /** @return where the probe result for {@code hostKey} is cached */
+    /** {@return where the probe result for {@code hostKey} is cached} */
     static Path cacheFile(Path cacheDir, String hostKey) {
         return cacheDir.resolve("host").resolve("accel-" + sha256(hostKey).substring(0, 16) + ".json");
     }

@@ -13,7 +13,7 @@ public class AgentErrorException extends VmmException {
         this.code = code;
     }
 
-    /** @return the agent's error code, e.g. {@code BAD_REQUEST} or {@code DUPLICATE_ID} */
+    /** {@return the agent's error code, e.g. {@code BAD_REQUEST} or {@code DUPLICATE_ID}} */
     public String code() {
         return code;
     }

@@ -35,12 +35,12 @@ final class DiskFreeze {
         return disk;
     }
 
-    /** @return the block node of the new top */
+    /** {@return the block node of the new top} */
     String newNode() {
         return newNode;
     }
 
-    /** @return whether the VM now writes to the new top (the old one is a layer for good) */
+    /** {@return whether the VM now writes to the new top (the old one is a layer for good)} */
     boolean switched() {
         return switched;
     }

@@ -97,27 +97,27 @@ public final class Engine implements AutoCloseable {
         return engine;
     }
 
-    /** @return the accelerator VMs run with */
+    /** {@return the accelerator VMs run with} */
     public Accelerator accelerator() {
         return accelerator;
     }
 
-    /** @return the QEMU this engine runs (asked with QMP {@code query-version} at open) */
+    /** {@return the QEMU this engine runs (asked with QMP {@code query-version} at open)} */
     public QemuVersion qemuVersion() {
         return qemuVersion;
     }
 
-    /** @return whether later snapshots of a VM copy its RAM while it runs (see {@link QemuVersion#livePrecopySafe}) */
+    /** {@return whether later snapshots of a VM copy its RAM while it runs (see {@link QemuVersion#livePrecopySafe})} */
     public boolean liveSnapshots() {
         return capture.livePrecopy();
     }
 
-    /** @return where VM dirs live */
+    /** {@return where VM dirs live} */
     Path vmsDir() {
         return vmsDir;
     }
 
-    /** @return the configuration this engine was opened with */
+    /** {@return the configuration this engine was opened with} */
     public EngineConfig config() {
         return config;
     }
@@ -183,7 +183,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * @return the root disk a launch of {@code spec} gets (0 without one)
+     * {@return the root disk a launch of {@code spec} gets (0 without one)}
      * @throws IllegalArgumentException when {@code diskGib} is smaller than the image's root disk
      */
     static long rootDiskBytes(GuestImage img, MachineSpec spec) {
@@ -314,7 +314,7 @@ public final class Engine implements AutoCloseable {
         return Optional.of(m);
     }
 
-    /** @return the ids of every VM dir under {@code <dataDir>/vms/} (running or not) */
+    /** {@return the ids of every VM dir under {@code <dataDir>/vms/} (running or not)} */
     public List<String> machineIds() {
         List<String> ids = new ArrayList<>();
         try (var s = Files.list(vmsDir)) {
@@ -441,13 +441,13 @@ public final class Engine implements AutoCloseable {
         return m;
     }
 
-    /** @return the snapshot, if it exists */
+    /** {@return the snapshot, if it exists} */
     public Optional<VmSnapshot> findSnapshot(String id) {
         requireSnapshotId(id);
         return store.find(id);
     }
 
-    /** @return every snapshot, by id */
+    /** {@return every snapshot, by id} */
     public List<VmSnapshot> snapshots() {
         return store.list();
     }
@@ -476,12 +476,12 @@ public final class Engine implements AutoCloseable {
         return pool.markHot(snapshotId);
     }
 
-    /** @return how many pre-spawned QEMUs wait for this snapshot right now */
+    /** {@return how many pre-spawned QEMUs wait for this snapshot right now} */
     public int warmCount(String snapshotId) {
         return pool.readyCount(snapshotId);
     }
 
-    /** @return completes when the background refill of this snapshot's warm pool (if any) has ended */
+    /** {@return completes when the background refill of this snapshot's warm pool (if any) has ended} */
     public CompletableFuture<Void> warmRefill(String snapshotId) {
         return pool.refill(snapshotId);
     }

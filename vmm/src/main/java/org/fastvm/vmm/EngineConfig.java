@@ -78,12 +78,12 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         this(dataDir, cacheDir, fastvmHome, accel, qemuBinary, bootTimeout, 1, 2, 16, true, true);
     }
 
-    /** @return the configuration the environment asks for */
+    /** {@return the configuration the environment asks for} */
     public static EngineConfig fromEnvironment() {
         return builder().build();
     }
 
-    /** @return a builder pre-filled from the environment variables */
+    /** {@return a builder pre-filled from the environment variables} */
     public static Builder builder() {
         return new Builder(System.getenv());
     }
@@ -178,7 +178,7 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         /** Whether launches restore a base snapshot of their image and shape when one exists (default true). */
         public Builder launchFromBase(boolean on) { this.launchFromBase = on; return this; }
 
-        /** @return the configuration */
+        /** {@return the configuration} */
         public EngineConfig build() {
             return new EngineConfig(dataDir.toAbsolutePath(), cacheDir == null ? null : cacheDir.toAbsolutePath(),
                     fastvmHome, accel, qemuBinary, bootTimeout, warmPoolSize, warmPoolRecent, warmPoolMax,

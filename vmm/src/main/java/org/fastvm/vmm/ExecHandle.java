@@ -4,7 +4,7 @@ import java.util.concurrent.CompletableFuture;
 
 /** A running streaming exec, from {@link Machine#start}. */
 public interface ExecHandle {
-    /** @return completes with the result (no output) on exit, or exceptionally with a {@link VmmException} */
+    /** {@return completes with the result (no output) on exit, or exceptionally with a {@link VmmException}} */
     CompletableFuture<ExecResult> result();
 
     /** Sends {@code signal} to the command's whole process group. */

@@ -43,31 +43,31 @@ public final class ExecRequest {
         this.outputLimitBytes = b.outputLimitBytes;
     }
 
-    /** @return a request running {@code argv} with all defaults */
+    /** {@return a request running {@code argv} with all defaults} */
     public static ExecRequest of(String... argv) {
         return builder(argv).build();
     }
 
-    /** @return a builder for a request running {@code argv} */
+    /** {@return a builder for a request running {@code argv}} */
     public static Builder builder(String... argv) {
         return new Builder(List.of(argv));
     }
 
-    /** @return a builder for a request running {@code argv} */
+    /** {@return a builder for a request running {@code argv}} */
     public static Builder builder(List<String> argv) {
         return new Builder(argv);
     }
 
-    /** @return the program and its arguments */
+    /** {@return the program and its arguments} */
     public List<String> argv() { return argv; }
 
-    /** @return environment entries added to (or replacing) the agent's defaults */
+    /** {@return environment entries added to (or replacing) the agent's defaults} */
     public Map<String, String> env() { return env; }
 
-    /** @return the working directory, or null for the agent's default (/root or /) */
+    /** {@return the working directory, or null for the agent's default (/root or /)} */
     public String cwd() { return cwd; }
 
-    /** @return the bytes argv, env and cwd take in the EXEC frame (see {@link #MAX_COMMAND_BYTES}) */
+    /** {@return the bytes argv, env and cwd take in the EXEC frame (see {@link #MAX_COMMAND_BYTES})} */
     public int commandBytes() {
         return commandBytes(argv, env, cwd);
     }
@@ -94,16 +94,16 @@ public final class ExecRequest {
         return n;
     }
 
-    /** @return bytes written to stdin, or null for none (stdin is /dev/null) */
+    /** {@return bytes written to stdin, or null for none (stdin is /dev/null)} */
     public byte[] stdin() { return stdin == null ? null : stdin.clone(); }
 
-    /** @return true when stdin stays open for {@link ExecHandle#writeStdin} until closed */
+    /** {@return true when stdin stays open for {@link ExecHandle#writeStdin} until closed} */
     public boolean stdinOpen() { return stdinOpen; }
 
-    /** @return the timeout after which the whole process group is killed, or null for none */
+    /** {@return the timeout after which the whole process group is killed, or null for none} */
     public Duration timeout() { return timeout; }
 
-    /** @return the most bytes kept per stream in a buffered {@link ExecResult} */
+    /** {@return the most bytes kept per stream in a buffered {@link ExecResult}} */
     public int outputLimitBytes() { return outputLimitBytes; }
 
     /** Builder for {@link ExecRequest}; {@link #build()} validates and names the bad field. */
@@ -162,7 +162,7 @@ public final class ExecRequest {
             return this;
         }
 
-        /** @return the request; throws IllegalArgumentException naming the bad field */
+        /** {@return the request; throws IllegalArgumentException naming the bad field} */
         public ExecRequest build() {
             if (argv.isEmpty()) throw new IllegalArgumentException("argv: must name a program");
             if (argv.size() > MAX_LIST_ENTRIES) {

@@ -21,12 +21,12 @@ public record ExecResult(int exitCode, int signal, byte[] stdout, byte[] stderr,
         return 128 + signal;
     }
 
-    /** @return stdout decoded as UTF-8 (malformed bytes replaced) */
+    /** {@return stdout decoded as UTF-8 (malformed bytes replaced)} */
     public String stdoutText() {
         return new String(stdout, java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    /** @return stderr decoded as UTF-8 (malformed bytes replaced) */
+    /** {@return stderr decoded as UTF-8 (malformed bytes replaced)} */
     public String stderrText() {
         return new String(stderr, java.nio.charset.StandardCharsets.UTF_8);
     }

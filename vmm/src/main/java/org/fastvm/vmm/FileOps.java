@@ -42,7 +42,7 @@ final class FileOps {
         }
     }
 
-    /** @return the last {@link #LOG_TAIL_CHARS} bytes of a log (QEMU's, the console), for error messages */
+    /** {@return the last {@link #LOG_TAIL_CHARS} bytes of a log (QEMU's, the console), for error messages} */
     static String tail(Path file) {
         try {
             byte[] b = Files.readAllBytes(file);

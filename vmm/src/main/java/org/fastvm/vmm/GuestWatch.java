@@ -75,7 +75,7 @@ final class GuestWatch {
         return machine.snapshotLock.isLocked();
     }
 
-    /** @return whether QMP reports the VM running (anything else, or no answer, is not counted against the guest) */
+    /** {@return whether QMP reports the VM running (anything else, or no answer, is not counted against the guest)} */
     private boolean running() throws InterruptedException {
         try {
             return "running".equals(machine.qmp().execute("query-status").path("status").asText());

@@ -9,7 +9,7 @@ final class Ids {
 
     private Ids() {}
 
-    /** @return {@code bytes} random bytes as lower-case hex */
+    /** {@return {@code bytes} random bytes as lower-case hex} */
     static String random(int bytes) {
         byte[] b = new byte[bytes];
         RANDOM.nextBytes(b);

@@ -11,19 +11,19 @@ import org.fastvm.vmm.agent.AgentChannel;
  * many execs may run at once.
  */
 public interface Machine {
-    /** @return the VM id (also the name of its directory) */
+    /** {@return the VM id (also the name of its directory)} */
     String id();
 
-    /** @return the VM directory {@code <data>/vms/<id>/} */
+    /** {@return the VM directory {@code <data>/vms/<id>/}} */
     Path dir();
 
-    /** @return the QEMU process id */
+    /** {@return the QEMU process id} */
     long pid();
 
-    /** @return the spec the VM was launched with */
+    /** {@return the spec the VM was launched with} */
     MachineSpec spec();
 
-    /** @return what the agent said when the channel last (re)connected */
+    /** {@return what the agent said when the channel last (re)connected} */
     AgentInfo agentInfo();
 
     /**
@@ -44,7 +44,7 @@ public interface Machine {
      */
     ExecHandle start(ExecRequest request, ExecListener listener);
 
-    /** @return the host side of the agent protocol, for control requests (clock, entropy, fs, ...) */
+    /** {@return the host side of the agent protocol, for control requests (clock, entropy, fs, ...)} */
     AgentChannel agent();
 
     /**
@@ -53,10 +53,10 @@ public interface Machine {
      */
     void reconnectAgent() throws InterruptedException;
 
-    /** @return true while the QEMU process runs */
+    /** {@return true while the QEMU process runs} */
     boolean isAlive();
 
-    /** @return completes when the QEMU process has exited (for whatever reason) */
+    /** {@return completes when the QEMU process has exited (for whatever reason)} */
     CompletableFuture<Void> onExit();
 
     /**

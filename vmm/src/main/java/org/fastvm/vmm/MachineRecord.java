@@ -59,14 +59,14 @@ record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accele
     }
 
     /**
-     * @return whether the VM's RAM is its {@code mem} file mapped {@code share=on} (a booted VM,
-     *         not yet re-homed) rather than a private copy-on-write mapping (a clone, a re-homed VM)
+     * {@return whether the VM's RAM is its {@code mem} file mapped {@code share=on} (a booted VM,
+     *         not yet re-homed) rather than a private copy-on-write mapping (a clone, a re-homed VM)}
      */
     boolean ramShared() {
         return argv.stream().anyMatch(a -> a.startsWith("memory-backend-file,") && a.contains(",share=on"));
     }
 
-    /** @return the {@code -qmp} socket path QEMU was started with (its cmdline names it) */
+    /** {@return the {@code -qmp} socket path QEMU was started with (its cmdline names it)} */
     String qmpArg() {
         int i = argv.indexOf("-qmp");
         return i >= 0 && i + 1 < argv.size() ? argv.get(i + 1) : "";

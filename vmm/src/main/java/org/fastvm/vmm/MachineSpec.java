@@ -38,7 +38,7 @@ public record MachineSpec(String id, String image, int vcpus, int memoryMib, int
         }
     }
 
-    /** @return a builder with defaults: image minimal, 1 vCPU, 512 MiB, disk = image size */
+    /** {@return a builder with defaults: image minimal, 1 vCPU, 512 MiB, disk = image size} */
     public static Builder builder() {
         return new Builder();
     }
@@ -65,7 +65,7 @@ public record MachineSpec(String id, String image, int vcpus, int memoryMib, int
         /** Guest hostname; default the id. */
         public Builder hostname(String hostname) { this.hostname = hostname; return this; }
 
-        /** @return the validated spec */
+        /** {@return the validated spec} */
         public MachineSpec build() {
             return new MachineSpec(id, image, vcpus, memoryMib, diskGib, hostname);
         }

@@ -21,12 +21,12 @@ record PreparedQemu(String snapshotId, Path dir, Process process, QemuCommand co
         this(snapshotId, dir, process, command, qmp, incoming, null, null);
     }
 
-    /** @return whether the state is loaded and the guest ran once (a warm-pool entry) */
+    /** {@return whether the state is loaded and the guest ran once (a warm-pool entry)} */
     boolean warm() {
         return agent != null;
     }
 
-    /** @return the same QEMU, known by another dir (a pool entry moved to its VM dir) */
+    /** {@return the same QEMU, known by another dir (a pool entry moved to its VM dir)} */
     PreparedQemu movedTo(Path newDir) {
         return new PreparedQemu(snapshotId, newDir, process, command, qmp, incoming, agent, label);
     }

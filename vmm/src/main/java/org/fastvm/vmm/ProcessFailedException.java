@@ -22,17 +22,17 @@ public class ProcessFailedException extends VmmException {
         this.stderrTail = stderrTail;
     }
 
-    /** @return the command line that ran */
+    /** {@return the command line that ran} */
     public List<String> argv() {
         return argv;
     }
 
-    /** @return the exit code, or -1 when the process was killed for running too long */
+    /** {@return the exit code, or -1 when the process was killed for running too long} */
     public int exitCode() {
         return exitCode;
     }
 
-    /** @return the last part of the process's stderr (bounded) */
+    /** {@return the last part of the process's stderr (bounded)} */
     public String stderrTail() {
         return stderrTail;
     }

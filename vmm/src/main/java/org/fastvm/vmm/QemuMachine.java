@@ -117,12 +117,12 @@ final class QemuMachine implements Machine {
         return exit;
     }
 
-    /** @return ms from {@link #connect} to QMP negotiated (for logs) */
+    /** {@return ms from {@link #connect} to QMP negotiated (for logs)} */
     long qmpReadyMs() {
         return qmpReadyMs;
     }
 
-    /** @return ms from {@link #connect} to the agent's HELLO (for logs) */
+    /** {@return ms from {@link #connect} to the agent's HELLO (for logs)} */
     long helloMs() {
         return helloMs;
     }

@@ -24,12 +24,12 @@ public record RestoreSpec(String id, String hostname, int diskGib) {
         if (diskGib < 0 || diskGib > 2048) throw new IllegalArgumentException("diskGib: must be 0..2048, got " + diskGib);
     }
 
-    /** @return a spec with a generated id, hostname = id, the snapshot's disk size */
+    /** {@return a spec with a generated id, hostname = id, the snapshot's disk size} */
     public static RestoreSpec defaults() {
         return new RestoreSpec(null, null, 0);
     }
 
-    /** @return a spec with the given id (hostname = id) */
+    /** {@return a spec with the given id (hostname = id)} */
     public static RestoreSpec withId(String id) {
         return new RestoreSpec(id, null, 0);
     }

@@ -324,7 +324,7 @@ final class SnapshotCapture {
         }
     }
 
-    /** @return a QMP event's timestamp in ms since the epoch (QEMU stamps events with the host's wall clock) */
+    /** {@return a QMP event's timestamp in ms since the epoch (QEMU stamps events with the host's wall clock)} */
     private static long eventMillis(JsonNode ev) {
         JsonNode ts = ev.path("timestamp");
         return ts.path("seconds").asLong() * 1000 + ts.path("microseconds").asLong() / 1000;

@@ -47,7 +47,7 @@ record SnapshotManifest(int format, String id, String sourceVmId, String imageNa
         JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(FILE).toFile(), this);
     }
 
-    /** @return the hex SHA-256 of a device state, as {@code stateSha256} records it */
+    /** {@return the hex SHA-256 of a device state, as {@code stateSha256} records it} */
     static String sha256(byte[] b) {
         try {
             return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));

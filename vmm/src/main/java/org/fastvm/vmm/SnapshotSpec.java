@@ -17,12 +17,12 @@ public record SnapshotSpec(String id) {
         }
     }
 
-    /** @return a spec with a generated id */
+    /** {@return a spec with a generated id} */
     public static SnapshotSpec defaults() {
         return new SnapshotSpec(null);
     }
 
-    /** @return a spec with the given id */
+    /** {@return a spec with the given id} */
     public static SnapshotSpec withId(String id) {
         return new SnapshotSpec(id);
     }

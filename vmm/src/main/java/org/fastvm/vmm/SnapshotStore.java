@@ -49,14 +49,14 @@ final class SnapshotStore {
         }
     }
 
-    /** @return the snapshot, if it exists */
+    /** {@return the snapshot, if it exists} */
     Optional<VmSnapshot> find(String id) {
         Path d = dir.resolve(id);
         if (!Files.isRegularFile(d.resolve(SnapshotManifest.FILE))) return Optional.empty();
         return Optional.of(SnapshotManifest.read(d).toSnapshot(d));
     }
 
-    /** @return every complete snapshot of the users (not the engine's own), by id */
+    /** {@return every complete snapshot of the users (not the engine's own), by id} */
     List<VmSnapshot> list() {
         List<VmSnapshot> out = new ArrayList<>();
         try (var s = Files.list(dir)) {
@@ -71,7 +71,7 @@ final class SnapshotStore {
         return out;
     }
 
-    /** @return the ids of the complete snapshots whose id starts with {@code prefix}, sorted */
+    /** {@return the ids of the complete snapshots whose id starts with {@code prefix}, sorted} */
     List<String> ids(String prefix) {
         try (var s = Files.list(dir)) {
             return s.filter(p -> p.getFileName().toString().startsWith(prefix))
@@ -82,7 +82,7 @@ final class SnapshotStore {
         }
     }
 
-    /** @return whether a snapshot (complete or being deleted) has this id */
+    /** {@return whether a snapshot (complete or being deleted) has this id} */
     boolean exists(String id) {
         return Files.exists(dir.resolve(id));
     }
@@ -106,7 +106,7 @@ final class SnapshotStore {
         }
     }
 
-    /** @return a new temp dir for a snapshot being written */
+    /** {@return a new temp dir for a snapshot being written} */
     Path newTempDir() throws IOException {
         return Files.createDirectory(dir.resolve(TMP_PREFIX + Ids.random(4)));
     }
@@ -119,7 +119,7 @@ final class SnapshotStore {
         return d;
     }
 
-    /** @return " (N MiB free in DIR)", for the message of a failed snapshot */
+    /** {@return " (N MiB free in DIR)", for the message of a failed snapshot} */
     String freeSpace() {
         try {
             return " (" + (Files.getFileStore(dir).getUsableSpace() >> 20) + " MiB free in " + dir + ")";
@@ -156,7 +156,7 @@ final class SnapshotStore {
         return man;
     }
 
-    /** @return the snapshot's device state, checked against the manifest's checksum */
+    /** {@return the snapshot's device state, checked against the manifest's checksum} */
     byte[] readState(SnapshotManifest man) {
         Path f = dir.resolve(man.id()).resolve(SnapshotManifest.STATE);
         try {

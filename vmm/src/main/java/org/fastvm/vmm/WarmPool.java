@@ -159,7 +159,7 @@ final class WarmPool implements AutoCloseable {
         return refill(id);
     }
 
-    /** @return how many QEMUs wait for {@code id} */
+    /** {@return how many QEMUs wait for {@code id}} */
     synchronized int readyCount(String id) {
         var q = ready.get(id);
         return q == null ? 0 : q.size();
@@ -260,7 +260,7 @@ final class WarmPool implements AutoCloseable {
         sweepLinks(Level.INFO); // a VM dir removed behind the engine's back (its VMs' own links go with them)
     }
 
-    /** @return whether the host's available memory is below {@link #MIN_AVAILABLE_MEMORY} of its total */
+    /** {@return whether the host's available memory is below {@link #MIN_AVAILABLE_MEMORY} of its total} */
     private static boolean memoryTight() {
         try {
             long total = 0, available = 0;

@@ -89,7 +89,7 @@ class WarmPoolLinksTest {
         }
     }
 
-    /** @return where the links in {@code pool} point */
+    /** {@return where the links in {@code pool} point} */
     private static List<Path> linkTargets(Path pool) throws IOException {
         List<Path> out = new ArrayList<>();
         try (var s = Files.list(pool)) {
@@ -98,7 +98,7 @@ class WarmPoolLinksTest {
         return out;
     }
 
-    /** @return the links in {@code pool} whose target does not exist */
+    /** {@return the links in {@code pool} whose target does not exist} */
     private static List<Path> dangling(Path pool) throws IOException {
         try (var s = Files.list(pool)) {
             return s.filter(p -> Files.isSymbolicLink(p) && !Files.exists(p)).toList();

@@ -42,8 +42,8 @@ final class ApiConnectionFactory extends HttpConnectionFactory {
     }
 
     /**
-     * @return {@code target} with every {@code %} of its path that does not start a valid,
-     * non-NUL {@code %XX} escape written as {@code %25}; the query and anything else as sent
+     * {@return {@code target} with every {@code %} of its path that does not start a valid,
+     * non-NUL {@code %XX} escape written as {@code %25}; the query and anything else as sent}
      */
     static String literalBadEscapes(String target) {
         int start;

@@ -189,7 +189,7 @@ public final class ApiHandler extends Handler.Abstract {
         return method.equals("GET") || method.equals("HEAD");
     }
 
-    /** @return the authenticated route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones */
+    /** {@return the authenticated route for {@code method} among (method, action) pairs, or a 405 route listing the allowed ones} */
     private static Route pick(String method, String template, Map<String, Action> actions) {
         return pick(method, template, true, actions);
     }
@@ -241,7 +241,7 @@ public final class ApiHandler extends Handler.Abstract {
         return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    /** @return the registry (for tests) */
+    /** {@return the registry (for tests)} */
     MeterRegistry meters() {
         return meters;
     }

@@ -110,14 +110,14 @@ public final class ApiServer implements AutoCloseable {
         server.start();
     }
 
-    /** @return the base URL clients use, e.g. http://127.0.0.1:8080 */
+    /** {@return the base URL clients use, e.g. http://127.0.0.1:8080} */
     public URI baseUri() {
         String host = connector.getHost() == null || connector.getHost().equals("0.0.0.0") ? "127.0.0.1" : connector.getHost();
         if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
         return URI.create((tls ? "https" : "http") + "://" + host + ":" + connector.getLocalPort());
     }
 
-    /** @return the metrics listener's /metrics URL, if there is one */
+    /** {@return the metrics listener's /metrics URL, if there is one} */
     public java.util.Optional<URI> metricsUri() {
         if (metricsConnector == null) return java.util.Optional.empty();
         String host = metricsConnector.getHost() == null || metricsConnector.getHost().equals("0.0.0.0") ? "127.0.0.1"

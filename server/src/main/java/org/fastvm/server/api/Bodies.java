@@ -7,7 +7,7 @@ import org.fastvm.server.core.ServiceException;
 final class Bodies {
     private Bodies() {}
 
-    /** @return the string field, or null when absent or null */
+    /** {@return the string field, or null when absent or null} */
     static String optString(JsonNode body, String field) {
         JsonNode n = body.get(field);
         if (n == null || n.isNull()) return null;
@@ -15,7 +15,7 @@ final class Bodies {
         return n.asText();
     }
 
-    /** @return the integer field, or null when absent or null */
+    /** {@return the integer field, or null when absent or null} */
     static Integer optInt(JsonNode body, String field) {
         JsonNode n = body.get(field);
         if (n == null || n.isNull()) return null;
@@ -23,7 +23,7 @@ final class Bodies {
         return n.asInt();
     }
 
-    /** @return the field's node when present and not null, else null */
+    /** {@return the field's node when present and not null, else null} */
     static JsonNode opt(JsonNode body, String field) {
         JsonNode n = body.get(field);
         return n == null || n.isNull() ? null : n;

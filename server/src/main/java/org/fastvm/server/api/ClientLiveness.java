@@ -30,7 +30,7 @@ final class ClientLiveness {
         this.remotePortHex = String.format(Locale.ROOT, ":%04X", remotePort);
     }
 
-    /** @return a watcher for this request's connection, or null when none is needed or possible */
+    /** {@return a watcher for this request's connection, or null when none is needed or possible} */
     static ClientLiveness of(Request request) {
         var meta = request.getConnectionMetaData();
         if (!meta.getProtocol().startsWith("HTTP/1")) return null;
@@ -42,8 +42,8 @@ final class ClientLiveness {
     }
 
     /**
-     * @return true when the client has closed or reset the connection. Connections are matched
-     * by (server port, client port), which is unique among live connections on one host.
+     * {@return true when the client has closed or reset the connection. Connections are matched
+     * by (server port, client port), which is unique among live connections on one host.}
      */
     boolean gone() {
         boolean seen = false;

@@ -35,14 +35,14 @@ final class ClientTimeout {
     /** A parsed client timeout. */
     record Announced(Duration timeout, Kind kind) {}
 
-    /** @return the timeout the client announced, Python's header first; empty when absent or unusable */
+    /** {@return the timeout the client announced, Python's header first; empty when absent or unusable} */
     static Optional<Announced> of(Exchange ex) {
         Optional<Duration> py = parseSeconds(ex.header(PYTHON_HEADER));
         if (py.isPresent()) return Optional.of(new Announced(py.get(), Kind.READ));
         return parseSeconds(ex.header(TS_HEADER)).map(d -> new Announced(d, Kind.UNTIL_HEADERS));
     }
 
-    /** @return a positive duration from a seconds value ("60", "60.0", " 2.5 "), or empty for anything else */
+    /** {@return a positive duration from a seconds value ("60", "60.0", " 2.5 "), or empty for anything else} */
     static Optional<Duration> parseSeconds(String raw) {
         if (raw == null) return Optional.empty();
         String v = raw.strip();
@@ -59,8 +59,8 @@ final class ClientTimeout {
     }
 
     /**
-     * @return how long a call that the client will retry after {@code clientTimeout} may wait
-     * before answering: the timeout less a margin of 20% (at least one second), never negative
+     * {@return how long a call that the client will retry after {@code clientTimeout} may wait
+     * before answering: the timeout less a margin of 20% (at least one second), never negative}
      */
     static Duration answerWithin(Duration clientTimeout) {
         Duration margin = clientTimeout.dividedBy(5);

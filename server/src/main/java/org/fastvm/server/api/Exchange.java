@@ -63,16 +63,16 @@ public final class Exchange {
         this.readDeadline = request.getBeginNanoTime() + readTimeout.toNanos();
     }
 
-    /** @return the authenticated org */
+    /** {@return the authenticated org} */
     public String orgId() { return orgId; }
 
-    /** @return the path segment at {@code i} (e.g. the id in /v1/vms/{id}) */
+    /** {@return the path segment at {@code i} (e.g. the id in /v1/vms/{id})} */
     public String segment(int i) { return segments.get(i); }
 
-    /** @return the HTTP method */
+    /** {@return the HTTP method} */
     public String method() { return request.getMethod(); }
 
-    /** @return true once a response has been completed */
+    /** {@return true once a response has been completed} */
     boolean isDone() { return done; }
 
     /**
@@ -282,7 +282,7 @@ public final class Exchange {
         callback.failed(new ClientGone(why));
     }
 
-    /** @return true once {@link #abandon} ended this exchange */
+    /** {@return true once {@link #abandon} ended this exchange} */
     boolean isAbandoned() {
         return abandoned;
     }
@@ -299,7 +299,7 @@ public final class Exchange {
         }
     }
 
-    /** @return the request's header value, or null */
+    /** {@return the request's header value, or null} */
     String header(String name) {
         return request.getHeaders().get(name);
     }

@@ -285,7 +285,7 @@ final class ExecHandler {
         final CompletableFuture<Void> answered = new CompletableFuture<>();
     }
 
-    /** @return how long to wait for the next event: the liveness poll, or less when the deadline is nearer */
+    /** {@return how long to wait for the next event: the liveness poll, or less when the deadline is nearer} */
     private static long pollMillis(long deadline) {
         long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
         return Math.max(1, Math.min(LIVENESS_POLL_MS, left));
@@ -324,7 +324,7 @@ final class ExecHandler {
             ex.abandon("client went away: " + why.get());
         }
 
-        /** @return true when the client left; abandons the exchange if the failure listener saw it first */
+        /** {@return true when the client left; abandons the exchange if the failure listener saw it first} */
         boolean happened() {
             if (why.get() == null) return false;
             ex.abandon("client went away: " + why.get());
@@ -354,7 +354,7 @@ final class ExecHandler {
         @Override public void onExit(ExecResult result) { exit.complete(result); }
         @Override public void onError(VmmException error) { exit.completeExceptionally(error); }
 
-        /** @return true when bytes had to be dropped */
+        /** {@return true when bytes had to be dropped} */
         private static boolean append(ByteArrayOutputStream to, byte[] chunk) {
             synchronized (to) {
                 int room = BUFFERED_CAP_BYTES - to.size();

@@ -24,7 +24,7 @@ final class OpenApiDocument {
         this.json = json;
     }
 
-    /** @return the packaged document, converted to compact JSON */
+    /** {@return the packaged document, converted to compact JSON} */
     static OpenApiDocument load() {
         try (InputStream in = OpenApiDocument.class.getClassLoader().getResourceAsStream(RESOURCE)) {
             if (in == null) throw new IllegalStateException(RESOURCE + " is missing from the classpath; the build packages it");
@@ -38,7 +38,7 @@ final class OpenApiDocument {
         }
     }
 
-    /** @return the document as compact JSON */
+    /** {@return the document as compact JSON} */
     String json() {
         return json;
     }

@@ -27,7 +27,7 @@ public final class Tls {
 
     private Tls() {}
 
-    /** @return a key store holding the key and chain read from PEM files */
+    /** {@return a key store holding the key and chain read from PEM files} */
     public static KeyStore fromPem(Path certFile, Path keyFile) {
         try {
             List<Certificate> chain = new ArrayList<>();
@@ -61,8 +61,8 @@ public final class Tls {
     }
 
     /**
-     * @return a key store with a self-signed certificate for localhost and {@code host}, generated
-     * once with the JDK's keytool into {@code <dir>/self-signed.p12} (mode 0600) and reused after
+     * {@return a key store with a self-signed certificate for localhost and {@code host}, generated
+     * once with the JDK's keytool into {@code <dir>/self-signed.p12} (mode 0600) and reused after}
      */
     public static KeyStore selfSigned(Path dir, String host) {
         Path file = dir.resolve("self-signed.p12");

@@ -8,7 +8,7 @@ import java.util.concurrent.CompletableFuture;
 
 /** One VM as the control plane uses it: start commands, watch it die, destroy it. */
 public interface BackendMachine {
-    /** @return the VM id */
+    /** {@return the VM id} */
     String id();
 
     /**
@@ -18,10 +18,10 @@ public interface BackendMachine {
      */
     ExecHandle start(ExecRequest request, ExecListener listener);
 
-    /** @return true while the VM's process runs */
+    /** {@return true while the VM's process runs} */
     boolean isAlive();
 
-    /** @return completes when the VM's process has exited */
+    /** {@return completes when the VM's process has exited} */
     CompletableFuture<Void> onExit();
 
     /** Stops the VM and removes its runtime files; safe to repeat. */

@@ -28,19 +28,19 @@ public interface VmBackend extends AutoCloseable {
     /** Removes a snapshot's files (the engine keeps them while restored VMs still map them). */
     void deleteSnapshot(String snapshotId);
 
-    /** @return the ids of every VM that has files on this host (running or not) */
+    /** {@return the ids of every VM that has files on this host (running or not)} */
     java.util.List<String> vmIds();
 
-    /** @return the ids of every complete snapshot on this host */
+    /** {@return the ids of every complete snapshot on this host} */
     java.util.List<String> snapshotIds();
 
-    /** @return the accelerator VMs run on, e.g. "kvm" or "tcg" */
+    /** {@return the accelerator VMs run on, e.g. "kvm" or "tcg"} */
     String accelerator();
 
-    /** @return the QEMU VMs run in, e.g. "10.0.2" */
+    /** {@return the QEMU VMs run in, e.g. "10.0.2"} */
     String qemuVersion();
 
-    /** @return whether later snapshots of a VM copy its RAM while it runs (else it is stopped for the copy) */
+    /** {@return whether later snapshots of a VM copy its RAM while it runs (else it is stopped for the copy)} */
     boolean liveSnapshots();
 
     /** Releases the engine; running VMs keep running. */

@@ -61,7 +61,7 @@ public final class ApiKeys {
         return new CreatedKey(rec, key);
     }
 
-    /** @return the org a presented key belongs to; empty for missing, unknown or revoked keys */
+    /** {@return the org a presented key belongs to; empty for missing, unknown or revoked keys} */
     public Optional<String> authenticate(String presented) {
         if (presented == null || presented.isBlank() || presented.length() > 512) return Optional.empty();
         String h = hash(presented.strip());
@@ -72,7 +72,7 @@ public final class ApiKeys {
         return org;
     }
 
-    /** @return the keys (never the secrets) of one org, or of all orgs when {@code orgId} is null */
+    /** {@return the keys (never the secrets) of one org, or of all orgs when {@code orgId} is null} */
     public List<ApiKey> list(String orgId) {
         return store.db().read(c -> store.apiKeys().list(c, orgId));
     }
@@ -84,7 +84,7 @@ public final class ApiKeys {
         cache.clear();
     }
 
-    /** @return the SHA-256 of the key, hex */
+    /** {@return the SHA-256 of the key, hex} */
     static String hash(String key) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));

@@ -31,12 +31,12 @@ public enum ErrorKind {
         this.transientFailure = transientFailure;
     }
 
-    /** @return the HTTP status */
+    /** {@return the HTTP status} */
     public int status() { return status; }
 
-    /** @return the machine code written as {@code error} */
+    /** {@return the machine code written as {@code error}} */
     public String code() { return code; }
 
-    /** @return true when a retry may succeed (x-should-retry: true), false when it cannot */
+    /** {@return true when a retry may succeed (x-should-retry: true), false when it cannot} */
     public boolean isTransient() { return transientFailure; }
 }

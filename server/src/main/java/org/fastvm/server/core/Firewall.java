@@ -94,7 +94,7 @@ public final class Firewall {
         return n.asInt();
     }
 
-    /** @return the CIDR as given when it is an IPv6 address with an optional /0-128 prefix */
+    /** {@return the CIDR as given when it is an IPv6 address with an optional /0-128 prefix} */
     static String ipv6Cidr(String field, JsonNode n) {
         if (n == null || !n.isTextual()) throw ServiceException.invalid(field, "must be an IPv6 CIDR string");
         String s = n.asText().strip();

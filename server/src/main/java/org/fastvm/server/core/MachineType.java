@@ -18,16 +18,16 @@ public enum MachineType {
         this.memoryMiB = memoryMiB;
     }
 
-    /** @return the wire name, e.g. c1m2 */
+    /** {@return the wire name, e.g. c1m2} */
     public String wireName() { return name().toLowerCase(java.util.Locale.ROOT); }
 
-    /** @return vCPUs */
+    /** {@return vCPUs} */
     public int vcpus() { return vcpus; }
 
-    /** @return memory in MiB */
+    /** {@return memory in MiB} */
     public int memoryMiB() { return memoryMiB; }
 
-    /** @return the type named {@code name}; 400 naming the field when there is none */
+    /** {@return the type named {@code name}; 400 naming the field when there is none} */
     public static MachineType parse(String field, String name) {
         for (MachineType t : values()) if (t.wireName().equals(name)) return t;
         throw ServiceException.invalid(field, "unknown machine type '" + name + "'; expected one of "

@@ -17,7 +17,7 @@ public final class Metadata {
 
     private Metadata() {}
 
-    /** @return the metadata object as a map; 400 naming the offending key when a limit is broken */
+    /** {@return the metadata object as a map; 400 naming the offending key when a limit is broken} */
     public static Map<String, String> parse(String field, JsonNode node) {
         if (node == null || !node.isObject()) throw ServiceException.invalid(field, "must be an object of string values");
         if (node.size() > MAX_KEYS) throw ServiceException.invalid(field, "at most " + MAX_KEYS + " keys, got " + node.size());

@@ -11,7 +11,7 @@ public final class Names {
 
     private Names() {}
 
-    /** @return {@code raw} normalised, or null when it is null or blank */
+    /** {@return {@code raw} normalised, or null when it is null or blank} */
     public static String normalise(String raw) {
         if (raw == null) return null;
         String s = raw.strip().replaceAll("\\s+", " ");
@@ -26,7 +26,7 @@ public final class Names {
         return s;
     }
 
-    /** @return {@code prefix-<first 8 chars of id>}, the default name of a VM or snapshot */
+    /** {@return {@code prefix-<first 8 chars of id>}, the default name of a VM or snapshot} */
     public static String defaultName(String prefix, String id) {
         return prefix + "-" + id.substring(0, Math.min(8, id.length()));
     }

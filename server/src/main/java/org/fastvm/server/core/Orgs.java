@@ -24,7 +24,7 @@ public final class Orgs {
         this.apiKeys = apiKeys;
     }
 
-    /** @return the org named {@code name}, creating it if needed */
+    /** {@return the org named {@code name}, creating it if needed} */
     public Org findOrCreate(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
             throw ServiceException.invalid("org", "name must match " + NAME + ", got '" + name + "'");
@@ -38,18 +38,18 @@ public final class Orgs {
         });
     }
 
-    /** @return the org named {@code name}; 404 when there is none */
+    /** {@return the org named {@code name}; 404 when there is none} */
     public Org byName(String name) {
         return store.db().read(c -> store.orgs().findByName(c, name))
                 .orElseThrow(() -> ServiceException.notFound("org", name));
     }
 
-    /** @return the org with this id, if any */
+    /** {@return the org with this id, if any} */
     public Optional<Org> byId(String id) {
         return store.db().read(c -> store.orgs().findById(c, id));
     }
 
-    /** @return every org */
+    /** {@return every org} */
     public List<Org> list() {
         return store.db().read(c -> store.orgs().list(c));
     }

@@ -22,10 +22,10 @@ public final class Quotas {
         this.defaults = defaults;
     }
 
-    /** @return the server's default limits */
+    /** {@return the server's default limits} */
     public QuotaValues defaults() { return defaults; }
 
-    /** @return the org's limits and usage */
+    /** {@return the org's limits and usage} */
     public OrgQuotaUsage get(String orgId) {
         return store.db().read(c -> new OrgQuotaUsage(orgId, limits(c, orgId), store.quotas().usage(c, orgId)));
     }

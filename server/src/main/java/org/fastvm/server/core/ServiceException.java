@@ -16,20 +16,20 @@ public class ServiceException extends RuntimeException {
         this.kind = kind;
     }
 
-    /** @return the kind */
+    /** {@return the kind} */
     public ErrorKind kind() { return kind; }
 
-    /** @return a 400 naming the bad field */
+    /** {@return a 400 naming the bad field} */
     public static ServiceException invalid(String field, String problem) {
         return new ServiceException(ErrorKind.INVALID_REQUEST, field + ": " + problem);
     }
 
-    /** @return a 404 for an id of {@code what} ("vm", "snapshot") */
+    /** {@return a 404 for an id of {@code what} ("vm", "snapshot")} */
     public static ServiceException notFound(String what, String id) {
         return new ServiceException(ErrorKind.NOT_FOUND, what + " not found: " + id);
     }
 
-    /** @return a 409 */
+    /** {@return a 409} */
     public static ServiceException conflict(String message) {
         return new ServiceException(ErrorKind.CONFLICT, message);
     }

@@ -96,14 +96,14 @@ public final class Snapshots {
         if (deletedMeanwhile) removeFiles(row.id());
     }
 
-    /** @return the org's snapshot; 404 for unknown, deleted, malformed or other orgs' ids */
+    /** {@return the org's snapshot; 404 for unknown, deleted, malformed or other orgs' ids} */
     public Snapshot require(String orgId, String id) {
         return store.db().read(c -> store.snapshots().find(c, id))
                 .filter(s -> s.orgId().equals(orgId) && s.deletedAt() == null)
                 .orElseThrow(() -> ServiceException.notFound("snapshot", id));
     }
 
-    /** @return the org's live snapshots */
+    /** {@return the org's live snapshots} */
     public List<Snapshot> list(String orgId) {
         return store.db().read(c -> store.snapshots().listLive(c, orgId));
     }
@@ -137,7 +137,7 @@ public final class Snapshots {
         }
     }
 
-    /** @return the snapshots start-up must settle: those that were being taken */
+    /** {@return the snapshots start-up must settle: those that were being taken} */
     List<Snapshot> toRecover() {
         return store.db().read(c -> store.snapshots().listByStatus(c, SnapshotStatus.CREATING));
     }

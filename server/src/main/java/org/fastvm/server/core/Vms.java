@@ -181,14 +181,14 @@ public final class Vms implements AutoCloseable {
         });
     }
 
-    /** @return the org's VM; 404 for unknown, deleted, malformed or other orgs' ids */
+    /** {@return the org's VM; 404 for unknown, deleted, malformed or other orgs' ids} */
     public Vm require(String orgId, String id) {
         return store.db().read(c -> store.vms().find(c, id))
                 .filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
                 .orElseThrow(() -> ServiceException.notFound("vm", id));
     }
 
-    /** @return the org's live VMs, optionally of one status, matching every metadata filter */
+    /** {@return the org's live VMs, optionally of one status, matching every metadata filter} */
     public List<Vm> list(String orgId, VmStatus status, Map<String, String> metadataFilters) {
         return store.db().read(c -> store.vms().listLive(c, orgId, status)).stream()
                 .filter(v -> metadataFilters.entrySet().stream().allMatch(f -> f.getValue().equals(v.metadata().get(f.getKey()))))
@@ -276,7 +276,7 @@ public final class Vms implements AutoCloseable {
         }
     }
 
-    /** @return the live engine handle of a running VM (for snapshots); 503 while start-up is still reattaching it */
+    /** {@return the live engine handle of a running VM (for snapshots); 503 while start-up is still reattaching it} */
     Optional<BackendMachine> machine(String id) {
         requireSettled(id);
         return Optional.ofNullable(machines.get(id));
@@ -289,12 +289,12 @@ public final class Vms implements AutoCloseable {
         }
     }
 
-    /** @return VM counts by status, for metrics */
+    /** {@return VM counts by status, for metrics} */
     public Map<VmStatus, Long> countByStatus() {
         return store.db().read(c -> store.vms().countByStatus(c));
     }
 
-    /** @return the rows start-up must settle: every VM that was mid-operation or running; marked as recovering */
+    /** {@return the rows start-up must settle: every VM that was mid-operation or running; marked as recovering} */
     List<Vm> toRecover() {
         List<Vm> rows = store.db().read(c -> store.vms().listByStatus(c,
                 List.of(VmStatus.RUNNING, VmStatus.PROVISIONING, VmStatus.DELETING)));

@@ -23,7 +23,7 @@ public final class ModelJson {
 
     private ModelJson() {}
 
-    /** @return the wire/stored shape of {@code p}: {mode, ingress:[...]} */
+    /** {@return the wire/stored shape of {@code p}: {mode, ingress:[...]}} */
     public static ObjectNode firewall(FirewallPolicy p) {
         ObjectNode n = MAPPER.createObjectNode();
         n.put("mode", p.mode());
@@ -53,7 +53,7 @@ public final class ModelJson {
         return new FirewallPolicy(n.path("mode").asText(), rules);
     }
 
-    /** @return metadata as a JSON object */
+    /** {@return metadata as a JSON object} */
     public static ObjectNode metadata(Map<String, String> m) {
         ObjectNode n = MAPPER.createObjectNode();
         m.forEach(n::put);
@@ -67,7 +67,7 @@ public final class ModelJson {
         return m;
     }
 
-    /** @return {@code node} as compact JSON text */
+    /** {@return {@code node} as compact JSON text} */
     public static String write(JsonNode node) {
         try {
             return MAPPER.writeValueAsString(node);

@@ -12,7 +12,7 @@ public record QuotaOverride(Long vcpu, Long memoryMiB, Long diskGiB, Long snapsh
     /** No override at all. */
     public static final QuotaOverride NONE = new QuotaOverride(null, null, null, null);
 
-    /** @return the effective limits: each override field, else the default's */
+    /** {@return the effective limits: each override field, else the default's} */
     public QuotaValues over(QuotaValues defaults) {
         return new QuotaValues(vcpu != null ? vcpu : defaults.vcpu(),
                 memoryMiB != null ? memoryMiB : defaults.memoryMiB(),
@@ -20,7 +20,7 @@ public record QuotaOverride(Long vcpu, Long memoryMiB, Long diskGiB, Long snapsh
                 snapshotCount != null ? snapshotCount : defaults.snapshotCount());
     }
 
-    /** @return this override with {@code o}'s non-null fields applied on top */
+    /** {@return this override with {@code o}'s non-null fields applied on top} */
     public QuotaOverride with(QuotaOverride o) {
         return new QuotaOverride(o.vcpu != null ? o.vcpu : vcpu, o.memoryMiB != null ? o.memoryMiB : memoryMiB,
                 o.diskGiB != null ? o.diskGiB : diskGiB, o.snapshotCount != null ? o.snapshotCount : snapshotCount);

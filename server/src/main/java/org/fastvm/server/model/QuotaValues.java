@@ -9,7 +9,7 @@ package org.fastvm.server.model;
  * @param snapshotCount snapshots
  */
 public record QuotaValues(long vcpu, long memoryMiB, long diskGiB, long snapshotCount) {
-    /** @return these values plus {@code o}, field by field */
+    /** {@return these values plus {@code o}, field by field} */
     public QuotaValues plus(QuotaValues o) {
         return new QuotaValues(vcpu + o.vcpu, memoryMiB + o.memoryMiB, diskGiB + o.diskGiB, snapshotCount + o.snapshotCount);
     }

@@ -26,7 +26,7 @@ public final class ApiKeyRepository {
         }
     }
 
-    /** @return the unrevoked key with this hash */
+    /** {@return the unrevoked key with this hash} */
     public Optional<ApiKey> findActiveByHash(Connection c, String keyHash) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")) {
             ps.setString(1, keyHash);
@@ -36,7 +36,7 @@ public final class ApiKeyRepository {
         }
     }
 
-    /** @return every key (revoked too), oldest first; {@code orgId} null = all orgs */
+    /** {@return every key (revoked too), oldest first; {@code orgId} null = all orgs} */
     public List<ApiKey> list(Connection c, String orgId) throws SQLException {
         String sql = orgId == null ? "SELECT * FROM api_keys ORDER BY created_at, id"
                 : "SELECT * FROM api_keys WHERE org_id = ? ORDER BY created_at, id";

@@ -76,12 +76,12 @@ public final class Database implements AutoCloseable {
         return new Database(ds, dialect);
     }
 
-    /** @return the SQL engine in use */
+    /** {@return the SQL engine in use} */
     public Dialect dialect() {
         return dialect;
     }
 
-    /** @return the pooled data source (for health checks) */
+    /** {@return the pooled data source (for health checks)} */
     public DataSource dataSource() {
         return pool;
     }

@@ -22,17 +22,17 @@ public final class OrgRepository {
         }
     }
 
-    /** @return the org with this name */
+    /** {@return the org with this name} */
     public Optional<Org> findByName(Connection c, String name) throws SQLException {
         return one(c, "SELECT * FROM orgs WHERE name = ?", name);
     }
 
-    /** @return the org with this id */
+    /** {@return the org with this id} */
     public Optional<Org> findById(Connection c, String id) throws SQLException {
         return one(c, "SELECT * FROM orgs WHERE id = ?", id);
     }
 
-    /** @return every org, by name */
+    /** {@return every org, by name} */
     public List<Org> list(Connection c) throws SQLException {
         List<Org> out = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM orgs ORDER BY name");
@@ -42,7 +42,7 @@ public final class OrgRepository {
         return out;
     }
 
-    /** @return how many orgs exist */
+    /** {@return how many orgs exist} */
     public long count(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM orgs"); ResultSet rs = ps.executeQuery()) {
             rs.next();

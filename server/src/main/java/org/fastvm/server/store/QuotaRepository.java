@@ -18,7 +18,7 @@ import java.sql.SQLException;
 public final class QuotaRepository {
     private static final String HOLDING_VM_STATUSES = VmRepository.statuses(VmStatus::holdsQuota);
 
-    /** @return the org's override (all-null when none is stored) */
+    /** {@return the org's override (all-null when none is stored)} */
     public QuotaOverride findOverride(Connection c, String orgId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM quotas WHERE org_id = ?")) {
             ps.setString(1, orgId);
@@ -47,7 +47,7 @@ public final class QuotaRepository {
         }
     }
 
-    /** @return what the org's live VMs and snapshots hold right now */
+    /** {@return what the org's live VMs and snapshots hold right now} */
     public QuotaValues usage(Connection c, String orgId) throws SQLException {
         long cpu, mem, disk, snaps;
         try (PreparedStatement ps = c.prepareStatement(

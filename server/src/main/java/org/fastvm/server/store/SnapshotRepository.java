@@ -38,7 +38,7 @@ public final class SnapshotRepository {
         }
     }
 
-    /** @return the row with this id, whatever its org or state */
+    /** {@return the row with this id, whatever its org or state} */
     public Optional<Snapshot> find(Connection c, String id) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM snapshots WHERE id = ?")) {
             ps.setString(1, id);
@@ -48,7 +48,7 @@ public final class SnapshotRepository {
         }
     }
 
-    /** @return the org's snapshots that are not deleted, oldest first */
+    /** {@return the org's snapshots that are not deleted, oldest first} */
     public List<Snapshot> listLive(Connection c, String orgId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT * FROM snapshots WHERE org_id = ? AND deleted_at IS NULL ORDER BY created_at, id")) {
@@ -57,7 +57,7 @@ public final class SnapshotRepository {
         }
     }
 
-    /** @return every undeleted snapshot (all orgs) in this status; for reconciliation on start */
+    /** {@return every undeleted snapshot (all orgs) in this status; for reconciliation on start} */
     public List<Snapshot> listByStatus(Connection c, SnapshotStatus status) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT * FROM snapshots WHERE status = ? AND deleted_at IS NULL ORDER BY created_at, id")) {

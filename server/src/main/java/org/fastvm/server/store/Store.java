@@ -12,7 +12,7 @@ package org.fastvm.server.store;
  */
 public record Store(Database db, OrgRepository orgs, ApiKeyRepository apiKeys, QuotaRepository quotas,
                    VmRepository vms, SnapshotRepository snapshots) implements AutoCloseable {
-    /** @return a store over {@code db} */
+    /** {@return a store over {@code db}} */
     public static Store over(Database db) {
         return new Store(db, new OrgRepository(), new ApiKeyRepository(), new QuotaRepository(),
                 new VmRepository(), new SnapshotRepository());

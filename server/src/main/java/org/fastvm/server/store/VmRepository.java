@@ -24,7 +24,7 @@ public final class VmRepository {
     static final String DISK_COUNTS = "(status IN (" + statuses(VmStatus::holdsQuota) + ") OR (status = '"
             + VmStatus.ERROR.wire() + "' AND disk_kept = 1))";
 
-    /** @return the wire names of the statuses that pass {@code p}, quoted for an SQL IN list */
+    /** {@return the wire names of the statuses that pass {@code p}, quoted for an SQL IN list} */
     static String statuses(java.util.function.Predicate<VmStatus> p) {
         return java.util.Arrays.stream(VmStatus.values()).filter(p).map(s -> "'" + s.wire() + "'")
                 .collect(java.util.stream.Collectors.joining(", "));
@@ -54,7 +54,7 @@ public final class VmRepository {
         }
     }
 
-    /** @return the row with this id, whatever its org or status */
+    /** {@return the row with this id, whatever its org or status} */
     public Optional<Vm> find(Connection c, String id) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM vms WHERE id = ?")) {
             ps.setString(1, id);
@@ -64,7 +64,7 @@ public final class VmRepository {
         }
     }
 
-    /** @return the org's VMs that are not deleted, oldest first, optionally only one status */
+    /** {@return the org's VMs that are not deleted, oldest first, optionally only one status} */
     public List<Vm> listLive(Connection c, String orgId, VmStatus status) throws SQLException {
         String sql = "SELECT * FROM vms WHERE org_id = ? AND status <> ?" + (status != null ? " AND status = ?" : "")
                 + " ORDER BY created_at, id";
@@ -76,7 +76,7 @@ public final class VmRepository {
         }
     }
 
-    /** @return every VM (all orgs) in one of these statuses; for reconciliation on start */
+    /** {@return every VM (all orgs) in one of these statuses; for reconciliation on start} */
     public List<Vm> listByStatus(Connection c, List<VmStatus> statuses) throws SQLException {
         List<Vm> out = new ArrayList<>();
         for (VmStatus s : statuses) {
@@ -88,7 +88,7 @@ public final class VmRepository {
         return out;
     }
 
-    /** @return the number of VMs in each status (for metrics), deleted excluded */
+    /** {@return the number of VMs in each status (for metrics), deleted excluded} */
     public Map<VmStatus, Long> countByStatus(Connection c) throws SQLException {
         Map<VmStatus, Long> out = new java.util.EnumMap<>(VmStatus.class);
         try (PreparedStatement ps = c.prepareStatement("SELECT status, COUNT(*) FROM vms WHERE status <> ? GROUP BY status")) {
@@ -139,7 +139,7 @@ public final class VmRepository {
         }
     }
 
-    /** @return the ids of every VM whose disk counts against its org's quota (the rule of {@link #DISK_COUNTS}) */
+    /** {@return the ids of every VM whose disk counts against its org's quota (the rule of {@link #DISK_COUNTS})} */
     public java.util.Set<String> diskHolding(Connection c) throws SQLException {
         java.util.Set<String> ids = new java.util.HashSet<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT id FROM vms WHERE " + DISK_COUNTS);

@@ -318,7 +318,7 @@ class ApiTest extends ApiTestBase {
         }
     }
 
-    /** @return how many execs /metrics counts with status 499 */
+    /** {@return how many execs /metrics counts with status 499} */
     static long clientClosedExecs() throws Exception {
         String key = "http_server_requests_seconds_count{method=\"POST\",route=\"/v1/vms/{id}/exec\",status=\"499\"} ";
         return env.metrics().body().lines().filter(l -> l.startsWith(key))

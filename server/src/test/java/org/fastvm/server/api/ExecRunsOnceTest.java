@@ -112,7 +112,7 @@ class ExecRunsOnceTest extends ApiTestBase {
         return FastVM.builder().apiKey(key).baseUrl(baseUrl).timeout(Duration.ofSeconds(10)).build();
     }
 
-    /** @return what the call failed with; fails the test if it succeeded or is still running after 30 s */
+    /** {@return what the call failed with; fails the test if it succeeded or is still running after 30 s} */
     private static Throwable awaitFailure(CompletableFuture<?> call) throws Exception {
         try {
             Object r = call.get(30, TimeUnit.SECONDS);

@@ -177,7 +177,7 @@ class HttpFuzzTest extends ApiTestBase {
         send(h2, new Req(r.metricsListener(), r.method(), r.path(), headers, body, body == null ? "none" : r.bodyShape()));
     }
 
-    /** @return true when the path's dot segments (plain or %2e-encoded) lead above "/" */
+    /** {@return true when the path's dot segments (plain or %2e-encoded) lead above "/"} */
     static boolean climbsAboveRoot(String path) {
         int depth = 0;
         String p = path.contains("?") ? path.substring(0, path.indexOf('?')) : path;
@@ -385,7 +385,7 @@ class HttpFuzzTest extends ApiTestBase {
             return all;
         }
 
-        /** @return true when the request line is three tokens with HTTP/1.1 or HTTP/1.0 (else 505 is a fair answer) */
+        /** {@return true when the request line is three tokens with HTTP/1.1 or HTTP/1.0 (else 505 is a fair answer)} */
         boolean versionOk() {
             String line = method + " " + resolve(target) + (version.isEmpty() ? "" : " " + version);
             String[] t = line.split(" ", -1);
@@ -546,7 +546,7 @@ class HttpFuzzTest extends ApiTestBase {
         }
     }
 
-    /** @return null when the server ended the half-sent request in time as it should, else what went wrong */
+    /** {@return null when the server ended the half-sent request in time as it should, else what went wrong} */
     private static String halfSent(int port, String request, boolean answerExpected) throws Exception {
         String label = (port == metricsPort ? "[metrics] " : "") + cut(request.replace("\r\n", "|"), 160);
         try (Socket s = RawHttp.connect(port, ANSWER_WITHIN)) {

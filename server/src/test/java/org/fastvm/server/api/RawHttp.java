@@ -34,14 +34,14 @@ final class RawHttp {
             return new String(body, StandardCharsets.UTF_8);
         }
 
-        /** @return the response shortened for assertion messages */
+        /** {@return the response shortened for assertion messages} */
         String shown() {
             String b = bodyText();
             return statusLine + " " + headers + " " + (b.length() > 300 ? b.substring(0, 300) + "…" : b);
         }
     }
 
-    /** @return a socket to the server's port, reads bounded by {@code timeout} */
+    /** {@return a socket to the server's port, reads bounded by {@code timeout}} */
     static Socket connect(int port, Duration timeout) throws IOException {
         Socket s = new Socket("127.0.0.1", port);
         s.setSoTimeout((int) timeout.toMillis());
@@ -109,7 +109,7 @@ final class RawHttp {
         }
     }
 
-    /** @return one CRLF- (or LF-) terminated line; null at a clean EOF before any byte when {@code eofOk} */
+    /** {@return one CRLF- (or LF-) terminated line; null at a clean EOF before any byte when {@code eofOk}} */
     private static String line(InputStream in, boolean eofOk) throws IOException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         int c;

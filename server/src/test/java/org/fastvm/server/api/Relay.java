@@ -24,7 +24,7 @@ final class Relay implements AutoCloseable {
         Thread.ofVirtual().name("relay-accept").start(this::accept);
     }
 
-    /** @return the port clients connect to */
+    /** {@return the port clients connect to} */
     int port() {
         return listener.getLocalPort();
     }

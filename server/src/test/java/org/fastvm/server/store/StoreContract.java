@@ -38,7 +38,7 @@ abstract class StoreContract {
     Orgs orgs;
     Quotas quotas;
 
-    /** @return a fresh, migrated, empty database */
+    /** {@return a fresh, migrated, empty database} */
     abstract Database openFresh() throws Exception;
 
     @BeforeEach

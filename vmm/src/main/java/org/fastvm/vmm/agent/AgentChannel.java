@@ -111,8 +111,8 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     /**
-     * @return a connector to a unix socket that retries every few milliseconds while the
-     * socket does not exist or refuses (QEMU still starting), until the deadline
+     * {@return a connector to a unix socket that retries every few milliseconds while the
+     * socket does not exist or refuses (QEMU still starting), until the deadline}
      */
     public static Connector unixSocket(Path socket) {
         return (deadline, abortOn) -> {
@@ -166,8 +166,8 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     /**
-     * @return what the agent said when this channel last connected, with the hostname set
-     *         since then (a restored clone is renamed after its HELLO)
+     * {@return what the agent said when this channel last connected, with the hostname set
+     *         since then (a restored clone is renamed after its HELLO)}
      */
     public AgentInfo info() {
         AgentConnection c = conn;
@@ -235,7 +235,7 @@ public final class AgentChannel implements AutoCloseable {
         }
     }
 
-    /** @return true while the current connection is open */
+    /** {@return true while the current connection is open} */
     public boolean isConnected() {
         return !closed && conn.failure() == null;
     }
@@ -348,7 +348,7 @@ public final class AgentChannel implements AutoCloseable {
         return ControlCall.run(conn, newId(), type, payload);
     }
 
-    /** @return the next request id; 0 is never one (it marks frames tied to no request) */
+    /** {@return the next request id; 0 is never one (it marks frames tied to no request)} */
     private int newId() {
         int id;
         do {

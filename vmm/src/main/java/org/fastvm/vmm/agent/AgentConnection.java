@@ -121,7 +121,7 @@ final class AgentConnection {
         }
     }
 
-    /** @return what the agent said in its HELLO, or null before it did */
+    /** {@return what the agent said in its HELLO, or null before it did} */
     AgentInfo info() {
         return hello.getNow(null);
     }
@@ -130,7 +130,7 @@ final class AgentConnection {
         return new AgentInfo(f.string(Tag.VERSION), f.string(Tag.BOOT_ID), f.string(Tag.NAME));
     }
 
-    /** @return why the connection closed, or null while it is open */
+    /** {@return why the connection closed, or null while it is open} */
     VmmException failure() {
         return failure;
     }

@@ -240,7 +240,7 @@ final class ExecCall implements Pending, ExecHandle {
             errTruncated |= append(err, chunk);
         }
 
-        /** @return true when some of {@code chunk} did not fit */
+        /** {@return true when some of {@code chunk} did not fit} */
         private boolean append(ByteArrayOutputStream to, byte[] chunk) {
             int room = limit - to.size();
             to.write(chunk, 0, Math.max(0, Math.min(room, chunk.length)));
@@ -250,7 +250,7 @@ final class ExecCall implements Pending, ExecHandle {
         @Override
         public void onExit(ExecResult result) {}
 
-        /** @return {@code r} with the collected output; call once the result future completed */
+        /** {@return {@code r} with the collected output; call once the result future completed} */
         ExecResult withOutput(ExecResult r) {
             return new ExecResult(r.exitCode(), r.signal(), out.toByteArray(), err.toByteArray(), outTruncated,
                     errTruncated, r.timedOut(), r.durationMs());

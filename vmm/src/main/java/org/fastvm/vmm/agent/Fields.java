@@ -48,41 +48,41 @@ public final class Fields {
         return new Fields(out, frameName);
     }
 
-    /** @return true when the field is present */
+    /** {@return true when the field is present} */
     public boolean has(int tag) {
         return fields.stream().anyMatch(f -> f.tag == tag);
     }
 
-    /** @return the first value of {@code tag}, or null */
+    /** {@return the first value of {@code tag}, or null} */
     public byte[] bytes(int tag) {
         for (Field f : fields) if (f.tag == tag) return f.value;
         return null;
     }
 
-    /** @return the first value of a required field */
+    /** {@return the first value of a required field} */
     public byte[] requireBytes(int tag) {
         byte[] v = bytes(tag);
         if (v == null) throw new AgentProtocolException(frameName + ": missing field " + Tag.name(tag));
         return v;
     }
 
-    /** @return every value of {@code tag}, in order */
+    /** {@return every value of {@code tag}, in order} */
     public List<byte[]> all(int tag) {
         return fields.stream().filter(f -> f.tag == tag).map(Field::value).toList();
     }
 
-    /** @return the string value, or null when absent */
+    /** {@return the string value, or null when absent} */
     public String string(int tag) {
         byte[] v = bytes(tag);
         return v == null ? null : new String(v, StandardCharsets.UTF_8);
     }
 
-    /** @return the string value of a required field */
+    /** {@return the string value of a required field} */
     public String requireString(int tag) {
         return new String(requireBytes(tag), StandardCharsets.UTF_8);
     }
 
-    /** @return the u8 value, or {@code dflt} when absent */
+    /** {@return the u8 value, or {@code dflt} when absent} */
     public int u8(int tag, int dflt) {
         byte[] v = bytes(tag);
         if (v == null) return dflt;
@@ -90,7 +90,7 @@ public final class Fields {
         return v[0] & 0xff;
     }
 
-    /** @return the i32 value, or null when absent */
+    /** {@return the i32 value, or null when absent} */
     public Integer i32(int tag) {
         byte[] v = bytes(tag);
         if (v == null) return null;
@@ -98,7 +98,7 @@ public final class Fields {
         return ByteBuffer.wrap(v).getInt();
     }
 
-    /** @return the u32 value, or {@code dflt} when absent */
+    /** {@return the u32 value, or {@code dflt} when absent} */
     public long u32(int tag, long dflt) {
         byte[] v = bytes(tag);
         if (v == null) return dflt;
@@ -106,7 +106,7 @@ public final class Fields {
         return Integer.toUnsignedLong(ByteBuffer.wrap(v).getInt());
     }
 
-    /** @return the u64 value, or {@code dflt} when absent */
+    /** {@return the u64 value, or {@code dflt} when absent} */
     public long u64(int tag, long dflt) {
         byte[] v = bytes(tag);
         if (v == null) return dflt;

@@ -36,7 +36,7 @@ public final class FieldsWriter {
         return bytes(tag, ByteBuffer.allocate(8).putLong(value).array());
     }
 
-    /** @return the payload so far */
+    /** {@return the payload so far} */
     public byte[] toByteArray() {
         return out.toByteArray();
     }

@@ -26,7 +26,7 @@ public record Frame(int type, int id, byte[] payload) {
         }
     }
 
-    /** @return the payload parsed as TLV fields */
+    /** {@return the payload parsed as TLV fields} */
     public Fields fields() {
         return Fields.parse(payload, FrameType.name(type));
     }

@@ -15,7 +15,7 @@ import org.fastvm.vmm.AgentProtocolException;
 public final class FrameCodec {
     private FrameCodec() {}
 
-    /** @return the frame's bytes, header and payload, ready to write */
+    /** {@return the frame's bytes, header and payload, ready to write} */
     public static ByteBuffer encode(Frame f) {
         ByteBuffer b = ByteBuffer.allocate(Frame.HEADER_BYTES + f.payload().length);
         b.putShort((short) Frame.MAGIC).put((byte) Frame.VERSION).put((byte) f.type())
@@ -60,7 +60,7 @@ public final class FrameCodec {
         return new Frame(hdr[0], hdr[1], p.array());
     }
 
-    /** @return false on EOF before the first byte when {@code eofOk}; throws on EOF mid-buffer */
+    /** {@return false on EOF before the first byte when {@code eofOk}; throws on EOF mid-buffer} */
     private static boolean readFully(ReadableByteChannel ch, ByteBuffer b, boolean eofOk) throws IOException {
         boolean first = true;
         while (b.hasRemaining()) {

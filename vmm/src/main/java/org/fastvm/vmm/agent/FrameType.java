@@ -48,7 +48,7 @@ public final class FrameType {
     /** guest → host: a request failed. */
     public static final int ERROR = 0x87;
 
-    /** @return a readable name for logs and errors */
+    /** {@return a readable name for logs and errors} */
     public static String name(int type) {
         return switch (type) {
             case HELLO_REQ -> "HELLO_REQ";

@@ -11,8 +11,8 @@ sealed interface Pending permits ExecCall, ControlCall {
     void fail(VmmException e);
 
     /**
-     * @return the exception to throw for a request (or HELLO) future that failed with {@code t}:
-     * {@code t} itself when it is a {@link VmmException} (keeping its type), anything else wrapped
+     * {@return the exception to throw for a request (or HELLO) future that failed with {@code t}:
+     * {@code t} itself when it is a {@link VmmException} (keeping its type), anything else wrapped}
      */
     static VmmException asVmm(Throwable t, String what) {
         if (t instanceof VmmException v) return v;

@@ -55,7 +55,7 @@ public final class Tag {
     /** u8 1: the host of this HELLO_REQ is new: the agent ends the commands earlier hosts started. */
     public static final int NEW_HOST = 0x1a;
 
-    /** @return a readable name for errors */
+    /** {@return a readable name for errors} */
     public static String name(int tag) {
         return switch (tag) {
             case ARG -> "ARG"; case ENV -> "ENV"; case CWD -> "CWD"; case STDIN -> "STDIN";

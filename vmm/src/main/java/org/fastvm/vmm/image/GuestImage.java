@@ -95,7 +95,7 @@ public record GuestImage(String name, String key, Path dir, Path kernel, Path in
         return p;
     }
 
-    /** @return the root disk's size in bytes (0 without one) */
+    /** {@return the root disk's size in bytes (0 without one)} */
     public long rootDiskBytes() {
         try {
             return rootDisk == null ? 0 : Files.size(rootDisk);

@@ -30,7 +30,7 @@ public final class ProcessRunner {
 
     /** What a finished program printed. */
     public record Result(String stdout, String stderrTail) {
-        /** @return the last non-empty stdout line, or "" */
+        /** {@return the last non-empty stdout line, or ""} */
         public String lastStdoutLine() {
             String[] lines = stdout.strip().split("\n");
             return lines.length == 0 ? "" : lines[lines.length - 1].strip();

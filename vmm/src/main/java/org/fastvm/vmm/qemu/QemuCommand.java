@@ -65,8 +65,8 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
     public static final String DEVICE_LIST = "serial=console;virtio-serial-device;virtserialport=agent";
 
     /**
-     * @return the shape of this machine without any paths: machine type, accelerator, CPU,
-     * RAM, vCPUs and the device list; a snapshot restores only into a QEMU of equal shape
+     * {@return the shape of this machine without any paths: machine type, accelerator, CPU,
+     * RAM, vCPUs and the device list; a snapshot restores only into a QEMU of equal shape}
      */
     public String shape() {
         return machineType() + "|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|"
@@ -117,7 +117,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
                 rootDisk == null ? null : scratchDisk, List.of(), true, true);
     }
 
-    /** @return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras */
+    /** {@return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras} */
     public static String kernelCmdline(Accelerator accel, String hostname, String imageExtras) {
         var sb = new StringBuilder("console=ttyS0 quiet reboot=k panic=-1");
         // TCG: without a fixed TSC frequency the early calibration often hangs (docs/qemu-notes.md §2).
@@ -127,7 +127,7 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
         return sb.toString();
     }
 
-    /** @return the full argv, device order fixed */
+    /** {@return the full argv, device order fixed} */
     public List<String> argv() {
         List<String> a = new ArrayList<>();
         a.add(qemuBinary);

@@ -52,23 +52,23 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
         return accel == Accelerator.KVM || atLeast(TCG_DIRTY_TRACKING_FIXED);
     }
 
-    /** @return whether this version is {@code other} or newer (packaging ignored) */
+    /** {@return whether this version is {@code other} or newer (packaging ignored)} */
     public boolean atLeast(QemuVersion other) {
         if (major != other.major) return major > other.major;
         if (minor != other.minor) return minor > other.minor;
         return micro >= other.micro;
     }
 
-    /** @return "10.0.2" */
+    /** {@return "10.0.2"} */
     public String number() {
         return major + "." + minor + "." + micro;
     }
 
     /**
-     * @return the line {@code qemu-system-x86_64 --version} prints first, e.g.
+     * {@return the line {@code qemu-system-x86_64 --version} prints first, e.g.
      * {@code QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)}; snapshots
      * record it (earlier engines took it from {@code --version}, so it must stay the same text)
-     * and restore only on the same one
+     * and restore only on the same one}
      */
     public String describe() {
         return "QEMU emulator version " + number() + (packaging.isEmpty() ? "" : " (" + packaging + ")");

@@ -138,8 +138,8 @@ public final class Qmp implements AutoCloseable {
     }
 
     /**
-     * @return a future completing with the first event (registered now, before any command
-     * you send next) that matches {@code filter}
+     * {@return a future completing with the first event (registered now, before any command
+     * you send next) that matches {@code filter}}
      */
     public CompletableFuture<JsonNode> nextEvent(Predicate<JsonNode> filter) {
         var f = new CompletableFuture<JsonNode>();
@@ -154,7 +154,7 @@ public final class Qmp implements AutoCloseable {
         return f;
     }
 
-    /** @return completes when the connection closes (QEMU exited or {@link #close()}) */
+    /** {@return completes when the connection closes (QEMU exited or {@link #close()})} */
     public CompletableFuture<Void> closed() {
         return closedFuture;
     }

@@ -12,7 +12,7 @@ import org.fastvm.vmm.process.ProcessRunner;
 public final class SourceTree {
     private SourceTree() {}
 
-    /** @return the directory at or above user.dir holding guest/agent/Makefile */
+    /** {@return the directory at or above user.dir holding guest/agent/Makefile} */
     public static Path root() {
         for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.isRegularFile(p.resolve("guest/agent/Makefile"))) return p;

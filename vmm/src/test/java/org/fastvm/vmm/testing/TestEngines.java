@@ -19,12 +19,12 @@ import org.fastvm.vmm.Machine;
 public final class TestEngines {
     private TestEngines() {}
 
-    /** @return the shared image/probe cache dir */
+    /** {@return the shared image/probe cache dir} */
     public static Path sharedCache() {
         return EngineConfig.sharedCacheDir();
     }
 
-    /** @return a config with a new temp data dir and the shared cache */
+    /** {@return a config with a new temp data dir and the shared cache} */
     public static EngineConfig config() throws IOException {
         Path data = Files.createTempDirectory("fastvm-test-");
         return EngineConfig.builder().dataDir(data).cacheDir(sharedCache()).fastvmHome(SourceTree.root()).build();
