@@ -45,7 +45,7 @@ final class ApiBench {
                 EngineBackend.open(config, "minimal"))) {
             String key = server.apiKeys().create(server.orgs().findOrCreate("bench").id()).key();
             try (FastVM client = FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString())
-                    .timeout(Duration.ofSeconds(120)).build()) {
+                    .timeout(Duration.ofMinutes(2)).build()) {
                 client.warmup();
                 System.err.println("API: launching a c1m2 VM through the server ...");
                 VM vm = client.launch(LaunchOptions.builder().machine("c1m2").build());

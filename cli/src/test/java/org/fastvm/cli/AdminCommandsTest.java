@@ -44,7 +44,7 @@ class AdminCommandsTest {
         String row = list.out().stream().filter(l -> l.contains("acme")).findFirst().orElseThrow();
         assertTrue(row.contains(key.substring(0, 12)), row);
         assertFalse(String.join("\n", list.out()).contains(key), "list never shows a secret");
-        String id = row.split("\\s+")[0];
+        String id = row.split("\\s+", -1)[0];
         assertEquals(0, run("keys", "revoke", id, "--data-dir", dir.toString()).code());
         assertTrue(run("keys", "list", "--data-dir", dir.toString()).out().stream()
                 .filter(l -> l.startsWith(id)).findFirst().orElseThrow().matches(".*\\d{4}-\\d\\d-\\d\\dT.*\\d{4}-\\d\\d-\\d\\dT.*"));

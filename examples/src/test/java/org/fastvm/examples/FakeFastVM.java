@@ -65,7 +65,7 @@ final class FakeFastVM implements AutoCloseable {
   }
 
   private void route(String method, String path, JsonNode body, String accept, Response res, Callback cb) throws Exception {
-    String[] p = path.split("/");
+    String[] p = path.split("/", -1);
     if (failing.test(method, path)) {
       send(res, cb, 500, "{\"error\":\"injected\",\"message\":\"failure injected by the test\"}");
     } else if (path.equals("/healthz")) {

@@ -397,7 +397,7 @@ public final class OpenApi {
             ObjectNode o = (ObjectNode) node;
             JsonNode type = o.get("type");
             boolean object = type != null && (type.asText().equals("object")
-                    || type.isArray() && type.toString().contains("\"object\""));
+                    || (type.isArray() && type.toString().contains("\"object\"")));
             if (object && o.has("properties") && !o.has("additionalProperties") && !o.has("unevaluatedProperties")) {
                 o.put("additionalProperties", false);
             }
@@ -416,7 +416,7 @@ public final class OpenApi {
     private static Map<String, String> parseQuery(String query) {
         Map<String, String> out = new TreeMap<>();
         if (query == null || query.isEmpty()) return out;
-        for (String pair : query.split("&")) {
+        for (String pair : query.split("&", -1)) {
             if (pair.isEmpty()) continue;
             int eq = pair.indexOf('=');
             String k = decode(eq < 0 ? pair : pair.substring(0, eq));
@@ -448,7 +448,7 @@ public final class OpenApi {
     /** Splits at '/', dropping empty segments (the server routes {@code //} like {@code /}). */
     private static List<String> segments(String path) {
         List<String> out = new ArrayList<>();
-        for (String s : path.split("/")) if (!s.isEmpty()) out.add(s);
+        for (String s : path.split("/", -1)) if (!s.isEmpty()) out.add(s);
         return out;
     }
 

@@ -40,19 +40,18 @@ final class ApiErrors {
     } catch (IOException notJson) {
       // A proxy's HTML error page: keep the raw body only.
     }
-    switch (status) {
-      case 400: return new BadRequestException(status, code, message, body, headers);
-      case 401: return new AuthenticationException(status, code, message, body, headers);
-      case 403: return new PermissionDeniedException(status, code, message, body, headers);
-      case 404: return new NotFoundException(status, code, message, body, headers);
-      case 409: return new ConflictException(status, code, message, body, headers);
-      case 422: return new UnprocessableEntityException(status, code, message, body, headers);
-      case 429: return new RateLimitException(status, code, message, body, headers);
-      default:
-        return status >= 500 && status <= 599
-            ? new InternalServerException(status, code, message, body, headers)
-            : new UnexpectedStatusException(status, code, message, body, headers);
-    }
+    return switch (status) {
+      case 400 -> new BadRequestException(status, code, message, body, headers);
+      case 401 -> new AuthenticationException(status, code, message, body, headers);
+      case 403 -> new PermissionDeniedException(status, code, message, body, headers);
+      case 404 -> new NotFoundException(status, code, message, body, headers);
+      case 409 -> new ConflictException(status, code, message, body, headers);
+      case 422 -> new UnprocessableEntityException(status, code, message, body, headers);
+      case 429 -> new RateLimitException(status, code, message, body, headers);
+      default -> status >= 500 && status <= 599
+          ? new InternalServerException(status, code, message, body, headers)
+          : new UnexpectedStatusException(status, code, message, body, headers);
+    };
   }
 
   private static String text(JsonNode n) {

@@ -53,7 +53,7 @@ public final class FastVM implements AutoCloseable {
   /** The hosted service, used when neither the builder nor {@code FASTVM_BASE_URL} names one. */
   public static final String DEFAULT_BASE_URL = "https://api.fastvm.org";
   /** The default timeout: 300 000 ms. */
-  public static final Duration DEFAULT_TIMEOUT = Duration.ofMillis(300_000);
+  public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(5);
   /** The environment variable holding the API key. */
   public static final String ENV_API_KEY = "FASTVM_API_KEY";
   /** The environment variable holding the base URL. */

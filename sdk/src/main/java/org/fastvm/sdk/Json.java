@@ -37,6 +37,8 @@ final class Json {
   }
 
   /** Reads a 2xx body; an empty or {@code null} body is a broken response, not a value. */
+  // T is the type that `type` describes, as in Jackson's own readValue(byte[], JavaType).
+  @SuppressWarnings("TypeParameterUnusedInFormals")
   static <T> T read(byte[] body, JavaType type, String what) {
     try {
       T value = MAPPER.readValue(body, type);

@@ -28,13 +28,13 @@ final class Ndjson {
     }
     String kind = node.path("t").asText("");
     try {
-      switch (kind) {
-        case "o": return new ExecEvent.Stdout(Base64.getDecoder().decode(node.path("d").asText("")));
-        case "e": return new ExecEvent.Stderr(Base64.getDecoder().decode(node.path("d").asText("")));
-        case "x": return new ExecEvent.Exit(node.path("c").asInt(0), node.path("to").asBoolean(false),
+      return switch (kind) {
+        case "o" -> new ExecEvent.Stdout(Base64.getDecoder().decode(node.path("d").asText("")));
+        case "e" -> new ExecEvent.Stderr(Base64.getDecoder().decode(node.path("d").asText("")));
+        case "x" -> new ExecEvent.Exit(node.path("c").asInt(0), node.path("to").asBoolean(false),
             node.path("ms").asLong(0));
-        default: return null; // a newer server's event: skip, as unknown fields are skipped
-      }
+        default -> null; // a newer server's event: skip, as unknown fields are skipped
+      };
     } catch (IllegalArgumentException | UncheckedIOException e) {
       throw new FastVMConnectionException("bad base64 in exec stream line: " + abbreviate(line), e);
     }

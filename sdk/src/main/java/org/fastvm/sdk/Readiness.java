@@ -54,6 +54,8 @@ final class Readiness<T> {
    * is ready; {@code waitLimit} covers both. Creating is not retried: a second POST could create
    * a second resource.
    */
+  // whenComplete only forwards into `result`, which the caller holds; its own future carries nothing.
+  @SuppressWarnings("FutureReturnValueIgnored")
   CompletableFuture<T> create(String path, Map<String, Object> body, Duration waitLimit) {
     long deadlineNanos = System.nanoTime() + waitLimit.toNanos();
     Duration requestTimeout = waitLimit.compareTo(core.timeout()) < 0 ? waitLimit : core.timeout();
@@ -111,6 +113,8 @@ final class Readiness<T> {
    * the wait with a timeout carrying the last status seen and {@code lastError}, the failure of
    * the look before, if any.
    */
+  // whenComplete only forwards into `result`, which the caller holds; its own future carries nothing.
+  @SuppressWarnings("FutureReturnValueIgnored")
   private void pollLater(T last, Duration pause, Duration nextDelay, long deadlineNanos, CompletableFuture<T> result,
       RuntimeException lastError) {
     long remaining = deadlineNanos - System.nanoTime();

@@ -44,17 +44,14 @@ final class TransientRetry {
   static boolean shouldRetry(Rule rule, int status, HttpHeaders headers, int attempt, int maxRetries) {
     if (attempt >= maxRetries) return false;
     Optional<String> serverSays = headers.firstValue("x-should-retry");
-    switch (rule) {
-      case READ:
-        if (status != 502 && status != 503 && status != 504) return false;
-        // The server has the last word when it says no.
-        return !serverSays.map("false"::equalsIgnoreCase).orElse(false);
-      case EXEC:
-        // Only the server can know that the command never started; it says so explicitly.
-        return (status == 502 || status == 503) && serverSays.map("true"::equalsIgnoreCase).orElse(false);
-      default:
-        return false;
-    }
+    return switch (rule) {
+      // The server has the last word when it says no.
+      case READ -> (status == 502 || status == 503 || status == 504)
+          && !serverSays.map("false"::equalsIgnoreCase).orElse(false);
+      // Only the server can know that the command never started; it says so explicitly.
+      case EXEC -> (status == 502 || status == 503) && serverSays.map("true"::equalsIgnoreCase).orElse(false);
+      case ONCE -> false;
+    };
   }
 
   /**

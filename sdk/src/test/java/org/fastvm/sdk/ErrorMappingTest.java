@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.util.stream.Stream;
 import org.fastvm.sdk.errors.AuthenticationException;
 import org.fastvm.sdk.errors.BadRequestException;
@@ -58,7 +59,7 @@ class ErrorMappingTest extends WithTestServer {
     server.on("GET", PATH, (req, res, cb) -> {
       res.setStatus(400);
       res.getHeaders().put("Content-Type", "text/html");
-      res.write(true, java.nio.ByteBuffer.wrap("<h1>bad gateway config</h1>".getBytes()), cb);
+      res.write(true, java.nio.ByteBuffer.wrap("<h1>bad gateway config</h1>".getBytes(StandardCharsets.UTF_8)), cb);
     });
     BadRequestException e = assertThrows(BadRequestException.class, () -> client.get(Fixtures.VM_ID));
     assertTrue(e.errorCode().isEmpty());

@@ -27,13 +27,12 @@ import org.junit.jupiter.api.Timeout;
  */
 class StalledResponseTest {
   private ServerSocket listener;
-  private Thread acceptor;
   private final List<Socket> accepted = new ArrayList<>();
 
   @BeforeEach
   void start() throws IOException {
     listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-    acceptor = daemon(() -> {
+    daemon(() -> {
       try {
         while (true) {
           Socket s = listener.accept();

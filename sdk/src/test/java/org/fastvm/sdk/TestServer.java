@@ -15,6 +15,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -62,7 +63,7 @@ final class TestServer implements AutoCloseable {
   record Hit(String method, String path, String query, Map<String, String> headers, String body,
       String protocol, String remote) {
     String header(String name) {
-      return headers.get(name.toLowerCase());
+      return headers.get(name.toLowerCase(Locale.ROOT));
     }
 
     JsonNode json() {
@@ -176,7 +177,7 @@ final class TestServer implements AutoCloseable {
       @Override
       public boolean handle(Request request, Response response, Callback callback) throws Exception {
         Map<String, String> headers = new LinkedHashMap<>();
-        for (HttpField f : request.getHeaders()) headers.put(f.getName().toLowerCase(), f.getValue());
+        for (HttpField f : request.getHeaders()) headers.put(f.getName().toLowerCase(Locale.ROOT), f.getValue());
         String body = Content.Source.asString(request, StandardCharsets.UTF_8);
         Hit hit = new Hit(request.getMethod(), request.getHttpURI().getPath(), request.getHttpURI().getQuery(),
             headers, body, request.getConnectionMetaData().getProtocol(),

@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -89,7 +90,8 @@ public final class FastVmServer implements AutoCloseable {
             recovered.complete(null);
         });
         audits = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("fastvm-audit").factory());
-        audits.scheduleWithFixedDelay(this::auditQuietly, AUDIT_INTERVAL.toMillis(), AUDIT_INTERVAL.toMillis(),
+        // shutdownNow() cancels it; auditQuietly logs its own failures, so the future has nothing to tell
+        ScheduledFuture<?> unusedAudits = audits.scheduleWithFixedDelay(this::auditQuietly, AUDIT_INTERVAL.toMillis(), AUDIT_INTERVAL.toMillis(),
                 TimeUnit.MILLISECONDS);
         LOG.info("serving {} (database {}, accelerator {}, QEMU {})", api.baseUri(), store.db().dialect(),
                 backend.accelerator(), backend.qemuVersion());
@@ -170,7 +172,7 @@ public final class FastVmServer implements AutoCloseable {
      * or a snapshot recording how it ended) is awaited before the store closes.
      */
     @Override
-    public void close() throws Exception {
+    public void close() {
         try {
             api.close();
         } finally {

@@ -41,15 +41,15 @@ final class AcceleratorProbe {
 
     Accelerator choose(EngineConfig.AccelMode mode) throws InterruptedException {
         switch (mode) {
-            case TCG:
+            case TCG -> {
                 return Accelerator.TCG;
-            case KVM: {
+            }
+            case KVM -> {
                 String why = kvmDeviceProblem();
                 if (why != null) throw new VmmException("accel: KVM was requested but " + why);
                 return Accelerator.KVM;
             }
-            default:
-                break;
+            default -> {} // AUTO: settled below
         }
         String why = kvmDeviceProblem();
         if (why != null) {

@@ -5,6 +5,8 @@ package org.fastvm.vmm;
  * channel was reopened, or the socket broke). The guest's processes keep running.
  */
 public class AgentDisconnectedException extends VmmException {
+    private static final long serialVersionUID = 1L;
+
     /** @param message what was in flight when the channel closed */
     public AgentDisconnectedException(String message) {
         super(message);

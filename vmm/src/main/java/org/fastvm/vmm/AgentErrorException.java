@@ -2,6 +2,8 @@ package org.fastvm.vmm;
 
 /** The guest agent answered a request with an {@code ERROR} frame. */
 public class AgentErrorException extends VmmException {
+    private static final long serialVersionUID = 1L;
+
     private final String code;
 
     /**

@@ -43,6 +43,7 @@ final class BaseSnapshots {
     }
 
     /** Marks every base on disk hot, so the first launches after an engine opens are warm restores too. */
+    @SuppressWarnings("FutureReturnValueIgnored") // each refill logs its own failures; nothing waits for them
     void markHot() {
         store.ids(PREFIX).forEach(pool::markHot);
     }
@@ -142,6 +143,7 @@ final class BaseSnapshots {
      * other builds for that shape, and keeps warm-pool QEMUs for it. A failure is logged and
      * leaves the VM as it was: the launch succeeds all the same.
      */
+    @SuppressWarnings("FutureReturnValueIgnored") // the pool's refill logs its own failures; the launch does not wait
     private void takeBase(QemuMachine m, String baseId, GuestImage img) {
         try {
             long t0 = System.nanoTime();

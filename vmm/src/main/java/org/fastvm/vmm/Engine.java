@@ -502,6 +502,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Remembers a live machine until its QEMU exits (destroyed or died). */
+    @SuppressWarnings("FutureReturnValueIgnored") // the exit callback only removes a map entry; it cannot fail
     void track(QemuMachine m) {
         machines.put(m.id(), m);
         m.afterDestroy(() -> pool.sweepLinks(Level.DEBUG)); // a clone from the warm pool leaves a link to its dir there

@@ -12,6 +12,8 @@ package org.fastvm.vmm;
  * @param timedOut        true when the timeout killed the process group
  * @param durationMs      run time measured by the agent, in milliseconds
  */
+// The output is handed over without a copy (it can be megabytes); results are read, never compared.
+@SuppressWarnings("ArrayRecordComponent")
 public record ExecResult(int exitCode, int signal, byte[] stdout, byte[] stderr,
                          boolean stdoutTruncated, boolean stderrTruncated,
                          boolean timedOut, long durationMs) {

@@ -70,7 +70,7 @@ final class FileOps {
     /** Blocks really allocated to a sparse file (the JDK has no st_blocks). */
     static long allocatedBytes(Path f) throws InterruptedException {
         String[] v = ProcessRunner.run(List.of("stat", "-c", "%b %B", f.toString()), Duration.ofSeconds(10))
-                .lastStdoutLine().split(" ");
+                .lastStdoutLine().split(" ", -1);
         return Long.parseLong(v[0]) * Long.parseLong(v[1]);
     }
 }

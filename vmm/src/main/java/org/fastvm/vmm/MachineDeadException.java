@@ -2,6 +2,8 @@ package org.fastvm.vmm;
 
 /** The VM's QEMU process has exited (or was killed); nothing more can run in it. */
 public class MachineDeadException extends VmmException {
+    private static final long serialVersionUID = 1L;
+
     /** @param message which machine, and what was being attempted */
     public MachineDeadException(String message) {
         super(message);

@@ -4,7 +4,9 @@ import java.util.List;
 
 /** An external program (qemu-img, the image build, ...) failed or ran out of time. */
 public class ProcessFailedException extends VmmException {
-    private final List<String> argv;
+    private static final long serialVersionUID = 1L;
+
+    private final String[] argv; // an array, not a List: a serializable exception keeps serializable fields
     private final int exitCode;
     private final String stderrTail;
 
@@ -17,14 +19,14 @@ public class ProcessFailedException extends VmmException {
     public ProcessFailedException(List<String> argv, int exitCode, String stderrTail, String reason) {
         super(argv.get(0) + " " + reason + (stderrTail.isBlank() ? "" : ": " + stderrTail.strip())
                 + " (argv: " + String.join(" ", argv) + ")");
-        this.argv = List.copyOf(argv);
+        this.argv = argv.toArray(String[]::new);
         this.exitCode = exitCode;
         this.stderrTail = stderrTail;
     }
 
     /** {@return the command line that ran} */
     public List<String> argv() {
-        return argv;
+        return List.of(argv);
     }
 
     /** {@return the exit code, or -1 when the process was killed for running too long} */

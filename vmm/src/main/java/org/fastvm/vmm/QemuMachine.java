@@ -46,9 +46,10 @@ final class QemuMachine implements Machine {
         watch(process, processExit);
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback only completes `exit`, which callers hold
     private void watch(ProcessHandle p, CompletableFuture<?> onExit) {
         onExit.whenComplete((v, t) -> {
-            if (process == p) exit.complete(null);
+            if (p.equals(process)) exit.complete(null);
         });
     }
 

@@ -44,7 +44,7 @@ final class SnapshotCapture {
     static final String CAPTURE_DIR = "c";
     static final Duration QMP_TIMEOUT = Duration.ofSeconds(15);
     /** A stopped copy of a big guest under TCG takes seconds; past this we give up and resume the VM. */
-    static final Duration MIGRATION_TIMEOUT = Duration.ofSeconds(180);
+    static final Duration MIGRATION_TIMEOUT = Duration.ofMinutes(3);
     /**
      * How long a live precopy may run: a guest that dirties RAM faster than it is copied never
      * converges, so past this the VM is stopped and the rest is copied stopped.

@@ -5,6 +5,8 @@ package org.fastvm.vmm;
  * the snapshot is left behind and the source VM runs on.
  */
 public class SnapshotFailedException extends VmmException {
+    private static final long serialVersionUID = 1L;
+
     /**
      * @param message which VM and snapshot, and what failed
      * @param cause   the underlying failure

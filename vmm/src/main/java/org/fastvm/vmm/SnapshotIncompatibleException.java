@@ -5,6 +5,8 @@ package org.fastvm.vmm;
  * guest image, accelerator or machine shape, or QEMU refused its device state.
  */
 public class SnapshotIncompatibleException extends VmmException {
+    private static final long serialVersionUID = 1L;
+
     /** @param message which snapshot, and what differs (recorded vs. current) */
     public SnapshotIncompatibleException(String message) {
         super(message);

@@ -5,6 +5,8 @@ package org.fastvm.vmm;
  * let it travel; each subclass names one kind of failure a caller may want to handle.
  */
 public class VmmException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
     /** @param message what failed, naming the VM, file or field involved */
     public VmmException(String message) {
         super(message);

@@ -125,6 +125,7 @@ final class WarmPool implements AutoCloseable {
      * must not push the users' snapshots out of the recent ones); once no restore of it runs any
      * more its pool is refilled (after, not during, a burst: both want the CPU).
      */
+    @SuppressWarnings("FutureReturnValueIgnored") // the refill logs its own failures; the restore does not wait
     void restoreEnded(String id) {
         boolean last;
         synchronized (this) {

@@ -3,6 +3,7 @@ package org.fastvm.vmm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 
 import org.fastvm.vmm.testing.TestEngines;
@@ -37,7 +38,7 @@ class DebianMachineTest {
         assertEquals(0, r.exitCode(), r.stderrText());
         assertTrue(r.stdoutText().matches("Python 3\\.\\d+\\.\\d+\\n"), r.stdoutText());
         var calc = vm.exec(ExecRequest.builder("python3", "-c", "import sys; print(sum(map(int, sys.stdin.read().split())))")
-                .stdin("1 2 3 4".getBytes()).build());
+                .stdin("1 2 3 4".getBytes(StandardCharsets.UTF_8)).build());
         assertEquals("10\n", calc.stdoutText());
     }
 
@@ -75,7 +76,7 @@ class DebianMachineTest {
     void rootFilesystemIsTheOverlayGrownToDiskGib() throws Exception {
         assertTrue(Files.isRegularFile(vm.dir().resolve("root.qcow2")));
         var df = sh("df -k / | tail -n 1");
-        String[] cols = df.stdoutText().trim().split("\\s+");
+        String[] cols = df.stdoutText().trim().split("\\s+", -1);
         assertEquals("/dev/vda", cols[0], df.stdoutText());
         long kib = Long.parseLong(cols[1]);
         long gib4 = (long) DISK_GIB << 20;

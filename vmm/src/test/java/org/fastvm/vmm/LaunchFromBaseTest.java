@@ -232,7 +232,7 @@ class LaunchFromBaseTest {
 
     /** The root fs is on the VM's disk and (ext4 keeping a little for itself) about {@code bytes} big. */
     private static void assertRootFs(Machine m, long bytes) throws InterruptedException {
-        String[] df = sh(m, "df -k / | tail -n 1").trim().split("\\s+");
+        String[] df = sh(m, "df -k / | tail -n 1").trim().split("\\s+", -1);
         assertEquals("/dev/vda", df[0]);
         long kib = Long.parseLong(df[1]);
         assertTrue(kib > (bytes >> 10) * 0.9 && kib <= bytes >> 10, m.id() + ": df / shows " + kib + " KiB, want ~"

@@ -107,7 +107,7 @@ class LiveSnapshotTest {
         long start = -1, end = -1;
         for (String line : Files.readAllLines(Path.of("/proc", Long.toString(m.pid()), "maps"))) {
             if (line.endsWith(" " + memPath)) {
-                String[] range = line.substring(0, line.indexOf(' ')).split("-");
+                String[] range = line.substring(0, line.indexOf(' ')).split("-", -1);
                 start = Long.parseUnsignedLong(range[0], 16);
                 end = Long.parseUnsignedLong(range[1], 16);
                 break;

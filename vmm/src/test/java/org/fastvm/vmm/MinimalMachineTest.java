@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -80,7 +81,7 @@ class MinimalMachineTest {
         new Random(7).nextBytes(data);
         var r = vm.exec(ExecRequest.builder("cat").stdin(data).build());
         assertArrayEquals(data, r.stdout());
-        var small = vm.exec(ExecRequest.builder("wc", "-l").stdin("a\nb\nc\n".getBytes()).build());
+        var small = vm.exec(ExecRequest.builder("wc", "-l").stdin("a\nb\nc\n".getBytes(StandardCharsets.UTF_8)).build());
         assertEquals("3", small.stdoutText().strip());
     }
 
@@ -109,18 +110,17 @@ class MinimalMachineTest {
     @Test
     void twentyConcurrentExecs() throws Exception {
         List<CompletableFuture<ExecResult>> rs = new ArrayList<>();
-        List<Thread> ts = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
             var f = new CompletableFuture<ExecResult>();
             rs.add(f);
             int n = i;
-            ts.add(Thread.ofVirtual().start(() -> {
+            Thread.ofVirtual().start(() -> {
                 try {
                     f.complete(sh("sleep 0.5; echo job" + n));
                 } catch (Throwable e) {
                     f.completeExceptionally(e);
                 }
-            }));
+            });
         }
         long t0 = System.nanoTime();
         for (int i = 0; i < 20; i++) assertEquals("job" + i + "\n", rs.get(i).get(60, TimeUnit.SECONDS).stdoutText());

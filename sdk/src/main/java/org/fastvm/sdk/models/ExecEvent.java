@@ -15,6 +15,7 @@ public sealed interface ExecEvent permits ExecEvent.Stdout, ExecEvent.Stderr, Ex
    *
    * @param data the bytes (a copy is kept and a copy returned)
    */
+  @SuppressWarnings("ArrayRecordComponent") // copied in and out; equals and hashCode compare contents
   record Stdout(byte[] data) implements ExecEvent {
     /** Copies the bytes. */
     public Stdout {
@@ -61,6 +62,7 @@ public sealed interface ExecEvent permits ExecEvent.Stdout, ExecEvent.Stderr, Ex
    *
    * @param data the bytes (a copy is kept and a copy returned)
    */
+  @SuppressWarnings("ArrayRecordComponent") // copied in and out; equals and hashCode compare contents
   record Stderr(byte[] data) implements ExecEvent {
     /** Copies the bytes. */
     public Stderr {

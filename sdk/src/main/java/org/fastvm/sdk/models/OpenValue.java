@@ -45,6 +45,8 @@ abstract class OpenValue {
     return value;
   }
 
+  // Same class, not instanceof: a VMStatus and a SnapshotStatus with one wire value differ.
+  @SuppressWarnings("EqualsGetClass")
   @Override
   public boolean equals(Object o) {
     return o != null && o.getClass() == getClass() && ((OpenValue) o).value.equals(value);

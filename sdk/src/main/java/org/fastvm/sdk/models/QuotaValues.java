@@ -7,8 +7,8 @@ import com.fasterxml.jackson.annotation.JsonProperty;
  * Amounts of the resources an organisation's quota counts.
  *
  * @param vcpu vCPUs
- * @param memoryMib memory in MiB (wire name {@code memoryMiB})
- * @param diskGib disk in GiB (wire name {@code diskGiB})
+ * @param memoryMib memory in MiB (JSON name "memoryMiB")
+ * @param diskGib disk in GiB (JSON name "diskGiB")
  * @param snapshotCount snapshots
  */
 @JsonIgnoreProperties(ignoreUnknown = true)

@@ -14,8 +14,8 @@ import java.util.Map;
  * @param orgId the owning organisation
  * @param machineName the machine type, e.g. {@code c1m2}
  * @param cpu vCPUs
- * @param memoryMib memory in MiB (wire name {@code memoryMiB})
- * @param diskGib disk size in GiB (wire name {@code diskGiB})
+ * @param memoryMib memory in MiB (JSON name "memoryMiB")
+ * @param diskGib disk size in GiB (JSON name "diskGiB")
  * @param status the status; unknown values are tolerated
  * @param createdAt creation time
  * @param sourceName the snapshot name it was restored from, or {@code null}/empty on fresh boot

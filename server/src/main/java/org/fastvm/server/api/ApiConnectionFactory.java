@@ -127,6 +127,8 @@ final class ApiConnectionFactory extends HttpConnectionFactory {
             if (task != null) task.cancel();
         }
 
+        // identity on purpose: is this very object still the endpoint's connection (not an HTTP/2 upgrade)
+        @SuppressWarnings("ReferenceEquality")
         private void headTooSlow() {
             // Only if the head is still incomplete (not cancelled meanwhile) and this is still the endpoint's connection.
             if (headDeadline.getAndSet(null) == null || getEndPoint().getConnection() != this) return;

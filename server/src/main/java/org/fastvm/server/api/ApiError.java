@@ -59,14 +59,6 @@ public final class ApiError {
         }
 
         @Override
-        public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
-            // Jetty closes the connection after a request it could not parse: say so, so clients
-            // do not send their next request on it.
-            fields.put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
-            return ByteBuffer.wrap(forStatus(fields, status, reason));
-        }
-
-        @Override
         protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                         Callback callback) {
             if (request.getAttribute(Exchange.ABANDONED_ATTRIBUTE) != null) {

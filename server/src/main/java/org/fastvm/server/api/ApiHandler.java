@@ -141,12 +141,13 @@ public final class ApiHandler extends Handler.Abstract {
     private Route route(String method, List<String> s) {
         int n = s.size();
         if (n == 1 && isGet(method)) {
-            switch (s.get(0)) {
-                case "healthz": return new Route("/healthz", false, health::healthz);
-                case "livez": return new Route("/livez", false, health::livez);
-                case "readyz": return new Route("/readyz", false, health::readyz);
-                default: break;
-            }
+            Route probe = switch (s.get(0)) {
+                case "healthz" -> new Route("/healthz", false, health::healthz);
+                case "livez" -> new Route("/livez", false, health::livez);
+                case "readyz" -> new Route("/readyz", false, health::readyz);
+                default -> null;
+            };
+            if (probe != null) return probe;
         }
         if (n >= 2 && s.get(0).equals("v1")) {
             String res = s.get(1);
@@ -217,7 +218,7 @@ public final class ApiHandler extends Handler.Abstract {
     static List<String> segments(String path) {
         List<String> out = new ArrayList<>();
         if (path == null) return out;
-        for (String p : path.split("/")) if (!p.isEmpty()) out.add(percentDecode(p));
+        for (String p : path.split("/", -1)) if (!p.isEmpty()) out.add(percentDecode(p));
         return out;
     }
 

@@ -133,16 +133,22 @@ public final class ApiServer implements AutoCloseable {
 
     /**
      * Stops listening (in-flight requests get a short grace). Running execs are ended first, each
-     * with an answer that tells its client not to send the command again.
+     * with an answer that tells its client not to send the command again. An interrupt while
+     * stopping is kept as the thread's interrupt status; any other failure of Jetty's stop is
+     * rethrown unchecked.
      */
     @Override
-    public void close() throws Exception {
+    public void close() {
         exec.close(EXEC_STOP_GRACE);
         try {
             server.stop();
         } catch (java.util.concurrent.TimeoutException e) {
             // Graceful shutdown gave up on a lingering connection; Jetty has still stopped everything.
             LoggerFactory.getLogger(ApiServer.class).warn("graceful HTTP shutdown timed out; connections were closed");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            throw new IllegalStateException("stopping the HTTP server failed: " + e.getMessage(), e);
         }
     }
 }

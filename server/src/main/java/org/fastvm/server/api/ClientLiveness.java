@@ -46,7 +46,6 @@ final class ClientLiveness {
      * by (server port, client port), which is unique among live connections on one host.}
      */
     boolean gone() {
-        boolean seen = false;
         for (Path table : TABLES) {
             List<String> lines;
             try {
@@ -55,10 +54,9 @@ final class ClientLiveness {
                 continue;
             }
             for (String line : lines) {
-                String[] f = line.trim().split("\\s+");
+                String[] f = line.trim().split("\\s+", -1);
                 if (f.length < 4 || !f[1].endsWith(localPortHex) || !f[2].endsWith(remotePortHex)) continue;
                 if (!f[3].equals(CLOSE_WAIT)) return false;
-                seen = true;
             }
         }
         return true; // only CLOSE_WAIT entries, or none at all (reset and gone)

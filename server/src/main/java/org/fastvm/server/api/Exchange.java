@@ -278,7 +278,7 @@ public final class Exchange {
         if (abandoned) return;
         abandoned = true;
         done = true;
-        request.setAttribute(ABANDONED_ATTRIBUTE, Boolean.TRUE);
+        request.setAttribute(ABANDONED_ATTRIBUTE, true);
         callback.failed(new ClientGone(why));
     }
 
@@ -289,6 +289,8 @@ public final class Exchange {
 
     /** Why an exchange was abandoned; quiet, because a client leaving is routine, not a server fault. */
     static final class ClientGone extends IOException implements QuietException {
+        private static final long serialVersionUID = 1L;
+
         ClientGone(String why) {
             super(why);
         }

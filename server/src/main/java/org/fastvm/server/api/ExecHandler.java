@@ -207,7 +207,7 @@ final class ExecHandler {
         };
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
         // Dispatched: from here on the command may have run; a failure breaks the stream off.
-        stop.thenRun(() -> events.add(STOP));
+        queueOnStop(stop, events);
         Departure departure = new Departure(ex, handle, id);
         ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
@@ -269,6 +269,12 @@ final class ExecHandler {
         cancelQuietly(handle, id);
         ex.error(ErrorKind.INTERNAL, why + ": the command had started and was killed; it may have had effects,"
                 + " so it is not to be retried as if it never ran");
+    }
+
+    /** Queues {@link #STOP} for the stream's writer once the server asks the exec to end. */
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback only adds to an unbounded queue: it cannot fail
+    private static void queueOnStop(CompletableFuture<Void> stop, LinkedBlockingQueue<Object> events) {
+        stop.thenRun(() -> events.add(STOP));
     }
 
     private static void cancelQuietly(ExecHandle handle, String id) {

@@ -23,7 +23,7 @@ public final class Firewall {
 
     private Firewall() {}
 
-    /** Parses a whole policy ({@code mode} required, {@code ingress} default empty). */
+    /** Parses a whole policy (its "mode" required, its "ingress" by default empty). */
     public static FirewallPolicy parse(String field, JsonNode node) {
         if (node == null || !node.isObject()) throw ServiceException.invalid(field, "must be an object {mode, ingress?}");
         String mode = mode(field + ".mode", node.get("mode"));
@@ -64,8 +64,8 @@ public final class Firewall {
         if (!protocol.equals("tcp") && !protocol.equals("udp")) {
             throw ServiceException.invalid(field + ".protocol", "must be \"tcp\" or \"udp\", got \"" + p.asText() + "\"");
         }
-        int start = port(field + ".portStart", r.get("portStart"), true);
-        int end = r.hasNonNull("portEnd") ? port(field + ".portEnd", r.get("portEnd"), true) : start;
+        int start = port(field + ".portStart", r.get("portStart"));
+        int end = r.hasNonNull("portEnd") ? port(field + ".portEnd", r.get("portEnd")) : start;
         if (end < start) throw ServiceException.invalid(field + ".portEnd", "must be ≥ portStart (" + start + "), got " + end);
         List<String> cidrs = new ArrayList<>();
         JsonNode c = r.get("sourceCidrs");
@@ -86,7 +86,7 @@ public final class Firewall {
         return new FirewallRule(protocol, start, end, cidrs, description);
     }
 
-    private static int port(String field, JsonNode n, boolean required) {
+    private static int port(String field, JsonNode n) {
         if (n == null || n.isNull()) throw ServiceException.invalid(field, "required (1-65535)");
         if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1 || n.asInt() > 65535) {
             throw ServiceException.invalid(field, "must be an integer 1-65535, got " + n);

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.fastvm.server.model.ModelJson;
 
 import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -22,8 +21,7 @@ public final class Metadata {
         if (node == null || !node.isObject()) throw ServiceException.invalid(field, "must be an object of string values");
         if (node.size() > MAX_KEYS) throw ServiceException.invalid(field, "at most " + MAX_KEYS + " keys, got " + node.size());
         Map<String, String> out = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
             String k = e.getKey();
             int kb = k.getBytes(StandardCharsets.UTF_8).length;
             if (kb < 1 || kb > MAX_KEY_BYTES) throw ServiceException.invalid(field, "key must be 1-" + MAX_KEY_BYTES + " bytes");

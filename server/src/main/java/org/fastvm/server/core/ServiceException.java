@@ -2,15 +2,28 @@ package org.fastvm.server.core;
 
 /** A failure with a kind the API can report as-is; the message is shown to the client. */
 public class ServiceException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
     private final ErrorKind kind;
 
-    /** @param kind the status/code; @param message a human sentence naming the field or object */
+    /**
+     * A failure without an underlying cause.
+     *
+     * @param kind the status/code
+     * @param message a human sentence naming the field or object
+     */
     public ServiceException(ErrorKind kind, String message) {
         super(message);
         this.kind = kind;
     }
 
-    /** @param kind the status/code; @param message the human sentence; @param cause the underlying failure */
+    /**
+     * A failure caused by another.
+     *
+     * @param kind the status/code
+     * @param message the human sentence
+     * @param cause the underlying failure
+     */
     public ServiceException(ErrorKind kind, String message, Throwable cause) {
         super(message, cause);
         this.kind = kind;

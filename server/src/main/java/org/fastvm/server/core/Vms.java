@@ -172,12 +172,17 @@ public final class Vms implements AutoCloseable {
     }
 
     /** Turns the row to error within moments of the VM's process exiting on its own. */
+    @SuppressWarnings("FutureReturnValueIgnored") // the exit callback logs its own failure
     private void watch(BackendMachine m) {
         m.onExit().whenComplete((v, t) -> {
             if (closed) return; // shutting down (the database may be closed): the next start reconciles it
-            boolean changed = store.db().write(c -> store.vms().fail(c, m.id(), VmStatus.RUNNING,
-                    "the VM's process exited unexpectedly; its files are kept until it is deleted", true));
-            if (changed) LOG.warn("vm={} process exited; status error", m.id());
+            try {
+                boolean changed = store.db().write(c -> store.vms().fail(c, m.id(), VmStatus.RUNNING,
+                        "the VM's process exited unexpectedly; its files are kept until it is deleted", true));
+                if (changed) LOG.warn("vm={} process exited; status error", m.id());
+            } catch (RuntimeException e) { // the row stays running until the next start's reconciliation
+                LOG.warn("vm={} process exited; cannot record it: {}", m.id(), e.toString());
+            }
         });
     }
 

@@ -63,7 +63,7 @@ public final class ModelJson {
     /** Reads metadata this class wrote (trusted input). */
     public static Map<String, String> metadataFromStored(String json) {
         Map<String, String> m = new LinkedHashMap<>();
-        read(json).fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
+        read(json).properties().forEach(e -> m.put(e.getKey(), e.getValue().asText()));
         return m;
     }
 

@@ -11,6 +11,7 @@ import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -460,7 +461,7 @@ class ApiTest extends ApiTestBase {
         assertEquals(HttpClient.Version.HTTP_2, r.version());
         h2.close();
         // Prior knowledge: the client preface then a SETTINGS frame; the server must answer with SETTINGS.
-        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
             OutputStream out = s.getOutputStream();
             out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
@@ -497,7 +498,7 @@ class ApiTest extends ApiTestBase {
         for (String req : List.of("GET /v1/vms/a\0b HTTP/1.1\r\nHost: x\r\n\r\n",
                 "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
                 "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}")) {
-            try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
                 s.setSoTimeout(5000);
                 s.getOutputStream().write(req.getBytes(StandardCharsets.ISO_8859_1));
                 String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

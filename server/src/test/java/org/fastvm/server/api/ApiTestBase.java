@@ -83,7 +83,7 @@ abstract class ApiTestBase {
         }
 
         @Override
-        public void close() throws Exception {
+        public void close() {
             if (server != null) server.close();
         }
     }

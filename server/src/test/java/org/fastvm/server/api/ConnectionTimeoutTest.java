@@ -171,7 +171,7 @@ class ConnectionTimeoutTest extends ApiTestBase {
                 String body = r.body().length() > 300 ? r.body().substring(0, 300) : r.body();
                 assertEquals(200, r.statusCode(), labels.get(i) + ": " + body);
                 if (labels.get(i).endsWith("ndjson")) {
-                    String[] lines = r.body().strip().split("\n");
+                    String[] lines = r.body().strip().split("\n", -1);
                     JsonNode exit = json(lines[lines.length - 1]);
                     assertEquals("x", exit.get("t").asText(), labels.get(i) + ": " + body);
                     assertNull(exit.get("c"), labels.get(i) + ": exit code 0 → no c: " + body);

@@ -197,7 +197,6 @@ final class FakeBackend implements VmBackend {
             List<String> argv = request.argv();
             if (argv.get(0).equals("count")) countCaller = Thread.currentThread();
             CompletableFuture<ExecResult> result = new CompletableFuture<>();
-            String execId = id + ":" + System.nanoTime();
             ExecHandle handle = new ExecHandle() {
                 @Override public CompletableFuture<ExecResult> result() { return result; }
                 @Override public void kill(int signal) {

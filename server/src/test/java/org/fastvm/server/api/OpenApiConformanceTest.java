@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -327,7 +328,7 @@ class OpenApiConformanceTest extends ApiTestBase {
         assertConforms(SPEC.validateComponentResponse("NotFound", OpenApi.headers(unknown.headers().map()), unknown.body()),
                 "GET /v1/nonexistent");
         // A malformed id (Jetty alone would refuse %00 with a 400) is an unknown id.
-        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write(("GET /v1/vms/%00 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\nConnection: close\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII));
@@ -336,7 +337,7 @@ class OpenApiConformanceTest extends ApiTestBase {
             assertConforms(SPEC.validateResponse("GET", "/v1/vms/%00", r.status(), r.headers(), r.body()), "GET /v1/vms/%00");
         }
         // Jetty rejects this before the router: the operation's default response describes it.
-        try (Socket s = new Socket("127.0.0.1", env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write("GET /v1/vms/a\u0000b HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
             RawResponse r = RawResponse.read(s.getInputStream());
@@ -488,13 +489,13 @@ class OpenApiConformanceTest extends ApiTestBase {
             in.transferTo(all); // the server closes the connection after it
             String text = all.toString(StandardCharsets.UTF_8);
             int end = text.indexOf("\r\n\r\n");
-            String[] lines = text.substring(0, end).split("\r\n");
+            String[] lines = text.substring(0, end).split("\r\n", -1);
             Map<String, String> headers = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
             for (int i = 1; i < lines.length; i++) {
                 int colon = lines[i].indexOf(':');
                 headers.put(lines[i].substring(0, colon).trim(), lines[i].substring(colon + 1).trim());
             }
-            return new RawResponse(Integer.parseInt(lines[0].split(" ")[1]), headers, text.substring(end + 4));
+            return new RawResponse(Integer.parseInt(lines[0].split(" ", 3)[1]), headers, text.substring(end + 4));
         }
     }
 }

@@ -5,6 +5,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
@@ -24,6 +25,7 @@ final class RawHttp {
     private RawHttp() {}
 
     /** One response: status line, headers (names in lower case) and the body as framed. */
+    @SuppressWarnings("ArrayRecordComponent") // a test's read-only view of one response, never compared
     record Response(int status, String statusLine, Map<String, List<String>> headers, byte[] body) {
         String header(String name) {
             List<String> v = headers.get(name.toLowerCase(Locale.ROOT));
@@ -43,7 +45,7 @@ final class RawHttp {
 
     /** {@return a socket to the server's port, reads bounded by {@code timeout}} */
     static Socket connect(int port, Duration timeout) throws IOException {
-        Socket s = new Socket("127.0.0.1", port);
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), port);
         s.setSoTimeout((int) timeout.toMillis());
         return s;
     }
@@ -64,8 +66,7 @@ final class RawHttp {
             if (parts.length < 2 || !parts[0].startsWith("HTTP/")) throw new IOException("not a status line: " + statusLine);
             int status = Integer.parseInt(parts[1]);
             Map<String, List<String>> headers = new LinkedHashMap<>();
-            String h;
-            while (!(h = line(in, false)).isEmpty()) {
+            for (String h = line(in, false); !h.isEmpty(); h = line(in, false)) {
                 int colon = h.indexOf(':');
                 if (colon <= 0) throw new IOException("bad response header: " + h);
                 headers.computeIfAbsent(h.substring(0, colon).trim().toLowerCase(Locale.ROOT), k -> new ArrayList<>())
@@ -112,8 +113,7 @@ final class RawHttp {
     /** {@return one CRLF- (or LF-) terminated line; null at a clean EOF before any byte when {@code eofOk}} */
     private static String line(InputStream in, boolean eofOk) throws IOException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
-        int c;
-        while ((c = in.read()) != '\n') {
+        for (int c = in.read(); c != '\n'; c = in.read()) {
             if (c < 0) {
                 if (eofOk && b.size() == 0) return null;
                 throw new EOFException("connection closed mid-line: " + b.toString(StandardCharsets.ISO_8859_1));

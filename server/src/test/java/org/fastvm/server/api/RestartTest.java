@@ -55,10 +55,11 @@ class RestartTest extends ApiTestBase {
 
     static String awaitReady(Env env, String snap) throws Exception {
         long deadline = System.nanoTime() + 5_000_000_000L;
-        String st;
-        while ((st = env.expect(200, "GET", "/v1/snapshots/" + snap, null).get("status").asText()).equals("creating")) {
+        String st = env.expect(200, "GET", "/v1/snapshots/" + snap, null).get("status").asText();
+        while (st.equals("creating")) {
             assertTrue(System.nanoTime() < deadline);
             Thread.sleep(20); // client-style polling
+            st = env.expect(200, "GET", "/v1/snapshots/" + snap, null).get("status").asText();
         }
         return st;
     }

@@ -72,7 +72,7 @@ class SdkEndToEndTest {
     }
 
     static FastVM client(String key) {
-        return FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString()).timeout(Duration.ofSeconds(120)).build();
+        return FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString()).timeout(Duration.ofMinutes(2)).build();
     }
 
     @AfterAll
@@ -223,7 +223,7 @@ class SdkEndToEndTest {
             }
             java.util.Set<String> hostnames = new java.util.HashSet<>();
             for (int i = 0; i < 10; i++) {
-                String[] out = fs.get(i).get().split("\n");
+                String[] out = fs.get(i).get().split("\n", -1);
                 assertEquals("branch-" + i, out[0]);
                 hostnames.add(out[1]);
             }
@@ -281,7 +281,7 @@ class SdkEndToEndTest {
         long pid = Long.parseLong(Files.readString(dir.resolve("vms").resolve(doomed.id()).resolve("pid")).strip());
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (a.get(doomed).status() != VMStatus.ERROR) {
+        while (!VMStatus.ERROR.equals(a.get(doomed).status())) {
             assertTrue(System.nanoTime() < deadline, "VM did not turn error within 10 s of its QEMU dying");
             Thread.sleep(100); // polling the API, as a client would
         }

@@ -271,10 +271,11 @@ class ServerCrashTest {
     private static String snapshotReady(String vm) throws Exception {
         String id = call(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}").get("id").asText();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        String st;
-        while ((st = call(200, "GET", "/v1/snapshots/" + id, null).get("status").asText()).equals("creating")) {
+        String st = call(200, "GET", "/v1/snapshots/" + id, null).get("status").asText();
+        while (st.equals("creating")) {
             assertTrue(System.nanoTime() < deadline, "snapshot " + id + " still creating");
             Thread.sleep(50); // client-style polling
+            st = call(200, "GET", "/v1/snapshots/" + id, null).get("status").asText();
         }
         assertEquals("ready", st);
         return id;
@@ -310,7 +311,7 @@ class ServerCrashTest {
 
     private static HttpResponse<String> send(URI base, String method, String path, String body) throws IOException,
             InterruptedException {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120))
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(2))
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
                 .header("X-API-Key", key);
         if (body != null) b.header("Content-Type", "application/json");

@@ -60,6 +60,8 @@ public final class AgentChannel implements AutoCloseable {
     @FunctionalInterface
     public interface Connector {
         /**
+         * Connects to the agent's socket.
+         *
          * @param deadline give up after this instant
          * @param abortOn  give up when this completes (may be null)
          * @return a connected, blocking socket channel

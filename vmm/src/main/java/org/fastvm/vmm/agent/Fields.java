@@ -12,6 +12,7 @@ import org.fastvm.vmm.AgentProtocolException;
  * the value's width and name the frame and field when something is wrong.
  */
 public final class Fields {
+    @SuppressWarnings("ArrayRecordComponent") // a private view of a frame's bytes, never compared
     private record Field(int tag, byte[] value) {}
 
     private final List<Field> fields;

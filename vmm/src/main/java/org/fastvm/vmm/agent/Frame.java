@@ -7,6 +7,8 @@ package org.fastvm.vmm.agent;
  * @param id      the request id (0 = not tied to a request)
  * @param payload the TLV-encoded fields
  */
+// The payload is handed over without a copy (up to 1 MiB a frame); frames are read, never compared.
+@SuppressWarnings("ArrayRecordComponent")
 public record Frame(int type, int id, byte[] payload) {
     /** Magic bytes "FV". */
     public static final int MAGIC = 0x4656;

@@ -21,6 +21,8 @@ final class FrameReader {
 
     /** The stream ended between two frames (nothing of a next frame was read). */
     static final class CleanEofException extends EOFException {
+        private static final long serialVersionUID = 1L;
+
         CleanEofException(String message) {
             super(message);
         }

@@ -32,7 +32,7 @@ public final class ProcessRunner {
     public record Result(String stdout, String stderrTail) {
         /** {@return the last non-empty stdout line, or ""} */
         public String lastStdoutLine() {
-            String[] lines = stdout.strip().split("\n");
+            String[] lines = stdout.strip().split("\n", -1);
             return lines.length == 0 ? "" : lines[lines.length - 1].strip();
         }
     }

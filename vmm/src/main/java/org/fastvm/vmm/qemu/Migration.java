@@ -90,6 +90,8 @@ public final class Migration implements AutoCloseable {
      *
      * @return bytes written
      */
+    // ss is closed early on purpose (it unblocks an accept that never came); the resource's own close is then a no-op
+    @SuppressWarnings("try")
     public long saveTo(Path file, Path socket, Instant deadline, CompletableFuture<?> exit) throws InterruptedException {
         try (ServerSocketChannel ss = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             java.nio.file.Files.deleteIfExists(socket);

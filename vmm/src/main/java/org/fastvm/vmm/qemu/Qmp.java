@@ -141,6 +141,7 @@ public final class Qmp implements AutoCloseable {
      * {@return a future completing with the first event (registered now, before any command
      * you send next) that matches {@code filter}}
      */
+    @SuppressWarnings("FutureReturnValueIgnored") // the close callback only fails `f`, which the caller holds
     public CompletableFuture<JsonNode> nextEvent(Predicate<JsonNode> filter) {
         var f = new CompletableFuture<JsonNode>();
         Consumer<JsonNode> l = new Consumer<>() {

@@ -10,6 +10,7 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
@@ -199,7 +200,7 @@ class AgentChannelProtocolTest {
     }
 
     private static Frame stdout(int id, String text) {
-        return new Frame(FrameType.STDOUT, id, new FieldsWriter().bytes(Tag.DATA, text.getBytes()).toByteArray());
+        return new Frame(FrameType.STDOUT, id, new FieldsWriter().bytes(Tag.DATA, text.getBytes(StandardCharsets.UTF_8)).toByteArray());
     }
 
     /** Moves the first agent's socket file aside and listens as the successor on agent.sock. */
@@ -249,7 +250,7 @@ class AgentChannelProtocolTest {
                     next.write(new Frame(FrameType.EXIT, s.id(), new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
                     assertEquals(0, s.handle().result().get(10, TimeUnit.SECONDS).exitCode());
                     synchronized (s.out()) {
-                        assertEquals("abc", s.out().toString());
+                        assertEquals("abc", s.out().toString(StandardCharsets.UTF_8));
                     }
                     assertTrue(c.isConnected());
                 }
