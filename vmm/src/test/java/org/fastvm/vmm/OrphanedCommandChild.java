@@ -3,7 +3,7 @@ package org.fastvm.vmm;
 import java.nio.file.Path;
 
 /**
- * The engine process {@link OrphanedCommandTest} crashes: launches a VM, starts a command that
+ * The engine process {@link OrphanedCommandIT} crashes: launches a VM, starts a command that
  * runs on (with a job in its process group) and halts the JVM while it runs, as {@code kill -9}
  * would. The VM and the command outlive it.
  *

@@ -3,7 +3,7 @@ package org.fastvm.vmm;
 import java.nio.file.Path;
 
 /**
- * The engine process {@link SnapshotCrashTest} crashes: launches a VM, writes a file in it,
+ * The engine process {@link SnapshotCrashIT} crashes: launches a VM, writes a file in it,
  * optionally takes a first snapshot (so the next one is a live migration, not a re-home), then
  * snapshots it and halts the JVM at the named step, as {@code kill -9} would (no finally
  * blocks, no shutdown hooks, no undo).

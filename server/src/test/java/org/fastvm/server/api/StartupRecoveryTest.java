@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What start-up does with what the previous run left (the rows are put in the states a crash
- * leaves them in; the crash itself is {@code ServerCrashTest}'s), and the audit of rows against
+ * leaves them in; the crash itself is {@code ServerCrashIT}'s), and the audit of rows against
  * files. A fake engine: its "files" are a set of ids.
  */
 class StartupRecoveryTest extends ApiTestBase {

@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 /**
- * The server process {@link ServerCrashTest} crashes: a whole server (SQLite, real engine) on
+ * The server process {@link ServerCrashIT} crashes: a whole server (SQLite, real engine) on
  * the test's data dir that halts the JVM, as {@code kill -9} would (no finally blocks, no
  * shutdown hooks), the first time any operation reaches the named step. It prints
  * {@code URL <base>} once it serves; the test then sends the operation.

@@ -32,9 +32,9 @@ import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.ExecResult;
 import org.fastvm.vmm.ProcessFailedException;
 import org.fastvm.vmm.VmmException;
+import org.fastvm.vmm.testing.Preconditions;
 import org.fastvm.vmm.testing.SourceTree;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -94,7 +94,7 @@ class AgentChannelTest {
         try {
             agentBinary = SourceTree.buildAgent();
         } catch (ProcessFailedException e) {
-            Assumptions.abort("the guest agent does not build here, skipping host-mode protocol tests: " + e.getMessage());
+            Preconditions.unmet("the guest agent does not build here, skipping host-mode protocol tests: " + e.getMessage());
         }
         dir = Files.createTempDirectory("fastvm-agentchannel-");
         shared = new Agent("shared");

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** A guest that stops answering never leaves an exec waiting forever. */
-class GuestLivenessTest {
+class GuestLivenessIT {
     private static Engine engine;
     private static final List<Machine> vms = new ArrayList<>();
 

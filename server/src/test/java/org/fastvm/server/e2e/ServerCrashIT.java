@@ -42,7 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * or QEMU, and disk quota equal to what is on disk. The cases share one data dir, so each also
  * starts from what the previous crash left.
  */
-class ServerCrashTest {
+class ServerCrashIT {
     @TempDir
     static Path data;
     static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  * attaching after the last one died, or a restored clone's first connection. The same engine's
  * own snapshots of a VM leave its commands running.
  */
-class OrphanedCommandTest {
+class OrphanedCommandIT {
     /** Exits 0 once the command and its job are gone (killed and reaped), 1 if they still run after 10 s. */
     private static final String GONE = "c=$(cat /tmp/cmd.pid); j=$(cat /tmp/job.pid); for i in $(seq 100); do"
             + " kill -0 $c 2>/dev/null || kill -0 $j 2>/dev/null || exit 0; sleep 0.1; done; exit 1";

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
  * Debian bookworm's 7.2, Ubuntu 24.04's 8.2), forced here with {@code liveSnapshots(false)}:
  * a VM's later snapshots stop it for the whole copy, and are still complete and correct.
  */
-class StoppedSnapshotTest {
+class StoppedSnapshotIT {
     private static Engine engine;
     private static final List<Machine> vms = new ArrayList<>();
     private static final List<String> steps = new CopyOnWriteArrayList<>();

@@ -46,7 +46,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * the restart test runs last because it replaces the server.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class SdkEndToEndTest {
+class SdkEndToEndIT {
     @TempDir
     static Path dir;
     static ServerConfig config;

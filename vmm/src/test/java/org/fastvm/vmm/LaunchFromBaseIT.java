@@ -37,7 +37,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * Every VM is destroyed at the end, also on failure.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class LaunchFromBaseTest {
+class LaunchFromBaseIT {
     private static final int MEM = 256, OTHER_MEM = 320;
     private static Engine engine;
     private static Path snapshotsDir;

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** One booted debian-image VM (root disk on a qcow2 overlay, grown to 4 GiB) shared by the tests here. */
-class DebianMachineTest {
+class DebianMachineIT {
     private static final int DISK_GIB = 4;
     private static Engine engine;
     private static Machine vm;

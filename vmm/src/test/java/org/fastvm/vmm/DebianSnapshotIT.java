@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
  * snapshot instant, clones see exactly the files written before it, and chains of
  * snapshots (source again, a clone of a clone) keep their disks apart.
  */
-class DebianSnapshotTest {
+class DebianSnapshotIT {
     private static Engine engine;
     private static Machine source;
     private static final List<Machine> vms = new ArrayList<>();

@@ -10,8 +10,8 @@ import java.time.Duration;
 import java.util.List;
 
 import org.fastvm.vmm.process.ProcessRunner;
+import org.fastvm.vmm.testing.Preconditions;
 import org.fastvm.vmm.testing.TestEngines;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,9 +19,9 @@ import org.junit.jupiter.api.Test;
  * own snapshot privately), so a clone with 64 MiB dirtied is snapshotted into a 32 MiB tmpfs
  * mounted over the snapshots dir: the snapshot fails with a typed error, leaves nothing
  * behind, and the clone runs on. (A launched VM's first snapshot writes only ~60 KB — its RAM
- * file is hard-linked — so SnapshotForkTest injects that failure instead.)
+ * file is hard-linked — so SnapshotForkIT injects that failure instead.)
  */
-class SnapshotDiskFullTest {
+class SnapshotDiskFullIT {
     @Test
     void outOfSpaceFailsCleanlyAndTheSourceRunsOn() throws Exception {
         EngineConfig config = EngineConfig.builder().dataDir(TestEngines.config().dataDir())
@@ -44,7 +44,7 @@ class SnapshotDiskFullTest {
                         Duration.ofSeconds(10));
                 mounted = true;
             } catch (ProcessFailedException e) {
-                Assumptions.assumeTrue(false, "cannot mount a small tmpfs here (needs root): " + e.getMessage());
+                Preconditions.unmet("cannot mount a small tmpfs here (needs root): " + e.getMessage());
             }
             Machine source = clone;
             var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));

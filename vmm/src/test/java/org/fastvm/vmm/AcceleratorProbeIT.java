@@ -9,14 +9,14 @@ import java.nio.file.Path;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import org.fastvm.vmm.testing.Preconditions;
 import org.fastvm.vmm.testing.TestEngines;
 import org.fastvm.vmm.qemu.QemuVersion;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** How the engine settles its accelerator: forced, cached per host, or probed. */
-class AcceleratorProbeTest {
+class AcceleratorProbeIT {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
@@ -53,7 +53,7 @@ class AcceleratorProbeTest {
         try (Engine e = Engine.open(cfg.accel() == EngineConfig.AccelMode.AUTO ? cfg
                 : new EngineConfig(cfg.dataDir(), cfg.cacheDir(), cfg.fastvmHome(), EngineConfig.AccelMode.AUTO,
                         cfg.qemuBinary(), cfg.bootTimeout()))) {
-            Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/kvm")),
+            Preconditions.require(Files.isWritable(Path.of("/dev/kvm")),
                     "no usable /dev/kvm: the engine chose TCG without a probe, nothing to cache");
             Path file = AcceleratorProbe.cacheFile(cfg.cacheDir(), AcceleratorProbe.hostKey(e.qemuVersion().describe()));
             assertTrue(Files.isRegularFile(file), file.toString());

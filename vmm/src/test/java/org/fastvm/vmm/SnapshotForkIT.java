@@ -31,7 +31,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * removed at the end, also on failure.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class SnapshotForkTest {
+class SnapshotForkIT {
     private static Engine engine;
     /** The engine's fault hook: each test that injects a failure sets it, and resets it after. */
     private static volatile FaultHook faults = FaultHook.NONE;

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** One booted minimal-image VM (real QEMU, real agent) shared by every test here. */
-class MinimalMachineTest {
+class MinimalMachineIT {
     private static Engine engine;
     private static Machine vm;
 
@@ -130,7 +130,7 @@ class MinimalMachineTest {
 
     @Test
     void backgroundJobOutlivesItsExecAndDoesNotHoldThePort() throws Exception {
-        // the image's nohup (busybox-static has no applet) ignores SIGHUP; DebianMachineTest runs coreutils' one
+        // the image's nohup (busybox-static has no applet) ignores SIGHUP; DebianMachineIT runs coreutils' one
         var r = sh("nohup sh -c 'sleep 2; echo finished > /tmp/bg.out' </dev/null >/dev/null 2>&1 & echo started");
         assertEquals("started\n", r.stdoutText());
         assertTrue(r.durationMs() < 1500, "the exec did not wait for the job: " + r.durationMs() + " ms");

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * the next engine attaches the VM and finds it running, its files and processes intact, and
  * nothing left behind: no second QEMU, no snapshot temp dir, no moved-aside socket.
  */
-class SnapshotCrashTest {
+class SnapshotCrashIT {
     @ParameterizedTest(name = "{0} snapshot, crash at {1}")
     @CsvSource({
         "first (re-home), migrate, false",

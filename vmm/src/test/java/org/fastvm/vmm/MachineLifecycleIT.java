@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
  * A VM's life across engine processes and faults: reattaching after the engine that
  * launched it closed, and QEMU being killed in the middle of an exec.
  */
-class MachineLifecycleTest {
+class MachineLifecycleIT {
     private EngineConfig config;
     private final List<Engine> engines = new java.util.ArrayList<>();
     private final List<Machine> machines = new java.util.ArrayList<>();

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * engine never leaves a link to a deleted VM behind; one left anyway (an engine that crashed)
  * is removed at the next start-up, which says so.
  */
-class WarmPoolLinksTest {
+class WarmPoolLinksIT {
     /** Held so the handler stays on it (java.util.logging keeps loggers weakly). */
     private static final Logger POOL_LOG = Logger.getLogger(WarmPool.class.getName());
 

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * source's RAM at the switch-over (read from its QEMU while the guest is stopped) must equal
  * the snapshot's memory file page for page, and a clone of it must find every file intact.
  */
-class LiveSnapshotTest {
+class LiveSnapshotIT {
     private static final int RUNS = 20;
     private static final int MEMORY_MIB = 256;
     private static final int PAGE = 4096;

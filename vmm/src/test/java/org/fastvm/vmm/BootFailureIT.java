@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Launches that cannot succeed fail fast, with a typed error and no VM dir left behind. */
-class BootFailureTest {
+class BootFailureIT {
     private static EngineConfig.Builder config(Path data) {
         return EngineConfig.builder().dataDir(data).cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root())
                 .accel(EngineConfig.AccelMode.TCG);
