@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts: finds a JDK >= 21 and exports JAVA_HOME.
 # The machine's default java may be 17; we never rely on it.
 
@@ -10,7 +11,7 @@ fastvm_java_major() { # $1 = JAVA_HOME candidate; prints its feature version or 
 fastvm_find_jdk() {
   local c major
   for c in "${JAVA_HOME:-}" /usr/lib/jvm/* /opt/java/* /opt/jdk*; do
-    [ -n "$c" ] && [ -d "$c" ] || continue
+    [ -d "$c" ] || continue # also skips an empty JAVA_HOME
     major=$(fastvm_java_major "$c")
     if [ -n "$major" ] && [ "$major" -ge 21 ]; then
       export JAVA_HOME="$c"
