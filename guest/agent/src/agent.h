@@ -18,6 +18,8 @@
 #define FV_TLV_HDR 5
 #define FV_CHUNK_MAX (64 * 1024) /* largest STDOUT/STDERR DATA value */
 
+/* A table laid out by hand: */
+/* clang-format off */
 enum msg_type {
     T_HELLO_REQ = 0x01, T_EXEC = 0x02, T_STDIN = 0x03, T_STDIN_CLOSE = 0x04, T_KILL = 0x05,
     T_SET_TIME = 0x10, T_ADD_ENTROPY = 0x11, T_SET_HOSTNAME = 0x12, T_FS_SYNC = 0x13,
@@ -26,7 +28,10 @@ enum msg_type {
     T_HELLO = 0x81, T_STARTED = 0x82, T_STDOUT = 0x83, T_STDERR = 0x84, T_EXIT = 0x85,
     T_OK = 0x86, T_ERROR = 0x87,
 };
+/* clang-format on */
 
+/* A table laid out by hand: */
+/* clang-format off */
 enum tag {
     G_ARG = 0x01, G_ENV = 0x02, G_CWD = 0x03, G_STDIN = 0x04, G_STDIN_OPEN = 0x05,
     G_TIMEOUT_MS = 0x06, G_DATA = 0x07, G_SIGNAL = 0x08, G_TIME_NS = 0x09, G_NAME = 0x0a,
@@ -35,6 +40,7 @@ enum tag {
     G_DURATION_MS = 0x15, G_CODE_NAME = 0x16, G_MESSAGE = 0x17, G_SIZE_BYTES = 0x18,
     G_NEW_SESSION = 0x19, G_NEW_HOST = 0x1a,
 };
+/* clang-format on */
 
 /* ---- proto.c: frames and TLV fields ---- */
 
@@ -71,6 +77,8 @@ enum scan_result frame_scan(const uint8_t *buf, size_t len, struct frame_hdr *hd
 
 /* A parsed request: pointers into the frame payload plus decoded integers. */
 #define REQ_MAX_LIST 4096
+/* A table laid out by hand: */
+/* clang-format off */
 struct request {
     uint8_t type;
     uint32_t id;
@@ -90,6 +98,7 @@ struct request {
     int32_t signal; bool has_signal;
     uint64_t time_ns; bool has_time;
 };
+/* clang-format on */
 
 /* Parses payload into req; returns false (with req->err set) on a malformed payload. */
 bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t *payload,

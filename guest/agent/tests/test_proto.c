@@ -27,9 +27,12 @@ static void test_frame_encoding(void) {
     frame_put_u32(&f, G_CODE, 7);
     frame_put_str(&f, G_MESSAGE, "hi");
     frame_finish(f);
+    /* a header, then one TLV field per line: */
+    /* clang-format off */
     static const uint8_t want[] = {0x46, 0x56, 1, 0x85, 1, 2, 3, 4, 0, 0, 0, 16,
                                    0x13, 0, 0, 0, 4, 0, 0, 0, 7,
                                    0x17, 0, 0, 0, 2, 'h', 'i'};
+    /* clang-format on */
     CHECK(f->len == sizeof want);
     CHECK(memcmp(f->data, want, sizeof want) == 0);
     free(f);
