@@ -47,7 +47,7 @@ enum tag {
 /* One outbound frame, queued for the port. */
 struct frame {
     struct frame *next;
-    size_t len;  /* bytes used in data */
+    size_t len; /* bytes used in data */
     size_t cap;
     size_t sent; /* bytes already written to the port */
     uint8_t data[];
@@ -101,21 +101,22 @@ struct request {
 /* clang-format on */
 
 /* Parses payload into req; returns false (with req->err set) on a malformed payload. */
-bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t *payload,
-                   size_t len);
+bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t *payload, size_t len);
 void request_free(struct request *req);
 
 static inline uint32_t get_be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-static inline uint64_t get_be64(const uint8_t *p) {
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
+static inline uint64_t get_be64(const uint8_t *p) { return (uint64_t)get_be32(p) << 32 | get_be32(p + 4); }
 static inline void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
 }
 static inline void put_be64(uint8_t *p, uint64_t v) {
-    put_be32(p, v >> 32); put_be32(p + 4, (uint32_t)v);
+    put_be32(p, v >> 32);
+    put_be32(p + 4, (uint32_t)v);
 }
 
 /* ---- loop.c: connection, outbound queue, event loop ---- */
@@ -130,13 +131,12 @@ struct watch {
     struct exec *ex;
 };
 
-void send_frame(struct frame *f);           /* queues (or drops when no host is connected) */
+void send_frame(struct frame *f); /* queues (or drops when no host is connected) */
 void send_ok(uint32_t id);
-void send_error(uint32_t id, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void send_error(uint32_t id, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void send_hello(uint32_t id);
-void session_start(void);                   /* forget frames queued for an earlier host */
-bool output_paused(void);                   /* too much queued for the port */
+void session_start(void); /* forget frames queued for an earlier host */
+bool output_paused(void); /* too much queued for the port */
 int watch_add(struct watch *w, uint32_t events);
 void watch_del(struct watch *w);
 int run_loop(const char *connect_path, bool once);
@@ -145,19 +145,19 @@ void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t now_ms(void);
 
 /* ---- exec.c ---- */
-void exec_raise_fd_limit(void);           /* at start; commands keep the original limit */
+void exec_raise_fd_limit(void); /* at start; commands keep the original limit */
 void exec_start(struct request *req);
 void exec_stdin(struct request *req);
 void exec_stdin_close(struct request *req);
 void exec_kill(struct request *req);
 void exec_reaped(pid_t pid, int status);
-void exec_service(void);                 /* pumps ready pipes, finishes execs */
-bool exec_has_work(void);                /* something ready that could progress now */
-uint64_t exec_next_deadline(void);       /* earliest timeout/grace deadline in ms, or 0 */
-void exec_deadlines(uint64_t now);       /* fires expired deadlines */
-void exec_kill_all(void);                /* test mode exit: no orphans left behind */
-size_t exec_end_all(void);               /* a new host: kill and forget every command; returns how many ran */
-bool exec_stdin_backlog(void);           /* too much stdin queued: pause reading the port */
+void exec_service(void);           /* pumps ready pipes, finishes execs */
+bool exec_has_work(void);          /* something ready that could progress now */
+uint64_t exec_next_deadline(void); /* earliest timeout/grace deadline in ms, or 0 */
+void exec_deadlines(uint64_t now); /* fires expired deadlines */
+void exec_kill_all(void);          /* test mode exit: no orphans left behind */
+size_t exec_end_all(void);         /* a new host: kill and forget every command; returns how many ran */
+bool exec_stdin_backlog(void);     /* too much stdin queued: pause reading the port */
 
 /* ---- control.c ---- */
 void control_handle(struct request *req);

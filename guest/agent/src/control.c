@@ -58,9 +58,7 @@ static void fail_errno(uint32_t id, const char *what) {
 }
 
 /* The root filesystem lives on a block device (after switch root), not on initramfs/tmpfs. */
-static bool root_on_block_device(struct stat *st) {
-    return stat("/", st) == 0 && major(st->st_dev) != 0;
-}
+static bool root_on_block_device(struct stat *st) { return stat("/", st) == 0 && major(st->st_dev) != 0; }
 
 static void ok_with_size(uint32_t id) {
     struct statfs sf;
@@ -405,7 +403,8 @@ static int flush_global_addrs(int sock, int ifindex) {
         d.n.nlmsg_len = NLMSG_LENGTH(sizeof d.ifa);
         d.n.nlmsg_type = RTM_DELADDR;
         d.ifa = (struct ifaddrmsg){.ifa_family = (uint8_t)found[i].family,
-                                   .ifa_prefixlen = (uint8_t)found[i].prefix, .ifa_index = (unsigned)ifindex};
+                                   .ifa_prefixlen = (uint8_t)found[i].prefix,
+                                   .ifa_index = (unsigned)ifindex};
         nl_attr(&d, IFA_LOCAL, found[i].addr, addr_len(found[i].family));
         int rc = nl_call(sock, &d);
         if (rc < 0 && rc != -EADDRNOTAVAIL)
@@ -419,9 +418,11 @@ static int add_addr(int sock, int ifindex, const struct cidr *c) {
     q.n.nlmsg_len = NLMSG_LENGTH(sizeof q.ifa);
     q.n.nlmsg_type = RTM_NEWADDR;
     q.n.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-    q.ifa = (struct ifaddrmsg){.ifa_family = (uint8_t)c->family, .ifa_prefixlen = (uint8_t)c->prefix,
+    q.ifa = (struct ifaddrmsg){.ifa_family = (uint8_t)c->family,
+                               .ifa_prefixlen = (uint8_t)c->prefix,
                                .ifa_flags = c->family == AF_INET6 ? IFA_F_NODAD : 0,
-                               .ifa_scope = RT_SCOPE_UNIVERSE, .ifa_index = (unsigned)ifindex};
+                               .ifa_scope = RT_SCOPE_UNIVERSE,
+                               .ifa_index = (unsigned)ifindex};
     nl_attr(&q, IFA_LOCAL, c->addr, addr_len(c->family));
     nl_attr(&q, IFA_ADDRESS, c->addr, addr_len(c->family));
     return nl_call(sock, &q);
@@ -432,8 +433,10 @@ static int add_default_route(int sock, int ifindex, const struct cidr *gw) {
     q.n.nlmsg_len = NLMSG_LENGTH(sizeof q.rt);
     q.n.nlmsg_type = RTM_NEWROUTE;
     q.n.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-    q.rt = (struct rtmsg){.rtm_family = (uint8_t)gw->family, .rtm_table = RT_TABLE_MAIN,
-                          .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE,
+    q.rt = (struct rtmsg){.rtm_family = (uint8_t)gw->family,
+                          .rtm_table = RT_TABLE_MAIN,
+                          .rtm_protocol = RTPROT_BOOT,
+                          .rtm_scope = RT_SCOPE_UNIVERSE,
                           .rtm_type = RTN_UNICAST};
     nl_attr(&q, RTA_GATEWAY, gw->addr, addr_len(gw->family));
     nl_attr(&q, RTA_OIF, &ifindex, sizeof ifindex);
@@ -468,7 +471,8 @@ static void net_config(struct request *r) {
     }
     for (size_t i = 0; i < r->naddrs; i++) {
         if (!parse_cidr(r->addrs[i], &addrs[i], true)) {
-            send_error(id, "BAD_REQUEST", "NET_CONFIG: ADDR '%.60s' is not an IP address/prefix", r->addrs[i]);
+            send_error(id, "BAD_REQUEST", "NET_CONFIG: ADDR '%.60s' is not an IP address/prefix",
+                       r->addrs[i]);
             return;
         }
     }

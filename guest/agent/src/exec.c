@@ -16,8 +16,8 @@
 
 #define MAX_EXECS 1024
 #define STDIN_BACKLOG_MAX (2 * 1024 * 1024) /* pause reading the port above this */
-#define GRACE_MS 100      /* how long pipes held by background jobs may delay EXIT */
-#define GRACE_HARD_MS 1000 /* ...and the cap when they keep producing output */
+#define GRACE_MS 100                        /* how long pipes held by background jobs may delay EXIT */
+#define GRACE_HARD_MS 1000                  /* ...and the cap when they keep producing output */
 
 extern char **environ;
 
@@ -203,7 +203,8 @@ void exec_start(struct request *req) {
     e->pid = pid;
     e->start_ms = now_ms();
     /* A deadline past UINT64_MAX would wrap into the past; a timeout that far away is none. */
-    e->timeout_at = req->timeout_ms && req->timeout_ms < UINT64_MAX - e->start_ms ? e->start_ms + req->timeout_ms : 0;
+    e->timeout_at =
+        req->timeout_ms && req->timeout_ms < UINT64_MAX - e->start_ms ? e->start_ms + req->timeout_ms : 0;
     e->out = (struct watch){.kind = W_STDOUT, .fd = out[0], .ex = e};
     e->err = (struct watch){.kind = W_STDERR, .fd = err[0], .ex = e};
     e->in = (struct watch){.kind = W_STDIN, .fd = in[1], .ex = e};
@@ -237,9 +238,12 @@ fail:
     free(e);
     free(env);
     for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0) close(in[i]);
-        if (out[i] >= 0) close(out[i]);
-        if (err[i] >= 0) close(err[i]);
+        if (in[i] >= 0)
+            close(in[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
     }
 }
 
@@ -379,8 +383,7 @@ static bool finishable(struct exec *e) {
         return false;
     if (!pipes_open(e) || e->grace_phase >= 3)
         return true;
-    return e->grace_phase == 2 && !(e->out.fd >= 0 && e->out.ready) &&
-           !(e->err.fd >= 0 && e->err.ready);
+    return e->grace_phase == 2 && !(e->out.fd >= 0 && e->out.ready) && !(e->err.fd >= 0 && e->err.ready);
 }
 
 void exec_service(void) {

@@ -23,7 +23,7 @@
 #define OUTQ_HIGH (1024 * 1024)  /* stop reading child pipes above this much queued memory */
 #define OUTQ_MAX (2 * OUTQ_HIGH) /* ...and the host's requests: it is not reading our answers */
 #define INBUF_CAP (FV_HDR_LEN + FV_MAX_PAYLOAD)
-#define READ_MAX (64 * 1024)     /* per read(): bounds the answers one read can produce */
+#define READ_MAX (64 * 1024) /* per read(): bounds the answers one read can produce */
 #define RECONNECT_MAX_MS 200
 
 static int epfd = -1;
@@ -31,7 +31,7 @@ static struct watch port_w = {.kind = W_PORT, .fd = -1};
 static struct watch sig_w = {.kind = W_SIGNAL, .fd = -1};
 static struct watch timer_w = {.kind = W_TIMER, .fd = -1};
 static bool port_writable;
-static bool connected;        /* a host is on the other end: frames are worth queueing */
+static bool connected; /* a host is on the other end: frames are worth queueing */
 
 bool agent_test_mode;
 static const char *sock_path; /* test mode: connect to this unix socket instead of the port */
@@ -45,8 +45,8 @@ static size_t outq_bytes; /* memory held by queued frames, so tiny frames count 
 
 static uint8_t inbuf[INBUF_CAP]; /* holds one whole frame at most; untouched pages cost nothing */
 static size_t inlen;
-static size_t discard_left;      /* payload bytes of an oversized frame still to skip */
-static bool resyncing;           /* BAD_FRAME already reported; dropping bytes until magic */
+static size_t discard_left; /* payload bytes of an oversized frame still to skip */
+static bool resyncing;      /* BAD_FRAME already reported; dropping bytes until magic */
 static uint64_t armed_deadline;
 
 void logmsg(const char *fmt, ...) {
@@ -349,8 +349,8 @@ static void parse_input(void) {
         }
         resyncing = false;
         if (h.length > FV_MAX_PAYLOAD) {
-            send_error(h.id, "TOO_LARGE", "payload length %u exceeds the limit of %u bytes",
-                       h.length, FV_MAX_PAYLOAD);
+            send_error(h.id, "TOO_LARGE", "payload length %u exceeds the limit of %u bytes", h.length,
+                       FV_MAX_PAYLOAD);
             off += FV_HDR_LEN;
             discard_left = h.length;
             continue;

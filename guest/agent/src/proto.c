@@ -130,8 +130,8 @@ static bool take_str(struct request *req, uint8_t tag, const uint8_t *v, size_t 
     return true;
 }
 
-static bool take_list(struct request *req, uint8_t tag, const uint8_t *v, size_t n,
-                      char ***list, size_t *count) {
+static bool take_list(struct request *req, uint8_t tag, const uint8_t *v, size_t n, char ***list,
+                      size_t *count) {
     if (*count >= REQ_MAX_LIST)
         return fail(req, "too many %s fields", tag);
     char *s = NULL;
@@ -170,12 +170,8 @@ bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t
         case G_IFNAME: ok = take_str(req, tag, v, n, &req->ifname); break;
         case G_MAC: ok = take_str(req, tag, v, n, &req->mac); break;
         case G_GATEWAY: ok = take_str(req, tag, v, n, &req->gateway); break;
-        case G_STDIN:
-            req->stdin_data = v, req->stdin_len = n, req->has_stdin = true;
-            break;
-        case G_DATA:
-            req->data = v, req->data_len = n, req->has_data = true;
-            break;
+        case G_STDIN: req->stdin_data = v, req->stdin_len = n, req->has_stdin = true; break;
+        case G_DATA: req->data = v, req->data_len = n, req->has_data = true; break;
         case G_STDIN_OPEN:
         case G_NEW_SESSION:
         case G_NEW_HOST:
@@ -202,8 +198,7 @@ bool request_parse(struct request *req, uint8_t type, uint32_t id, const uint8_t
             req->signal = (int32_t)get_be32(v);
             req->has_signal = true;
             break;
-        default:
-            break; /* unknown fields are skipped */
+        default: break; /* unknown fields are skipped */
         }
         if (!ok)
             return false;

@@ -7,12 +7,12 @@
 #include "agent.h"
 
 static int failures;
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                       \
-        }                                                                     \
+            failures++;                                                              \
+        }                                                                            \
     } while (0)
 
 void logmsg(const char *fmt, ...) {
