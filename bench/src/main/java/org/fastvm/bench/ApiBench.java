@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.fastvm.sdk.FastVM;
 import org.fastvm.sdk.LaunchOptions;
 import org.fastvm.sdk.models.CommandResult;
@@ -41,11 +40,17 @@ final class ApiBench {
     static void run(Report report, boolean quick, Path dataDir, EngineConfig.Builder engine) throws Exception {
         int execs = quick ? 20 : 100, rounds = quick ? 3 : 10, restores = quick ? 3 : 10;
         EngineConfig config = engine.dataDir(dataDir).build();
-        try (FastVmServer server = FastVmServer.start(ServerConfig.defaults(dataDir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0),
+        try (FastVmServer server = FastVmServer.start(
+                ServerConfig.defaults(dataDir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0),
                 EngineBackend.open(config, "minimal"))) {
-            String key = server.apiKeys().create(server.orgs().findOrCreate("bench").id()).key();
-            try (FastVM client = FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString())
-                    .timeout(Duration.ofMinutes(2)).build()) {
+            String key = server.apiKeys()
+                    .create(server.orgs().findOrCreate("bench").id())
+                    .key();
+            try (FastVM client = FastVM.builder()
+                    .apiKey(key)
+                    .baseUrl(server.baseUri().toString())
+                    .timeout(Duration.ofMinutes(2))
+                    .build()) {
                 client.warmup();
                 System.err.println("API: launching a c1m2 VM through the server ...");
                 VM vm = client.launch(LaunchOptions.builder().machine("c1m2").build());
@@ -60,8 +65,10 @@ final class ApiBench {
                     report.add("api_exec_rtt_ms", new Stats(rtt));
 
                     System.err.printf("API: GET /v1/vms/{id}, %d callers, %d s ...%n", GET_CALLERS, rounds + 1);
-                    report.add("api_get_rps", new Stats(Throughput.measure(GET_CALLERS, Duration.ofSeconds(1), rounds,
-                            () -> client.get(vm.id()))));
+                    report.add(
+                            "api_get_rps",
+                            new Stats(Throughput.measure(
+                                    GET_CALLERS, Duration.ofSeconds(1), rounds, () -> client.get(vm.id()))));
 
                     System.err.println("API: snapshot ...");
                     Snapshot snap = client.snapshot(vm);
@@ -86,7 +93,8 @@ final class ApiBench {
                     for (int i = 0; i < (quick ? 3 : 5); i++) {
                         System.err.printf("API: launch from the base %d/%d ...%n", i + 1, quick ? 3 : 5);
                         long s = System.nanoTime();
-                        VM v = client.launch(LaunchOptions.builder().machine("c1m2").build());
+                        VM v = client.launch(
+                                LaunchOptions.builder().machine("c1m2").build());
                         require(client.run(v, "true"));
                         launches.add(ms(System.nanoTime() - s));
                         client.remove(v);
@@ -110,8 +118,8 @@ final class ApiBench {
 
     private static void require(CommandResult r) {
         if (!r.succeeded()) {
-            throw new IllegalStateException("'true' through the API: exit " + r.exitCode() + ", timed out " + r.timedOut()
-                    + ": " + r.stderr());
+            throw new IllegalStateException(
+                    "'true' through the API: exit " + r.exitCode() + ", timed out " + r.timedOut() + ": " + r.stderr());
         }
     }
 

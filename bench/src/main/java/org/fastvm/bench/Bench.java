@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
 import org.fastvm.vmm.ExecRequest;
@@ -48,9 +47,22 @@ public final class Bench {
             // warm pool only for snapshots the benchmark marks hot, so cold figures stay cold (room for a
             // fan-out of ten to be served warm once the pool has followed that demand); every launch
             // boots, so boot_ready_ms is a boot and a fresh VM's first snapshot the re-home
-            Report report = engineFigures(engineSetup().dataDir(data.resolve("engine")).warmPoolSize(1).warmPoolRecent(0)
-                    .warmPoolMax(12).launchFromBase(false).build(), quick);
-            launchFigures(engineSetup().dataDir(data.resolve("launch")).launchFromBase(true).build(), report, quick);
+            Report report = engineFigures(
+                    engineSetup()
+                            .dataDir(data.resolve("engine"))
+                            .warmPoolSize(1)
+                            .warmPoolRecent(0)
+                            .warmPoolMax(12)
+                            .launchFromBase(false)
+                            .build(),
+                    quick);
+            launchFigures(
+                    engineSetup()
+                            .dataDir(data.resolve("launch"))
+                            .launchFromBase(true)
+                            .build(),
+                    report,
+                    quick);
             // after the engine above is closed, so its pre-spawned QEMUs don't compete; the server's engine as served
             ApiBench.run(report, quick, data.resolve("server"), engineSetup());
             System.out.print(report.table());
@@ -66,14 +78,17 @@ public final class Bench {
         int execs = quick ? 20 : 100;
         try (Engine engine = Engine.open(config)) {
             engine.image("minimal"); // build/cache outside the timed region
-            Report report = new Report(engine.accelerator().name().toLowerCase(Locale.ROOT), engine.qemuVersion().number());
+            Report report = new Report(
+                    engine.accelerator().name().toLowerCase(Locale.ROOT),
+                    engine.qemuVersion().number());
             List<Double> bootMs = new ArrayList<>();
             List<Double> rttMs = new ArrayList<>();
             List<Double> pingMs = new ArrayList<>();
             for (int i = 0; i < boots; i++) {
                 System.err.printf("boot %d/%d ...%n", i + 1, boots);
                 long t0 = System.nanoTime();
-                Machine m = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).build());
+                Machine m = engine.launch(
+                        MachineSpec.builder().image("minimal").memoryMib(512).build());
                 try {
                     require(m.exec(ExecRequest.of("true")));
                     bootMs.add(ms(System.nanoTime() - t0));

@@ -1,10 +1,9 @@
 package org.fastvm.bench;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * The benchmark's figures, in the order measured: a table for people and one JSON object
@@ -36,16 +35,20 @@ public final class Report {
         var sb = new StringBuilder();
         sb.append(String.format("accelerator: %s, QEMU %s%n", accelerator, qemu));
         sb.append(String.format("%-24s %10s %10s %10s %5s%n", "figure", "median", "min", "max", "n"));
-        figures.forEach((k, s) -> sb.append(String.format("%-24s %10.1f %10.1f %10.1f %5d%n", k,
-                s.median(), s.min(), s.max(), s.n())));
+        figures.forEach((k, s) ->
+                sb.append(String.format("%-24s %10.1f %10.1f %10.1f %5d%n", k, s.median(), s.min(), s.max(), s.n())));
         return sb.toString();
     }
 
     /** {@return one line of JSON: accelerator, QEMU version, then {median,min,max,n} per figure} */
     public String json() {
-        ObjectNode root = JSON.createObjectNode().put("accelerator", accelerator).put("qemu", qemu);
-        figures.forEach((k, s) -> root.putObject(k).put("median", Stats.round(s.median()))
-                .put("min", Stats.round(s.min())).put("max", Stats.round(s.max())).put("n", s.n()));
+        ObjectNode root =
+                JSON.createObjectNode().put("accelerator", accelerator).put("qemu", qemu);
+        figures.forEach((k, s) -> root.putObject(k)
+                .put("median", Stats.round(s.median()))
+                .put("min", Stats.round(s.min()))
+                .put("max", Stats.round(s.max()))
+                .put("n", s.n()));
         return root.toString();
     }
 }

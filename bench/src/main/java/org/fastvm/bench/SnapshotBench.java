@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.ExecResult;
@@ -110,18 +109,20 @@ final class SnapshotBench {
                 long t0 = System.nanoTime();
                 List<CompletableFuture<Machine>> fs = new ArrayList<>();
                 for (int i = 0; i < 10; i++) {
-                    fs.add(CompletableFuture.supplyAsync(() -> {
-                        try {
-                            Machine c = engine.restore(base, RestoreSpec.defaults());
-                            synchronized (alive) {
-                                alive.add(c);
-                            }
-                            require(c.exec(ExecRequest.of("true")));
-                            return c;
-                        } catch (InterruptedException e) {
-                            throw new IllegalStateException(e);
-                        }
-                    }, Thread::startVirtualThread));
+                    fs.add(CompletableFuture.supplyAsync(
+                            () -> {
+                                try {
+                                    Machine c = engine.restore(base, RestoreSpec.defaults());
+                                    synchronized (alive) {
+                                        alive.add(c);
+                                    }
+                                    require(c.exec(ExecRequest.of("true")));
+                                    return c;
+                                } catch (InterruptedException e) {
+                                    throw new IllegalStateException(e);
+                                }
+                            },
+                            Thread::startVirtualThread));
                 }
                 CompletableFuture.allOf(fs.toArray(CompletableFuture[]::new)).get(300, TimeUnit.SECONDS);
                 (f == 0 ? first : fan).add(ms(System.nanoTime() - t0));
@@ -144,9 +145,12 @@ final class SnapshotBench {
 
     /** A fresh minimal VM (512 MiB) with 256 MiB of its memory written with non-zero data. */
     private static Machine dirtiedVm(Engine engine) throws InterruptedException {
-        Machine vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).build());
+        Machine vm = engine.launch(
+                MachineSpec.builder().image("minimal").memoryMib(512).build());
         System.err.println("dirtying 256 MiB of guest memory ...");
-        require(vm.exec(ExecRequest.of("sh", "-c",
+        require(vm.exec(ExecRequest.of(
+                "sh",
+                "-c",
                 "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null; i=0; "
                         + "while [ $i -lt 256 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty; rm /tmp/r")));
         return vm;

@@ -32,7 +32,8 @@ final class Throughput {
     static List<Double> measure(int callers, Duration round, int rounds, Call call) throws Exception {
         if (callers < 1) throw new IllegalArgumentException("callers: at least 1, got " + callers);
         if (rounds < 1) throw new IllegalArgumentException("rounds: at least 1, got " + rounds);
-        if (round.isNegative() || round.isZero()) throw new IllegalArgumentException("round: must be > 0, got " + round);
+        if (round.isNegative() || round.isZero())
+            throw new IllegalArgumentException("round: must be > 0, got " + round);
         AtomicLong done = new AtomicLong();
         AtomicBoolean stop = new AtomicBoolean();
         List<Double> samples = new ArrayList<>();

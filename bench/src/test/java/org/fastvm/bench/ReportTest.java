@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
-
 import org.junit.jupiter.api.Test;
 
 class ReportTest {
@@ -25,8 +24,10 @@ class ReportTest {
         r.add("boot_ready_ms", new Stats(List.of(4000.04, 4200.0, 5000.0)));
         r.add("exec_rtt_ms", new Stats(List.of(10.0, 12.0)));
         String json = r.json();
-        assertEquals("{\"accelerator\":\"tcg\",\"qemu\":\"10.0.2\",\"boot_ready_ms\":{\"median\":4200.0,\"min\":4000.0,\"max\":5000.0,\"n\":3},"
-                + "\"exec_rtt_ms\":{\"median\":11.0,\"min\":10.0,\"max\":12.0,\"n\":2}}", json);
+        assertEquals(
+                "{\"accelerator\":\"tcg\",\"qemu\":\"10.0.2\",\"boot_ready_ms\":{\"median\":4200.0,\"min\":4000.0,\"max\":5000.0,\"n\":3},"
+                        + "\"exec_rtt_ms\":{\"median\":11.0,\"min\":10.0,\"max\":12.0,\"n\":2}}",
+                json);
         assertTrue(r.table().contains("boot_ready_ms"));
         assertTrue(r.table().startsWith("accelerator: tcg, QEMU 10.0.2"), r.table());
     }

@@ -9,7 +9,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
-
 import org.junit.jupiter.api.Test;
 
 class ThroughputTest {
@@ -31,17 +30,21 @@ class ThroughputTest {
     void aFailingCallStopsTheMeasurementWithItsError() {
         var boom = new IllegalStateException("GET failed");
         AtomicLong calls = new AtomicLong();
-        var e = assertThrows(ExecutionException.class, () -> Throughput.measure(2, Duration.ofSeconds(30), 5, () -> {
-            if (calls.incrementAndGet() > 10) throw boom;
-        }));
+        var e = assertThrows(
+                ExecutionException.class,
+                () -> Throughput.measure(2, Duration.ofSeconds(30), 5, () -> {
+                    if (calls.incrementAndGet() > 10) throw boom;
+                }));
         assertSame(boom, e.getCause());
     }
 
     @Test
     void badArgumentsNameTheParameter() {
-        var e = assertThrows(IllegalArgumentException.class, () -> Throughput.measure(0, Duration.ofSeconds(1), 1, () -> {}));
+        var e = assertThrows(
+                IllegalArgumentException.class, () -> Throughput.measure(0, Duration.ofSeconds(1), 1, () -> {}));
         assertTrue(e.getMessage().startsWith("callers:"));
-        e = assertThrows(IllegalArgumentException.class, () -> Throughput.measure(1, Duration.ofSeconds(1), 0, () -> {}));
+        e = assertThrows(
+                IllegalArgumentException.class, () -> Throughput.measure(1, Duration.ofSeconds(1), 0, () -> {}));
         assertTrue(e.getMessage().startsWith("rounds:"));
         e = assertThrows(IllegalArgumentException.class, () -> Throughput.measure(1, Duration.ZERO, 1, () -> {}));
         assertTrue(e.getMessage().startsWith("round:"));

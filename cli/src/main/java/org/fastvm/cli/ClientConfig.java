@@ -1,14 +1,13 @@
 package org.fastvm.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.fastvm.server.model.ModelJson;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import org.fastvm.server.model.ModelJson;
 
 /**
  * The client config file ({@code ~/.config/fastvm/config.json}, mode 0600):
@@ -23,9 +22,15 @@ final class ClientConfig {
         ObjectNode n = ModelJson.MAPPER.createObjectNode();
         n.put("apiKey", apiKey);
         n.put("baseUrl", baseUrl);
-        Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".config", ".tmp",
+        Path tmp = Files.createTempFile(
+                file.toAbsolutePath().getParent(),
+                ".config",
+                ".tmp",
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        Files.writeString(tmp, ModelJson.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n", StandardCharsets.UTF_8);
+        Files.writeString(
+                tmp,
+                ModelJson.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n",
+                StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 }

@@ -9,7 +9,9 @@ final class Defaults {
     /** {@return {@code $XDG_DATA_HOME/fastvm} or {@code ~/.local/share/fastvm}} */
     static Path dataDir() {
         String xdg = System.getenv("XDG_DATA_HOME");
-        return (xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".local", "share"))
+        return (xdg != null && !xdg.isBlank()
+                        ? Path.of(xdg)
+                        : Path.of(System.getProperty("user.home"), ".local", "share"))
                 .resolve("fastvm");
     }
 
@@ -17,6 +19,7 @@ final class Defaults {
     static Path clientConfig() {
         String xdg = System.getenv("XDG_CONFIG_HOME");
         return (xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".config"))
-                .resolve("fastvm").resolve("config.json");
+                .resolve("fastvm")
+                .resolve("config.json");
     }
 }

@@ -1,5 +1,8 @@
 package org.fastvm.cli;
 
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 import org.fastvm.server.core.ApiKeys;
 import org.fastvm.server.core.Orgs;
 import org.fastvm.server.model.ApiKey;
@@ -10,12 +13,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.util.Map;
-import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
-
 /** {@code fastvm keys create|list|revoke}: API keys, straight in the database. */
-@Command(name = "keys", mixinStandardHelpOptions = true, description = "Create, list and revoke API keys.",
+@Command(
+        name = "keys",
+        mixinStandardHelpOptions = true,
+        description = "Create, list and revoke API keys.",
         subcommands = {KeysCommand.Create.class, KeysCommand.ListKeys.class, KeysCommand.Revoke.class})
 final class KeysCommand {
     /** Fails naming the option when no org was given by flag or FASTVM_ORG. */
@@ -23,10 +25,14 @@ final class KeysCommand {
         if (org == null || org.isBlank()) throw new IllegalArgumentException("--org: required (or set FASTVM_ORG)");
     }
 
-    @Command(name = "create", mixinStandardHelpOptions = true,
-            description = "Create a key for an org (created if new). Prints the key alone on the last line; it is shown once.")
+    @Command(
+            name = "create",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Create a key for an org (created if new). Prints the key alone on the last line; it is shown once.")
     static final class Create implements Callable<Integer> {
-        @Mixin DataOptions data;
+        @Mixin
+        DataOptions data;
 
         @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Org name (env FASTVM_ORG).")
         String org;
@@ -38,16 +44,21 @@ final class KeysCommand {
                 ApiKeys keys = new ApiKeys(store);
                 Org o = new Orgs(store, keys).findOrCreate(org);
                 ApiKeys.CreatedKey k = keys.create(o.id());
-                System.out.println("Created API key " + k.record().id() + " for org '" + o.name() + "' (" + o.id() + "):");
+                System.out.println(
+                        "Created API key " + k.record().id() + " for org '" + o.name() + "' (" + o.id() + "):");
                 System.out.println(k.key());
                 return 0;
             }
         }
     }
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List keys (id, org, prefix, created, revoked).")
+    @Command(
+            name = "list",
+            mixinStandardHelpOptions = true,
+            description = "List keys (id, org, prefix, created, revoked).")
     static final class ListKeys implements Callable<Integer> {
-        @Mixin DataOptions data;
+        @Mixin
+        DataOptions data;
 
         @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Only this org's keys.")
         String org;
@@ -58,7 +69,8 @@ final class KeysCommand {
                 ApiKeys keys = new ApiKeys(store);
                 Orgs orgs = new Orgs(store, keys);
                 Map<String, String> names = orgs.list().stream().collect(Collectors.toMap(Org::id, Org::name));
-                String orgId = org == null || org.isBlank() ? null : orgs.byName(org).id();
+                String orgId =
+                        org == null || org.isBlank() ? null : orgs.byName(org).id();
                 Table t = new Table("ID", "ORG", "PREFIX", "CREATED", "REVOKED");
                 for (ApiKey k : keys.list(orgId)) {
                     t.row(k.id(), names.getOrDefault(k.orgId(), k.orgId()), k.prefix(), k.createdAt(), k.revokedAt());
@@ -69,9 +81,13 @@ final class KeysCommand {
         }
     }
 
-    @Command(name = "revoke", mixinStandardHelpOptions = true, description = "Revoke a key by id (effective within seconds).")
+    @Command(
+            name = "revoke",
+            mixinStandardHelpOptions = true,
+            description = "Revoke a key by id (effective within seconds).")
     static final class Revoke implements Callable<Integer> {
-        @Mixin DataOptions data;
+        @Mixin
+        DataOptions data;
 
         @Parameters(paramLabel = "KEY_ID", description = "The key's id from 'fastvm keys list'.")
         String id;

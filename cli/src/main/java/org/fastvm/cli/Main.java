@@ -4,11 +4,23 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code fastvm} command. */
-@Command(name = "fastvm", mixinStandardHelpOptions = true, version = "fastvm 0.1.0",
-        description = "FastVM: self-hosted microVMs. 'fastvm serve' runs the control plane; keys and quota administer it; ls, launch, run, rm and quotas use it.",
-        subcommands = {ServeCommand.class, KeysCommand.class, QuotaCommand.class, ClientCommands.Ls.class,
-                ClientCommands.Launch.class, ClientCommands.Run.class, ClientCommands.Rm.class, ClientCommands.Quotas.class,
-                CommandLine.HelpCommand.class})
+@Command(
+        name = "fastvm",
+        mixinStandardHelpOptions = true,
+        version = "fastvm 0.1.0",
+        description =
+                "FastVM: self-hosted microVMs. 'fastvm serve' runs the control plane; keys and quota administer it; ls, launch, run, rm and quotas use it.",
+        subcommands = {
+            ServeCommand.class,
+            KeysCommand.class,
+            QuotaCommand.class,
+            ClientCommands.Ls.class,
+            ClientCommands.Launch.class,
+            ClientCommands.Run.class,
+            ClientCommands.Rm.class,
+            ClientCommands.Quotas.class,
+            CommandLine.HelpCommand.class
+        })
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

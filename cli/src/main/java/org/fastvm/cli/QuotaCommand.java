@@ -1,5 +1,6 @@
 package org.fastvm.cli;
 
+import java.util.concurrent.Callable;
 import org.fastvm.server.ServerConfig;
 import org.fastvm.server.core.ApiKeys;
 import org.fastvm.server.core.Orgs;
@@ -11,26 +12,42 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.concurrent.Callable;
-
 /** {@code fastvm quota set|show}: per-org limits over the server defaults. */
-@Command(name = "quota", mixinStandardHelpOptions = true, description = "Show or set an org's quota.",
+@Command(
+        name = "quota",
+        mixinStandardHelpOptions = true,
+        description = "Show or set an org's quota.",
         subcommands = {QuotaCommand.Set.class, QuotaCommand.Show.class})
 final class QuotaCommand {
-    @Command(name = "set", mixinStandardHelpOptions = true, description = "Override limits for an org (omitted ones unchanged).")
+    @Command(
+            name = "set",
+            mixinStandardHelpOptions = true,
+            description = "Override limits for an org (omitted ones unchanged).")
     static final class Set implements Callable<Integer> {
-        @Mixin DataOptions data;
-        @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Org name.") String org;
-        @Option(names = "--vcpu", description = "vCPU limit.") Long vcpu;
-        @Option(names = "--memory-mib", description = "Memory limit in MiB.") Long memoryMiB;
-        @Option(names = "--disk-gib", description = "Disk limit in GiB.") Long diskGiB;
-        @Option(names = "--snapshots", description = "Snapshot count limit.") Long snapshots;
+        @Mixin
+        DataOptions data;
+
+        @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Org name.")
+        String org;
+
+        @Option(names = "--vcpu", description = "vCPU limit.")
+        Long vcpu;
+
+        @Option(names = "--memory-mib", description = "Memory limit in MiB.")
+        Long memoryMiB;
+
+        @Option(names = "--disk-gib", description = "Disk limit in GiB.")
+        Long diskGiB;
+
+        @Option(names = "--snapshots", description = "Snapshot count limit.")
+        Long snapshots;
 
         @Override
         public Integer call() {
             KeysCommand.requireOrg(org);
             if (vcpu == null && memoryMiB == null && diskGiB == null && snapshots == null) {
-                throw new IllegalArgumentException("give at least one of --vcpu, --memory-mib, --disk-gib, --snapshots");
+                throw new IllegalArgumentException(
+                        "give at least one of --vcpu, --memory-mib, --disk-gib, --snapshots");
             }
             try (Store store = Store.over(data.open())) {
                 Orgs orgs = new Orgs(store, new ApiKeys(store));
@@ -41,19 +58,26 @@ final class QuotaCommand {
         }
     }
 
-    @Command(name = "show", mixinStandardHelpOptions = true,
-            description = "Show an org's limits and usage (limits not overridden show the built-in defaults; a server started "
-                    + "with other --default-* values applies those).")
+    @Command(
+            name = "show",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Show an org's limits and usage (limits not overridden show the built-in defaults; a server started "
+                            + "with other --default-* values applies those).")
     static final class Show implements Callable<Integer> {
-        @Mixin DataOptions data;
-        @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Org name.") String org;
+        @Mixin
+        DataOptions data;
+
+        @Option(names = "--org", defaultValue = "${env:FASTVM_ORG}", description = "Org name.")
+        String org;
 
         @Override
         public Integer call() {
             KeysCommand.requireOrg(org);
             try (Store store = Store.over(data.open())) {
                 Orgs orgs = new Orgs(store, new ApiKeys(store));
-                print(new Quotas(store, ServerConfig.DEFAULT_QUOTA).get(orgs.byName(org).id()));
+                print(new Quotas(store, ServerConfig.DEFAULT_QUOTA)
+                        .get(orgs.byName(org).id()));
                 return 0;
             }
         }

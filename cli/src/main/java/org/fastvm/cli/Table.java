@@ -28,7 +28,9 @@ final class Table {
     String render() {
         int[] width = new int[header.size()];
         for (int i = 0; i < width.length; i++) width[i] = header.get(i).length();
-        for (List<String> r : rows) for (int i = 0; i < width.length; i++) width[i] = Math.max(width[i], r.get(i).length());
+        for (List<String> r : rows)
+            for (int i = 0; i < width.length; i++)
+                width[i] = Math.max(width[i], r.get(i).length());
         StringBuilder out = new StringBuilder();
         line(out, header, width);
         for (List<String> r : rows) line(out, r, width);
@@ -40,7 +42,8 @@ final class Table {
         for (int i = 0; i < cells.size(); i++) {
             if (i > 0) l.append(GAP);
             l.append(cells.get(i));
-            if (i < cells.size() - 1) l.append(" ".repeat(width[i] - cells.get(i).length()));
+            if (i < cells.size() - 1)
+                l.append(" ".repeat(width[i] - cells.get(i).length()));
         }
         out.append(l.toString().stripTrailing()).append(System.lineSeparator());
     }

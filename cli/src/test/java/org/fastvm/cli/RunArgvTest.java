@@ -27,8 +27,8 @@ class RunArgvTest {
 
     @Test
     void nothingAfterTheDoubleDashIsRefused() {
-        CommandLine.ParameterException e = assertThrows(CommandLine.ParameterException.class,
-                () -> ClientCommands.Run.argv(List.of("--")));
+        CommandLine.ParameterException e =
+                assertThrows(CommandLine.ParameterException.class, () -> ClientCommands.Run.argv(List.of("--")));
         assertEquals(true, e.getMessage().startsWith("COMMAND:"), e.getMessage());
     }
 }

@@ -16,7 +16,6 @@ import com.networknt.schema.SchemaRegistryConfig;
 import com.networknt.schema.dialect.Dialect;
 import com.networknt.schema.dialect.Dialects;
 import com.networknt.schema.keyword.NonValidationKeyword;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -55,8 +54,10 @@ public final class OpenApi {
     public static final String RESOURCE = "org/fastvm/openapi/openapi.yaml";
     /** The retrieval IRI the in-memory document is known by (never fetched). */
     private static final String BASE = "https://fastvm.invalid/openapi.json";
+
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Set<String> METHODS = Set.of("get", "put", "post", "delete", "options", "head", "patch", "trace");
+    private static final Set<String> METHODS =
+            Set.of("get", "put", "post", "delete", "options", "head", "patch", "trace");
     private static final Pattern INTEGER = Pattern.compile("-?[0-9]{1,18}");
 
     private final JsonNode document;
@@ -83,13 +84,14 @@ public final class OpenApi {
             for (Iterator<String> ms = p.getValue().fieldNames(); ms.hasNext(); ) {
                 String m = ms.next();
                 if (METHODS.contains(m)) {
-                    operations.add(new Operation(m.toUpperCase(Locale.ROOT), p.getKey(), "/paths/" + escape(p.getKey()) + "/" + m));
+                    operations.add(new Operation(
+                            m.toUpperCase(Locale.ROOT), p.getKey(), "/paths/" + escape(p.getKey()) + "/" + m));
                 }
             }
         }
         // More literal segments first, so /v1/openapi.json wins over a template like /v1/{x}.
-        operations.sort(Comparator.comparingLong((Operation o) -> -segments(o.template()).stream()
-                .filter(s -> !s.startsWith("{")).count()));
+        operations.sort(Comparator.comparingLong((Operation o) ->
+                -segments(o.template()).stream().filter(s -> !s.startsWith("{")).count()));
         String text;
         try {
             text = JSON.writeValueAsString(closed);
@@ -99,13 +101,27 @@ public final class OpenApi {
         // Schemas are looked up inside the whole document, so its top-level fields are read as
         // keywords too: known here as keywords without validation, like the OpenAPI annotations.
         Dialect.Builder dialect = Dialect.builder(Dialects.getOpenApi31());
-        for (String k : List.of("openapi", "info", "jsonSchemaDialect", "servers", "paths", "webhooks", "components", "security",
-                "tags", "externalDocs", "discriminator", "xml", "example", "x-fastvm-addition")) {
+        for (String k : List.of(
+                "openapi",
+                "info",
+                "jsonSchemaDialect",
+                "servers",
+                "paths",
+                "webhooks",
+                "components",
+                "security",
+                "tags",
+                "externalDocs",
+                "discriminator",
+                "xml",
+                "example",
+                "x-fastvm-addition")) {
             dialect.keyword(new NonValidationKeyword(k));
         }
-        SchemaRegistryConfig config = SchemaRegistryConfig.builder().formatAssertionsEnabled(true).build();
-        this.registry = SchemaRegistry.withDialect(dialect.build(), b -> b.schemaRegistryConfig(config)
-                .schemas(Map.of(BASE, text)));
+        SchemaRegistryConfig config =
+                SchemaRegistryConfig.builder().formatAssertionsEnabled(true).build();
+        this.registry = SchemaRegistry.withDialect(
+                dialect.build(), b -> b.schemaRegistryConfig(config).schemas(Map.of(BASE, text)));
     }
 
     /** {@return the document packaged in this module's jar (a copy of {@code docs/api/openapi.yaml})} */
@@ -137,7 +153,9 @@ public final class OpenApi {
             if (t.size() != actual.size()) continue;
             boolean match = true;
             for (int i = 0; i < t.size() && match; i++) {
-                match = t.get(i).startsWith("{") ? !actual.get(i).isEmpty() : t.get(i).equals(actual.get(i));
+                match = t.get(i).startsWith("{")
+                        ? !actual.get(i).isEmpty()
+                        : t.get(i).equals(actual.get(i));
             }
             if (match) return Optional.of(o);
         }
@@ -152,7 +170,8 @@ public final class OpenApi {
      * @param body    the body as text; null or empty for none
      * @return the violations, empty when the request is valid
      */
-    public List<String> validateRequest(String method, String path, String query, Map<String, String> headers, String body) {
+    public List<String> validateRequest(
+            String method, String path, String query, Map<String, String> headers, String body) {
         List<String> out = new ArrayList<>();
         Optional<Operation> found = find(method, path);
         if (found.isEmpty()) {
@@ -182,10 +201,15 @@ public final class OpenApi {
                 default -> null;
             };
             if (value == null) {
-                if (p.node().path("required").asBoolean(false)) out.add(where + ": missing required " + in + " parameter " + name);
+                if (p.node().path("required").asBoolean(false))
+                    out.add(where + ": missing required " + in + " parameter " + name);
                 continue;
             }
-            validate(p.pointer() + "/schema", scalar(p.node().path("schema"), value), where + " " + in + " parameter " + name, out);
+            validate(
+                    p.pointer() + "/schema",
+                    scalar(p.node().path("schema"), value),
+                    where + " " + in + " parameter " + name,
+                    out);
         }
         JsonNode security = opNode.has("security") ? opNode.get("security") : closed.path("security");
         if (security.isArray() && !security.isEmpty() && !securitySatisfied(security, h, q)) {
@@ -203,7 +227,8 @@ public final class OpenApi {
         }
         String type = mediaType(h.get("content-type"));
         if (type == null || !rb.node().path("content").has(type)) {
-            out.add(where + ": Content-Type " + h.get("content-type") + " is not one of " + names(rb.node().path("content")));
+            out.add(where + ": Content-Type " + h.get("content-type") + " is not one of "
+                    + names(rb.node().path("content")));
             return out;
         }
         validateBody(rb.pointer() + "/content/" + escape(type) + "/schema", type, body, where + " body", out);
@@ -217,7 +242,8 @@ public final class OpenApi {
      *
      * @return the violations, empty when the response is valid
      */
-    public List<String> validateResponse(String method, String path, int status, Map<String, String> headers, String body) {
+    public List<String> validateResponse(
+            String method, String path, int status, Map<String, String> headers, String body) {
         List<String> out = new ArrayList<>();
         Optional<Operation> found = find(method, path);
         if (found.isEmpty()) {
@@ -309,7 +335,11 @@ public final class OpenApi {
                 if (header.node().path("required").asBoolean(false)) out.add(where + ": missing header " + name);
                 continue;
             }
-            validate(header.pointer() + "/schema", scalar(header.node().path("schema"), value), where + " header " + name, out);
+            validate(
+                    header.pointer() + "/schema",
+                    scalar(header.node().path("schema"), value),
+                    where + " header " + name,
+                    out);
         }
         JsonNode content = response.node().path("content");
         boolean hasBody = body != null && !body.isEmpty();
@@ -354,10 +384,13 @@ public final class OpenApi {
     }
 
     private void validate(String schemaPointer, JsonNode value, String where, List<String> out) {
-        Schema schema = schemas.computeIfAbsent(schemaPointer,
-                p -> registry.getSchema(SchemaLocation.of(BASE + "#" + p.replace("{", "%7B").replace("}", "%7D"))));
+        Schema schema = schemas.computeIfAbsent(
+                schemaPointer,
+                p -> registry.getSchema(
+                        SchemaLocation.of(BASE + "#" + p.replace("{", "%7B").replace("}", "%7D"))));
         for (Error e : schema.validate(value)) {
-            out.add(where + ": " + e.getInstanceLocation() + " " + e.getMessage() + " (schema " + e.getSchemaLocation() + ")");
+            out.add(where + ": " + e.getInstanceLocation() + " " + e.getMessage() + " (schema " + e.getSchemaLocation()
+                    + ")");
         }
     }
 
@@ -365,7 +398,8 @@ public final class OpenApi {
     private static JsonNode scalar(JsonNode schema, String value) {
         String type = schema.path("type").asText("");
         if (type.equals("integer") && INTEGER.matcher(value).matches()) return LongNode.valueOf(Long.parseLong(value));
-        if (type.equals("boolean") && (value.equals("true") || value.equals("false"))) return BooleanNode.valueOf(value.equals("true"));
+        if (type.equals("boolean") && (value.equals("true") || value.equals("false")))
+            return BooleanNode.valueOf(value.equals("true"));
         return TextNode.valueOf(value);
     }
 
@@ -374,7 +408,8 @@ public final class OpenApi {
         for (JsonNode requirement : requirements) {
             boolean met = true;
             for (Iterator<String> it = requirement.fieldNames(); it.hasNext() && met; ) {
-                JsonNode scheme = closed.path("components").path("securitySchemes").path(it.next());
+                JsonNode scheme =
+                        closed.path("components").path("securitySchemes").path(it.next());
                 String name = scheme.path("name").asText();
                 String value = switch (scheme.path("in").asText()) {
                     case "header" -> headers.get(name);
@@ -396,8 +431,9 @@ public final class OpenApi {
         if (node.isObject()) {
             ObjectNode o = (ObjectNode) node;
             JsonNode type = o.get("type");
-            boolean object = type != null && (type.asText().equals("object")
-                    || (type.isArray() && type.toString().contains("\"object\"")));
+            boolean object = type != null
+                    && (type.asText().equals("object")
+                            || (type.isArray() && type.toString().contains("\"object\"")));
             if (object && o.has("properties") && !o.has("additionalProperties") && !o.has("unevaluatedProperties")) {
                 o.put("additionalProperties", false);
             }
@@ -407,9 +443,10 @@ public final class OpenApi {
 
     private static Map<String, String> caseInsensitive(Map<String, String> headers) {
         Map<String, String> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
-        if (headers != null) headers.forEach((k, v) -> {
-            if (k != null && v != null) out.put(k, v);
-        });
+        if (headers != null)
+            headers.forEach((k, v) -> {
+                if (k != null && v != null) out.put(k, v);
+            });
         return out;
     }
 

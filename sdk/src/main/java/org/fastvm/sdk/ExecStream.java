@@ -29,89 +29,90 @@ import org.fastvm.sdk.models.ExecEvent;
  * }</pre>
  */
 public final class ExecStream implements Iterable<ExecEvent>, AutoCloseable {
-  private final BufferedReader reader;
-  private final String what;
-  private boolean iterated;
-  private ExecEvent next;
-  private ExecEvent.Exit exit;
+    private final BufferedReader reader;
+    private final String what;
+    private boolean iterated;
+    private ExecEvent next;
+    private ExecEvent.Exit exit;
 
-  ExecStream(InputStream body, String what) {
-    this.reader = new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8));
-    this.what = what;
-  }
-
-  /**
-   * The events, in order. Reading blocks until the next event arrives. Ends after the exit
-   * event; a stream that ends without one fails with {@link FastVMConnectionException}.
-   *
-   * @return the single-use iterator
-   * @throws IllegalStateException when called twice
-   */
-  @Override
-  public synchronized Iterator<ExecEvent> iterator() {
-    if (iterated) throw new IllegalStateException("an ExecStream can be iterated only once");
-    iterated = true;
-    return new Iterator<>() {
-      @Override
-      public boolean hasNext() {
-        return advance();
-      }
-
-      @Override
-      public ExecEvent next() {
-        if (!advance()) throw new NoSuchElementException();
-        ExecEvent e = next;
-        next = null;
-        return e;
-      }
-    };
-  }
-
-  /**
-   * The events as a sequential {@link Stream}; closing the stream closes this object.
-   *
-   * @return the event stream (single use)
-   */
-  public Stream<ExecEvent> stream() {
-    return StreamSupport.stream(
-            Spliterators.spliteratorUnknownSize(iterator(), Spliterator.ORDERED | Spliterator.NONNULL), false)
-        .onClose(this::close);
-  }
-
-  /**
-   * The exit event, once the iteration has reached it.
-   *
-   * @return the exit event, or {@code null} before the end
-   */
-  public ExecEvent.Exit exit() {
-    return exit;
-  }
-
-  private boolean advance() {
-    if (next != null) return true;
-    if (exit != null) return false;
-    try {
-      String line;
-      while ((line = reader.readLine()) != null) {
-        ExecEvent e = Ndjson.parse(line);
-        if (e == null) continue;
-        if (e instanceof ExecEvent.Exit x) exit = x;
-        next = e;
-        return true;
-      }
-    } catch (IOException e) {
-      throw new FastVMConnectionException(what + ": exec stream broke: " + e, e);
+    ExecStream(InputStream body, String what) {
+        this.reader = new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8));
+        this.what = what;
     }
-    throw new FastVMConnectionException(what + ": exec stream ended before the exit event", null);
-  }
 
-  /** Releases the HTTP stream; a command still running is not killed by this. */
-  @Override
-  public void close() {
-    try {
-      reader.close();
-    } catch (IOException ignored) {
-      // Closing cancels the HTTP/2 stream; nothing useful to report.
+    /**
+     * The events, in order. Reading blocks until the next event arrives. Ends after the exit
+     * event; a stream that ends without one fails with {@link FastVMConnectionException}.
+     *
+     * @return the single-use iterator
+     * @throws IllegalStateException when called twice
+     */
+    @Override
+    public synchronized Iterator<ExecEvent> iterator() {
+        if (iterated) throw new IllegalStateException("an ExecStream can be iterated only once");
+        iterated = true;
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return advance();
+            }
+
+            @Override
+            public ExecEvent next() {
+                if (!advance()) throw new NoSuchElementException();
+                ExecEvent e = next;
+                next = null;
+                return e;
+            }
+        };
     }
-  }
+
+    /**
+     * The events as a sequential {@link Stream}; closing the stream closes this object.
+     *
+     * @return the event stream (single use)
+     */
+    public Stream<ExecEvent> stream() {
+        return StreamSupport.stream(
+                        Spliterators.spliteratorUnknownSize(iterator(), Spliterator.ORDERED | Spliterator.NONNULL),
+                        false)
+                .onClose(this::close);
+    }
+
+    /**
+     * The exit event, once the iteration has reached it.
+     *
+     * @return the exit event, or {@code null} before the end
+     */
+    public ExecEvent.Exit exit() {
+        return exit;
+    }
+
+    private boolean advance() {
+        if (next != null) return true;
+        if (exit != null) return false;
+        try {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                ExecEvent e = Ndjson.parse(line);
+                if (e == null) continue;
+                if (e instanceof ExecEvent.Exit x) exit = x;
+                next = e;
+                return true;
+            }
+        } catch (IOException e) {
+            throw new FastVMConnectionException(what + ": exec stream broke: " + e, e);
+        }
+        throw new FastVMConnectionException(what + ": exec stream ended before the exit event", null);
+    }
+
+    /** Releases the HTTP stream; a command still running is not killed by this. */
+    @Override
+    public void close() {
+        try {
+            reader.close();
+        } catch (IOException ignored) {
+            // Closing cancels the HTTP/2 stream; nothing useful to report.
+        }
+    }
 }

@@ -13,34 +13,41 @@ import org.fastvm.sdk.models.ExecEvent;
  * omitted = false).
  */
 final class Ndjson {
-  static final String MEDIA_TYPE = "application/x-ndjson";
+    static final String MEDIA_TYPE = "application/x-ndjson";
 
-  private Ndjson() {}
+    private Ndjson() {}
 
-  /** Parses one line; returns null for blank lines and for event kinds this SDK does not know. */
-  static ExecEvent parse(String line) {
-    if (line.isBlank()) return null;
-    JsonNode node;
-    try {
-      node = Json.MAPPER.readTree(line);
-    } catch (IOException e) {
-      throw new FastVMConnectionException("malformed exec stream line: " + abbreviate(line), e);
+    /** Parses one line; returns null for blank lines and for event kinds this SDK does not know. */
+    static ExecEvent parse(String line) {
+        if (line.isBlank()) return null;
+        JsonNode node;
+        try {
+            node = Json.MAPPER.readTree(line);
+        } catch (IOException e) {
+            throw new FastVMConnectionException("malformed exec stream line: " + abbreviate(line), e);
+        }
+        String kind = node.path("t").asText("");
+        try {
+            return switch (kind) {
+                case "o" ->
+                    new ExecEvent.Stdout(
+                            Base64.getDecoder().decode(node.path("d").asText("")));
+                case "e" ->
+                    new ExecEvent.Stderr(
+                            Base64.getDecoder().decode(node.path("d").asText("")));
+                case "x" ->
+                    new ExecEvent.Exit(
+                            node.path("c").asInt(0),
+                            node.path("to").asBoolean(false),
+                            node.path("ms").asLong(0));
+                default -> null; // a newer server's event: skip, as unknown fields are skipped
+            };
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw new FastVMConnectionException("bad base64 in exec stream line: " + abbreviate(line), e);
+        }
     }
-    String kind = node.path("t").asText("");
-    try {
-      return switch (kind) {
-        case "o" -> new ExecEvent.Stdout(Base64.getDecoder().decode(node.path("d").asText("")));
-        case "e" -> new ExecEvent.Stderr(Base64.getDecoder().decode(node.path("d").asText("")));
-        case "x" -> new ExecEvent.Exit(node.path("c").asInt(0), node.path("to").asBoolean(false),
-            node.path("ms").asLong(0));
-        default -> null; // a newer server's event: skip, as unknown fields are skipped
-      };
-    } catch (IllegalArgumentException | UncheckedIOException e) {
-      throw new FastVMConnectionException("bad base64 in exec stream line: " + abbreviate(line), e);
-    }
-  }
 
-  private static String abbreviate(String s) {
-    return s.length() > 200 ? s.substring(0, 200) + "…" : s;
-  }
+    private static String abbreviate(String s) {
+        return s.length() > 200 ? s.substring(0, 200) + "…" : s;
+    }
 }

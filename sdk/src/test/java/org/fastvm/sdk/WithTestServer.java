@@ -17,28 +17,28 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class WithTestServer {
-  TestServer server;
-  FastVM client;
+    TestServer server;
+    FastVM client;
 
-  @BeforeAll
-  void startServer() throws Exception {
-    server = TestServer.start();
-    client = server.client();
-  }
+    @BeforeAll
+    void startServer() throws Exception {
+        server = TestServer.start();
+        client = server.client();
+    }
 
-  @AfterAll
-  void stopServer() throws Exception {
-    if (client != null) client.close();
-    if (server != null) server.close();
-  }
+    @AfterAll
+    void stopServer() throws Exception {
+        if (client != null) client.close();
+        if (server != null) server.close();
+    }
 
-  @BeforeEach
-  void resetServer() {
-    server.reset();
-  }
+    @BeforeEach
+    void resetServer() {
+        server.reset();
+    }
 
-  @AfterEach
-  void requestsConformToTheApiDocument() {
-    assertEquals(List.of(), server.takeSpecViolations(), "requests the API document refuses");
-  }
+    @AfterEach
+    void requestsConformToTheApiDocument() {
+        assertEquals(List.of(), server.takeSpecViolations(), "requests the API document refuses");
+    }
 }

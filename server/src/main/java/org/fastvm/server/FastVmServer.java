@@ -3,6 +3,17 @@ package org.fastvm.server;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.net.URI;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.fastvm.server.api.ApiServer;
 import org.fastvm.server.api.Tls;
 import org.fastvm.server.backend.VmBackend;
@@ -18,18 +29,6 @@ import org.fastvm.server.store.Store;
 import org.fastvm.vmm.FaultHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.net.URI;
-import java.security.KeyStore;
-import java.time.Duration;
-import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The control plane assembled: database, services over a {@link VmBackend}, reconciliation of
@@ -60,7 +59,8 @@ public final class FastVmServer implements AutoCloseable {
     private FastVmServer(ServerConfig config, Store store, VmBackend backend, FaultHook faults) throws Exception {
         this.store = store;
         this.backend = backend;
-        this.background = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("fastvm-bg-", 0).factory());
+        this.background = Executors.newThreadPerTaskExecutor(
+                Thread.ofVirtual().name("fastvm-bg-", 0).factory());
         PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         apiKeys = new ApiKeys(store);
         orgs = new Orgs(store, apiKeys);
@@ -71,16 +71,32 @@ public final class FastVmServer implements AutoCloseable {
         VmCounts counts = new VmCounts(vms);
         for (VmStatus s : VmStatus.values()) {
             if (s == VmStatus.DELETED) continue;
-            Gauge.builder("fastvm.vms", () -> counts.get().getOrDefault(s, 0L)).tag("status", s.wire())
-                    .description("VMs by status").register(meters);
+            Gauge.builder("fastvm.vms", () -> counts.get().getOrDefault(s, 0L))
+                    .tag("status", s.wire())
+                    .description("VMs by status")
+                    .register(meters);
         }
         bootstrapKey = orgs.bootstrap();
         KeyStore keyStore = null;
         if (config.tlsCert() != null) keyStore = Tls.fromPem(config.tlsCert(), config.tlsKey());
-        else if (config.tlsSelfSigned()) keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
+        else if (config.tlsSelfSigned())
+            keyStore = Tls.selfSigned(config.dataDir().resolve("tls"), config.host());
         CompletableFuture<Void> recovered = new CompletableFuture<>();
-        api = new ApiServer(config.host(), config.port(), keyStore, config.idleTimeout(), config.readTimeout(),
-                apiKeys, vms, snapshots, quotas, store.db(), backend, meters, config.metricsHost(), config.metricsPort(),
+        api = new ApiServer(
+                config.host(),
+                config.port(),
+                keyStore,
+                config.idleTimeout(),
+                config.readTimeout(),
+                apiKeys,
+                vms,
+                snapshots,
+                quotas,
+                store.db(),
+                backend,
+                meters,
+                config.metricsHost(),
+                config.metricsPort(),
                 recovered::isDone);
         // Rows to settle are marked before the listener opens, so no request acts on a VM not yet reattached.
         CompletableFuture<Void> settling = reconciler.recover();
@@ -89,12 +105,17 @@ public final class FastVmServer implements AutoCloseable {
             if (t != null) LOG.error("start-up recovery failed", t);
             recovered.complete(null);
         });
-        audits = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("fastvm-audit").factory());
+        audits = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().daemon().name("fastvm-audit").factory());
         // shutdownNow() cancels it; auditQuietly logs its own failures, so the future has nothing to tell
-        ScheduledFuture<?> unusedAudits = audits.scheduleWithFixedDelay(this::auditQuietly, AUDIT_INTERVAL.toMillis(), AUDIT_INTERVAL.toMillis(),
-                TimeUnit.MILLISECONDS);
-        LOG.info("serving {} (database {}, accelerator {}, QEMU {})", api.baseUri(), store.db().dialect(),
-                backend.accelerator(), backend.qemuVersion());
+        ScheduledFuture<?> unusedAudits = audits.scheduleWithFixedDelay(
+                this::auditQuietly, AUDIT_INTERVAL.toMillis(), AUDIT_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+        LOG.info(
+                "serving {} (database {}, accelerator {}, QEMU {})",
+                api.baseUri(),
+                store.db().dialect(),
+                backend.accelerator(),
+                backend.qemuVersion());
     }
 
     /**
@@ -120,24 +141,33 @@ public final class FastVmServer implements AutoCloseable {
 
     /** {@return the configured database (SQLite in the data dir unless a URL is given)} */
     public static Database openDatabase(ServerConfig config) {
-        return config.dbUrl() == null ? Database.openSqlite(config.dataDir())
+        return config.dbUrl() == null
+                ? Database.openSqlite(config.dataDir())
                 : Database.open(config.dbUrl(), config.dbUser(), config.dbPassword());
     }
 
     /** {@return the URL clients use} */
-    public URI baseUri() { return api.baseUri(); }
+    public URI baseUri() {
+        return api.baseUri();
+    }
 
     /** {@return the URL of the metrics listener's {@code /metrics}, if it has one} */
-    public java.util.Optional<URI> metricsUri() { return api.metricsUri(); }
+    public java.util.Optional<URI> metricsUri() {
+        return api.metricsUri();
+    }
 
     /**
      * {@return completes once the VMs and snapshots the previous run left are settled (reattached,
      *         finished or rolled back) and files no row owns are removed}
      */
-    public CompletableFuture<Void> recovery() { return recovery; }
+    public CompletableFuture<Void> recovery() {
+        return recovery;
+    }
 
     /** Compares rows with files now and logs each difference; @return the differences */
-    public java.util.List<String> audit() { return reconciler.audit(); }
+    public java.util.List<String> audit() {
+        return reconciler.audit();
+    }
 
     private void auditQuietly() {
         if (!recovery.isDone()) return;
@@ -149,16 +179,24 @@ public final class FastVmServer implements AutoCloseable {
     }
 
     /** {@return the key created on the very first start (empty database), shown once} */
-    public Optional<ApiKeys.CreatedKey> bootstrapKey() { return bootstrapKey; }
+    public Optional<ApiKeys.CreatedKey> bootstrapKey() {
+        return bootstrapKey;
+    }
 
     /** {@return org administration} */
-    public Orgs orgs() { return orgs; }
+    public Orgs orgs() {
+        return orgs;
+    }
 
     /** {@return API key administration} */
-    public ApiKeys apiKeys() { return apiKeys; }
+    public ApiKeys apiKeys() {
+        return apiKeys;
+    }
 
     /** {@return quota administration} */
-    public Quotas quotas() { return quotas; }
+    public Quotas quotas() {
+        return quotas;
+    }
 
     /** Waits until the HTTP server stops. */
     public void join() throws InterruptedException {
@@ -191,7 +229,8 @@ public final class FastVmServer implements AutoCloseable {
     private void awaitBackground() {
         try {
             if (!background.awaitTermination(BACKGROUND_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
-                LOG.warn("background work still running {} s into shutdown; the next start settles what it leaves",
+                LOG.warn(
+                        "background work still running {} s into shutdown; the next start settles what it leaves",
                         BACKGROUND_GRACE.toSeconds());
             }
         } catch (InterruptedException e) {
@@ -205,7 +244,9 @@ public final class FastVmServer implements AutoCloseable {
         private volatile Map<VmStatus, Long> cached = Map.of();
         private volatile long at;
 
-        VmCounts(Vms vms) { this.vms = vms; }
+        VmCounts(Vms vms) {
+            this.vms = vms;
+        }
 
         Map<VmStatus, Long> get() {
             long now = System.nanoTime();

@@ -1,10 +1,9 @@
 package org.fastvm.server;
 
-import org.fastvm.server.model.QuotaValues;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
+import org.fastvm.server.model.QuotaValues;
 
 /**
  * Everything {@code fastvm serve} can set. The CLI maps flags and FASTVM_* variables here.
@@ -28,9 +27,23 @@ import java.util.Objects;
  *                      port never serves metrics), or null for none
  * @param metricsPort   its port (default 9464; 0 = any free port)
  */
-public record ServerConfig(String host, int port, Path dataDir, String dbUrl, String dbUser, String dbPassword,
-                           Path tlsCert, Path tlsKey, boolean tlsSelfSigned, Duration launchWait, Duration idleTimeout,
-                           Duration readTimeout, QuotaValues defaultQuota, String image, String metricsHost, int metricsPort) {
+public record ServerConfig(
+        String host,
+        int port,
+        Path dataDir,
+        String dbUrl,
+        String dbUser,
+        String dbPassword,
+        Path tlsCert,
+        Path tlsKey,
+        boolean tlsSelfSigned,
+        Duration launchWait,
+        Duration idleTimeout,
+        Duration readTimeout,
+        QuotaValues defaultQuota,
+        String image,
+        String metricsHost,
+        int metricsPort) {
     /** Default limits per org: room for a handful of VMs and snapshots on one host. */
     public static final QuotaValues DEFAULT_QUOTA = new QuotaValues(16, 32768, 500, 50);
 
@@ -61,7 +74,8 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
         if (tlsSelfSigned && tlsCert != null) {
             throw new IllegalArgumentException("tls-self-signed: cannot be combined with tls-cert/tls-key");
         }
-        if (launchWait == null || launchWait.isNegative()) throw new IllegalArgumentException("launch-wait: must be ≥ 0");
+        if (launchWait == null || launchWait.isNegative())
+            throw new IllegalArgumentException("launch-wait: must be ≥ 0");
         if (idleTimeout == null || idleTimeout.isNegative() || idleTimeout.isZero()) {
             throw new IllegalArgumentException("idle-timeout: must be > 0");
         }
@@ -80,57 +94,190 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, St
 
     /** {@return the defaults for a data dir: 127.0.0.1:8080, SQLite, cleartext, the debian image} */
     public static ServerConfig defaults(Path dataDir) {
-        return new ServerConfig("127.0.0.1", 8080, dataDir.toAbsolutePath(), null, null, null, null, null, false,
-                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC), Duration.ofSeconds(DEFAULT_IDLE_TIMEOUT_SEC),
-                Duration.ofSeconds(DEFAULT_READ_TIMEOUT_SEC), DEFAULT_QUOTA, "debian", "127.0.0.1",
+        return new ServerConfig(
+                "127.0.0.1",
+                8080,
+                dataDir.toAbsolutePath(),
+                null,
+                null,
+                null,
+                null,
+                null,
+                false,
+                Duration.ofSeconds(DEFAULT_LAUNCH_WAIT_SEC),
+                Duration.ofSeconds(DEFAULT_IDLE_TIMEOUT_SEC),
+                Duration.ofSeconds(DEFAULT_READ_TIMEOUT_SEC),
+                DEFAULT_QUOTA,
+                "debian",
+                "127.0.0.1",
                 DEFAULT_METRICS_PORT);
     }
 
     /** {@return a copy bound to {@code host:port}} */
     public ServerConfig withBind(String h, int p) {
-        return new ServerConfig(h, p, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                h,
+                p,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                image,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy with another default quota} */
     public ServerConfig withDefaultQuota(QuotaValues q) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, readTimeout, q, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                q,
+                image,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy with another launch wait} */
     public ServerConfig withLaunchWait(Duration d) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, d,
-                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                d,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                image,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy using TLS: cert/key files, or self-signed when both are null and {@code selfSigned}} */
     public ServerConfig withTls(Path cert, Path key, boolean selfSigned) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, cert, key, selfSigned, launchWait,
-                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                cert,
+                key,
+                selfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                image,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy booting another guest image} */
     public ServerConfig withImage(String img) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, readTimeout, defaultQuota, img, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                img,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy whose /metrics listener binds {@code host:port} ({@code host} null: no listener)} */
     public ServerConfig withMetricsBind(String h, int p) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, readTimeout, defaultQuota, image, h, p);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                image,
+                h,
+                p);
     }
 
     /** {@return a copy with other connection timeouts (see the record's parameters)} */
     public ServerConfig withTimeouts(Duration idle, Duration read) {
-        return new ServerConfig(host, port, dataDir, dbUrl, dbUser, dbPassword, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idle, read, defaultQuota, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                dbUrl,
+                dbUser,
+                dbPassword,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idle,
+                read,
+                defaultQuota,
+                image,
+                metricsHost,
+                metricsPort);
     }
 
     /** {@return a copy using another database} */
     public ServerConfig withDb(String url, String user, String password) {
-        return new ServerConfig(host, port, dataDir, url, user, password, tlsCert, tlsKey, tlsSelfSigned, launchWait,
-                idleTimeout, readTimeout, defaultQuota, image, metricsHost, metricsPort);
+        return new ServerConfig(
+                host,
+                port,
+                dataDir,
+                url,
+                user,
+                password,
+                tlsCert,
+                tlsKey,
+                tlsSelfSigned,
+                launchWait,
+                idleTimeout,
+                readTimeout,
+                defaultQuota,
+                image,
+                metricsHost,
+                metricsPort);
     }
 }

@@ -16,8 +16,12 @@ public enum Accelerator {
     }
 
     /** {@return the value for QEMU's {@code -accel}} */
-    public String qemuName() { return qemuName; }
+    public String qemuName() {
+        return qemuName;
+    }
 
     /** {@return the value for QEMU's {@code -cpu} that suits this accelerator} */
-    public String cpuModel() { return cpuModel; }
+    public String cpuModel() {
+        return cpuModel;
+    }
 }

@@ -1,5 +1,7 @@
 package org.fastvm.vmm;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.channels.FileChannel;
@@ -16,10 +18,6 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
-
 /**
  * Chooses KVM or TCG. KVM counts only if /dev/kvm opens read-write AND the minimal image
  * really boots on it and its agent answers within {@link #PROBE_BOOT_TIMEOUT} (a nested or
@@ -31,6 +29,7 @@ final class AcceleratorProbe {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Real KVM boots the minimal image in well under a second. */
     static final Duration PROBE_BOOT_TIMEOUT = Duration.ofSeconds(5);
+
     private static final Path KVM_DEVICE = Path.of("/dev/kvm");
 
     private final Engine engine;
@@ -71,8 +70,12 @@ final class AcceleratorProbe {
         Instant t0 = Instant.now();
         String detail = bootOnKvm();
         Accelerator chosen = detail == null ? Accelerator.KVM : Accelerator.TCG;
-        LOG.log(Level.INFO, "accelerator probe: {0} ({1}, {2} ms)", chosen,
-                detail == null ? "a guest booted on KVM" : detail, Duration.between(t0, Instant.now()).toMillis());
+        LOG.log(
+                Level.INFO,
+                "accelerator probe: {0} ({1}, {2} ms)",
+                chosen,
+                detail == null ? "a guest booted on KVM" : detail,
+                Duration.between(t0, Instant.now()).toMillis());
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("hostKey", key);
         out.put("accelerator", chosen.name());
@@ -93,7 +96,8 @@ final class AcceleratorProbe {
     private static String kvmDeviceProblem() {
         if (!Files.exists(KVM_DEVICE)) return "/dev/kvm does not exist";
         try {
-            FileChannel.open(KVM_DEVICE, StandardOpenOption.READ, StandardOpenOption.WRITE).close();
+            FileChannel.open(KVM_DEVICE, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                    .close();
             return null;
         } catch (IOException | SecurityException e) {
             return "/dev/kvm cannot be opened read-write: " + e.getMessage();
@@ -103,12 +107,16 @@ final class AcceleratorProbe {
     /** {@return null when the minimal image booted on KVM and answered an exec in time, else why not} */
     private String bootOnKvm() throws InterruptedException {
         Path probeDir = engine.config().dataDir().resolve("host");
-        MachineSpec spec = MachineSpec.builder().id("kvm-probe-" + ProcessHandle.current().pid()).memoryMib(256).build();
+        MachineSpec spec = MachineSpec.builder()
+                .id("kvm-probe-" + ProcessHandle.current().pid())
+                .memoryMib(256)
+                .build();
         QemuMachine m = null;
         FileOps.deleteQuietly(probeDir.resolve(spec.id())); // left over by a probe that was killed
         try {
             m = engine.launch(spec, Accelerator.KVM, PROBE_BOOT_TIMEOUT, probeDir);
-            ExecResult r = m.exec(ExecRequest.builder("true").timeout(PROBE_BOOT_TIMEOUT).build());
+            ExecResult r = m.exec(
+                    ExecRequest.builder("true").timeout(PROBE_BOOT_TIMEOUT).build());
             return r.exitCode() == 0 ? null : "the probe guest's exec of 'true' exited " + r.exitCode();
         } catch (VmmException | IllegalArgumentException e) {
             String msg = e.getMessage();
@@ -128,8 +136,12 @@ final class AcceleratorProbe {
     /** QEMU version + host kernel + CPU model: what decides whether KVM works here. */
     static String hostKey(String qemu) {
         String kernel = read("/proc/sys/kernel/osrelease").strip();
-        String cpu = read("/proc/cpuinfo").lines().filter(l -> l.startsWith("model name")).findFirst()
-                .map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse("unknown cpu");
+        String cpu = read("/proc/cpuinfo")
+                .lines()
+                .filter(l -> l.startsWith("model name"))
+                .findFirst()
+                .map(l -> l.substring(l.indexOf(':') + 1).strip())
+                .orElse("unknown cpu");
         return qemu + " | " + kernel + " | " + cpu;
     }
 
@@ -143,7 +155,8 @@ final class AcceleratorProbe {
 
     private static String sha256(String s) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

@@ -3,7 +3,6 @@ package org.fastvm.vmm;
 import java.lang.System.Logger.Level;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-
 import org.fastvm.vmm.image.GuestImage;
 
 /**
@@ -55,8 +54,9 @@ final class BaseSnapshots {
      * replaced.
      */
     static String id(GuestImage img, MachineSpec spec) {
-        return PREFIX + img.name() + "-" + img.key().substring(0, Math.min(12, img.key().length())) + "-"
-                + spec.vcpus() + "c-" + spec.memoryMib() + "m";
+        return PREFIX + img.name() + "-"
+                + img.key().substring(0, Math.min(12, img.key().length())) + "-" + spec.vcpus() + "c-"
+                + spec.memoryMib() + "m";
     }
 
     /** Launches {@code spec} (id and hostname set) from its base, or boots it and takes the base. */
@@ -91,8 +91,8 @@ final class BaseSnapshots {
     private QemuMachine bootAndTakeBase(MachineSpec spec, GuestImage img, String baseId) throws InterruptedException {
         long disk = Engine.rootDiskBytes(img, spec);
         boolean grow = disk > img.rootDiskBytes();
-        QemuMachine m = boot(new MachineSpec(spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(),
-                grow ? 0 : spec.diskGib(), BASE_HOSTNAME));
+        QemuMachine m = boot(new MachineSpec(
+                spec.id(), spec.image(), spec.vcpus(), spec.memoryMib(), grow ? 0 : spec.diskGib(), BASE_HOSTNAME));
         takeBase(m, baseId, img);
         long t0 = System.nanoTime();
         try {
@@ -102,14 +102,20 @@ final class BaseSnapshots {
             m.updateRecord(m.record().withSpec(spec, grow ? disk : rec.diskBytes()));
         } catch (RuntimeException e) {
             m.destroy();
-            throw new BootFailedException("machine " + spec.id() + ": giving it its hostname"
-                    + (grow ? " and a " + (disk >> 20) + " MiB root disk" : "") + " failed: " + e.getMessage(), e);
+            throw new BootFailedException(
+                    "machine " + spec.id() + ": giving it its hostname"
+                            + (grow ? " and a " + (disk >> 20) + " MiB root disk" : "") + " failed: " + e.getMessage(),
+                    e);
         } catch (InterruptedException | Error e) {
             m.destroy();
             throw e;
         }
         if (grow) {
-            LOG.log(Level.INFO, "machine {0}: root disk grown to {1} MiB in {2} ms", spec.id(), disk >> 20,
+            LOG.log(
+                    Level.INFO,
+                    "machine {0}: root disk grown to {1} MiB in {2} ms",
+                    spec.id(),
+                    disk >> 20,
                     (System.nanoTime() - t0) / 1_000_000);
         }
         return m;
@@ -124,17 +130,29 @@ final class BaseSnapshots {
         long t0 = System.nanoTime();
         QemuMachine m;
         try {
-            m = restorer.restore(baseId, new RestoreSpec(spec.id(), spec.hostname(),
-                    img.rootDisk() == null ? 0 : spec.diskGib()), spec);
+            m = restorer.restore(
+                    baseId,
+                    new RestoreSpec(spec.id(), spec.hostname(), img.rootDisk() == null ? 0 : spec.diskGib()),
+                    spec);
         } catch (VmmException e) { // incompatible (another QEMU, accelerator), gone, or broken: boot
-            LOG.log(Level.WARNING, "base snapshot {0} cannot be restored, deleting it; machine {1} boots: {2}", baseId,
-                    spec.id(), e.getMessage());
+            LOG.log(
+                    Level.WARNING,
+                    "base snapshot {0} cannot be restored, deleting it; machine {1} boots: {2}",
+                    baseId,
+                    spec.id(),
+                    e.getMessage());
             dropBase(baseId);
             return null;
         }
         engine.track(m);
-        LOG.log(Level.INFO, "machine {0} up in {1} ms (restored from base snapshot {2}; pid {3}, {4})", spec.id(),
-                (System.nanoTime() - t0) / 1_000_000, baseId, m.pid(), m.record().accelerator());
+        LOG.log(
+                Level.INFO,
+                "machine {0} up in {1} ms (restored from base snapshot {2}; pid {3}, {4})",
+                spec.id(),
+                (System.nanoTime() - t0) / 1_000_000,
+                baseId,
+                m.pid(),
+                m.record().accelerator());
         return m;
     }
 
@@ -148,8 +166,13 @@ final class BaseSnapshots {
         try {
             long t0 = System.nanoTime();
             VmSnapshot s = capture.snapshot(m, baseId);
-            LOG.log(Level.INFO, "base snapshot {0} taken from machine {1} in {2} ms (paused {3} ms): later launches of"
-                    + " this image and shape restore it", baseId, m.id(), (System.nanoTime() - t0) / 1_000_000,
+            LOG.log(
+                    Level.INFO,
+                    "base snapshot {0} taken from machine {1} in {2} ms (paused {3} ms): later launches of"
+                            + " this image and shape restore it",
+                    baseId,
+                    m.id(),
+                    (System.nanoTime() - t0) / 1_000_000,
                     Math.round(s.pauseMillis()));
             String prefix = PREFIX + img.name() + "-";
             String shape = baseId.substring(baseId.indexOf('-', prefix.length())); // "-<vcpus>c-<memoryMib>m"
@@ -157,7 +180,11 @@ final class BaseSnapshots {
                 String rest = other.substring(prefix.length()); // "<key>-<vcpus>c-<memoryMib>m"
                 int dash = rest.indexOf('-');
                 if (!other.equals(baseId) && dash > 0 && rest.substring(dash).equals(shape)) {
-                    LOG.log(Level.INFO, "base snapshot {0} replaced by {1} (another build of image {2})", other, baseId,
+                    LOG.log(
+                            Level.INFO,
+                            "base snapshot {0} replaced by {1} (another build of image {2})",
+                            other,
+                            baseId,
                             img.name());
                     dropBase(other);
                 }
@@ -167,8 +194,13 @@ final class BaseSnapshots {
             Thread.currentThread().interrupt();
             LOG.log(Level.WARNING, "base snapshot {0} of machine {1}: interrupted", baseId, m.id());
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "cannot take base snapshot {0} of machine {1} (launches of this shape boot until one"
-                    + " is taken): {2}", baseId, m.id(), e.toString());
+            LOG.log(
+                    Level.WARNING,
+                    "cannot take base snapshot {0} of machine {1} (launches of this shape boot until one"
+                            + " is taken): {2}",
+                    baseId,
+                    m.id(),
+                    e.toString());
         }
     }
 

@@ -1,11 +1,9 @@
 package org.fastvm.vmm;
 
+import com.fasterxml.jackson.databind.node.NullNode;
 import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.Map;
-
-import com.fasterxml.jackson.databind.node.NullNode;
-
 import org.fastvm.vmm.qemu.Qmp;
 
 /**
@@ -48,8 +46,17 @@ final class DiskFreeze {
     /** Opens the new top while the VM still runs, so the pause only swaps it in. */
     void prepare() throws InterruptedException {
         if (!disk) return;
-        qmp.execute("blockdev-add", Map.of("driver", "qcow2", "node-name", newNode,
-                "file", Map.of("driver", "file", "filename", nextTop.toString()), "backing", NullNode.getInstance()));
+        qmp.execute(
+                "blockdev-add",
+                Map.of(
+                        "driver",
+                        "qcow2",
+                        "node-name",
+                        newNode,
+                        "file",
+                        Map.of("driver", "file", "filename", nextTop.toString()),
+                        "backing",
+                        NullNode.getInstance()));
         added = true;
     }
 

@@ -16,7 +16,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Pattern;
-
 import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.QemuCommand;
@@ -35,6 +34,7 @@ public final class Engine implements AutoCloseable {
     private static final Duration QMP_CONNECT_TIMEOUT = Duration.ofSeconds(15);
     /** An attached VM's agent answers HELLO right away (it is already running). */
     private static final Duration ATTACH_HELLO_TIMEOUT = Duration.ofSeconds(15);
+
     private static final String PID_FILE = "pid", QEMU_LOG = "qemu.log";
 
     private final EngineConfig config;
@@ -66,7 +66,8 @@ public final class Engine implements AutoCloseable {
     /** Opens an engine whose snapshot, re-home, restore and warm-up steps call {@code faults} (tests inject failures). */
     public static Engine open(EngineConfig config, FaultHook faults) throws InterruptedException {
         if (config.dataDir().toString().contains(",")) {
-            throw new IllegalArgumentException("dataDir: must not contain ',' (QEMU option syntax): " + config.dataDir());
+            throw new IllegalArgumentException(
+                    "dataDir: must not contain ',' (QEMU option syntax): " + config.dataDir());
         }
         try {
             Files.createDirectories(config.dataDir().resolve("vms"));
@@ -76,7 +77,8 @@ public final class Engine implements AutoCloseable {
         }
         Engine engine = new Engine(config);
         try {
-            engine.qemuVersion = QemuVersion.query(config.qemuBinary(), config.dataDir().resolve("qemu-version"));
+            engine.qemuVersion =
+                    QemuVersion.query(config.qemuBinary(), config.dataDir().resolve("qemu-version"));
         } catch (VmmException e) { // the engine still opens: launches then fail with QEMU's own words
             LOG.log(Level.WARNING, "cannot read the version of {0}: {1}", config.qemuBinary(), e.getMessage());
             engine.qemuVersion = QemuVersion.UNKNOWN;
@@ -85,15 +87,26 @@ public final class Engine implements AutoCloseable {
         boolean live = config.liveSnapshots() && engine.qemuVersion.livePrecopySafe(engine.accelerator);
         engine.store = new SnapshotStore(engine, config.dataDir().resolve("snapshots"));
         engine.capture = new SnapshotCapture(engine, engine.store, faults, live);
-        engine.pool = new WarmPool((id, dir) -> engine.restorer.prepareWarm(id, dir), config.dataDir().resolve("pool"),
+        engine.pool = new WarmPool(
+                (id, dir) -> engine.restorer.prepareWarm(id, dir),
+                config.dataDir().resolve("pool"),
                 config);
         engine.restorer = new Restorer(engine, engine.store, engine.pool, faults);
         engine.bases = new BaseSnapshots(engine, engine.store, engine.capture, engine.restorer, engine.pool);
         if (config.launchFromBase()) engine.bases.markHot();
-        LOG.log(Level.INFO, "FastVM engine: data {0}, {1}, accelerator {2}, later snapshots {3}", config.dataDir(),
-                engine.qemuVersion.describe(), engine.accelerator,
-                live ? "live (precopy)" : "stopped for the copy" + (config.liveSnapshots() ? " (this QEMU loses TCG writes"
-                        + " during a live copy before " + QemuVersion.TCG_DIRTY_TRACKING_FIXED.number() + ")" : " (configured)"));
+        LOG.log(
+                Level.INFO,
+                "FastVM engine: data {0}, {1}, accelerator {2}, later snapshots {3}",
+                config.dataDir(),
+                engine.qemuVersion.describe(),
+                engine.accelerator,
+                live
+                        ? "live (precopy)"
+                        : "stopped for the copy"
+                                + (config.liveSnapshots()
+                                        ? " (this QEMU loses TCG writes" + " during a live copy before "
+                                                + QemuVersion.TCG_DIRTY_TRACKING_FIXED.number() + ")"
+                                        : " (configured)"));
         return engine;
     }
 
@@ -177,7 +190,12 @@ public final class Engine implements AutoCloseable {
      */
     public Machine launch(MachineSpec spec) throws InterruptedException {
         String id = spec.id() != null ? spec.id() : "vm-" + Ids.random(6);
-        MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
+        MachineSpec full = new MachineSpec(
+                id,
+                spec.image(),
+                spec.vcpus(),
+                spec.memoryMib(),
+                spec.diskGib(),
                 spec.hostname() != null ? spec.hostname() : id);
         return config.launchFromBase() ? bases.launch(full) : launch(full, accelerator, config.bootTimeout(), vmsDir);
     }
@@ -191,8 +209,8 @@ public final class Engine implements AutoCloseable {
         long imageBytes = img.rootDiskBytes();
         long want = spec.diskGib() == 0 ? imageBytes : (long) spec.diskGib() << 30;
         if (want < imageBytes) {
-            throw new IllegalArgumentException("diskGib: " + spec.diskGib() + " GiB is smaller than the "
-                    + img.name() + " image's root disk (" + (imageBytes >> 20) + " MiB)");
+            throw new IllegalArgumentException("diskGib: " + spec.diskGib() + " GiB is smaller than the " + img.name()
+                    + " image's root disk (" + (imageBytes >> 20) + " MiB)");
         }
         return want;
     }
@@ -201,7 +219,12 @@ public final class Engine implements AutoCloseable {
     QemuMachine launch(MachineSpec spec, Accelerator accel, Duration bootTimeout, Path parent)
             throws InterruptedException {
         String id = spec.id() != null ? spec.id() : "vm-" + Ids.random(6);
-        MachineSpec full = new MachineSpec(id, spec.image(), spec.vcpus(), spec.memoryMib(), spec.diskGib(),
+        MachineSpec full = new MachineSpec(
+                id,
+                spec.image(),
+                spec.vcpus(),
+                spec.memoryMib(),
+                spec.diskGib(),
                 spec.hostname() != null ? spec.hostname() : id);
         GuestImage img = image(full.image());
         Path dir = parent.resolve(id);
@@ -226,23 +249,50 @@ public final class Engine implements AutoCloseable {
                 diskBytes = want;
             }
             String append = QemuCommand.kernelCmdline(accel, full.hostname(), img.kernelCmdline());
-            QemuCommand cmd = QemuCommand.boot(config.qemuBinary(), accel, img.machineOptions(), full.vcpus(),
-                    full.memoryMib(), dir,
-                    img.kernel(), img.initrd(), append, disk);
+            QemuCommand cmd = QemuCommand.boot(
+                    config.qemuBinary(),
+                    accel,
+                    img.machineOptions(),
+                    full.vcpus(),
+                    full.memoryMib(),
+                    dir,
+                    img.kernel(),
+                    img.initrd(),
+                    append,
+                    disk);
             long prepMs = Duration.between(started, Instant.now()).toMillis();
             proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve(QEMU_LOG));
             Files.writeString(dir.resolve(PID_FILE), Long.toString(proc.pid()));
-            var record = new MachineRecord(full, img.name(), img.key(), accel, img.machineOptions(), cmd.argv(), proc.pid(),
-                    diskBytes, null, List.of(), null, null);
+            var record = new MachineRecord(
+                    full,
+                    img.name(),
+                    img.key(),
+                    accel,
+                    img.machineOptions(),
+                    cmd.argv(),
+                    proc.pid(),
+                    diskBytes,
+                    null,
+                    List.of(),
+                    null,
+                    null);
             record.write(dir);
             m = new QemuMachine(dir, record, proc.toHandle(), proc.onExit());
             m.connect(Instant.now().plus(QMP_CONNECT_TIMEOUT), started.plus(bootTimeout));
             if (disk != null && full.diskGib() != 0) m.agent().growRootfs();
             AgentInfo hello = m.agentInfo();
             if (!full.hostname().equals(hello.hostname())) m.agent().setHostname(full.hostname());
-            LOG.log(Level.INFO, "machine {0} up in {1} ms (prepare {2} ms, QMP {3} ms, HELLO {4} ms; pid {5}, {6}, {7})",
-                    id, Duration.between(started, Instant.now()).toMillis(), prepMs, m.qmpReadyMs(), m.helloMs(),
-                    proc.pid(), accel, hello.version());
+            LOG.log(
+                    Level.INFO,
+                    "machine {0} up in {1} ms (prepare {2} ms, QMP {3} ms, HELLO {4} ms; pid {5}, {6}, {7})",
+                    id,
+                    Duration.between(started, Instant.now()).toMillis(),
+                    prepMs,
+                    m.qmpReadyMs(),
+                    m.helloMs(),
+                    proc.pid(),
+                    accel,
+                    hello.version());
             if (parent.equals(vmsDir)) track(m);
             return m;
         } catch (IOException e) {
@@ -253,9 +303,11 @@ public final class Engine implements AutoCloseable {
             throw cleanUp(m, proc, dir, e);
         } catch (VmmException e) {
             String why = proc != null && !proc.isAlive() ? "QEMU exited with " + proc.exitValue() : e.getMessage();
-            BootFailedException b = new BootFailedException("machine " + id + " did not boot: " + why
-                    + "\n--- qemu.log ---\n" + FileOps.tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
-                    + FileOps.tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
+            BootFailedException b = new BootFailedException(
+                    "machine " + id + " did not boot: " + why
+                            + "\n--- qemu.log ---\n" + FileOps.tail(dir.resolve(QEMU_LOG)) + "\n--- console.log ---\n"
+                            + FileOps.tail(dir.resolve(QemuCommand.CONSOLE_LOG)),
+                    e);
             throw cleanUp(m, proc, dir, b);
         } catch (RuntimeException e) { // never leave a QEMU behind, whatever broke
             throw cleanUp(m, proc, dir, e);
@@ -318,8 +370,11 @@ public final class Engine implements AutoCloseable {
     public List<String> machineIds() {
         List<String> ids = new ArrayList<>();
         try (var s = Files.list(vmsDir)) {
-            s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).filter(n -> ID.matcher(n).matches())
-                    .sorted().forEach(ids::add);
+            s.filter(Files::isDirectory)
+                    .map(p -> p.getFileName().toString())
+                    .filter(n -> ID.matcher(n).matches())
+                    .sorted()
+                    .forEach(ids::add);
         } catch (IOException e) {
             throw new VmmException("cannot list " + vmsDir + ": " + e.getMessage(), e);
         }
@@ -381,8 +436,11 @@ public final class Engine implements AutoCloseable {
             String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
             // a clone from the warm pool was started in a pool dir: its record names that socket, and
             // before the record exists the pool dir is a link to this dir
-            String qmpArg = Files.isRegularFile(dir.resolve(MachineRecord.FILE)) ? MachineRecord.read(dir).qmpArg() : "";
-            boolean ours = cmdline.contains(dir.resolve("qmp.sock").toString()) || (!qmpArg.isEmpty() && cmdline.contains(qmpArg))
+            String qmpArg = Files.isRegularFile(dir.resolve(MachineRecord.FILE))
+                    ? MachineRecord.read(dir).qmpArg()
+                    : "";
+            boolean ours = cmdline.contains(dir.resolve("qmp.sock").toString())
+                    || (!qmpArg.isEmpty() && cmdline.contains(qmpArg))
                     || qmpDirIs(cmdline, dir);
             return ours ? p : Optional.empty();
         } catch (IOException e) {
@@ -404,7 +462,8 @@ public final class Engine implements AutoCloseable {
     }
 
     private static void requireId(String id) {
-        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("id: not a VM id: '" + id + "'");
+        if (id == null || !ID.matcher(id).matches())
+            throw new IllegalArgumentException("id: not a VM id: '" + id + "'");
     }
 
     // ---- snapshots --------------------------------------------------------------------
@@ -472,7 +531,8 @@ public final class Engine implements AutoCloseable {
      */
     public CompletableFuture<Void> markHot(String snapshotId) {
         requireSnapshotId(snapshotId);
-        if (store.find(snapshotId).isEmpty()) throw new NoSuchSnapshotException("snapshot '" + snapshotId + "' does not exist");
+        if (store.find(snapshotId).isEmpty())
+            throw new NoSuchSnapshotException("snapshot '" + snapshotId + "' does not exist");
         return pool.markHot(snapshotId);
     }
 
@@ -487,7 +547,8 @@ public final class Engine implements AutoCloseable {
     }
 
     private static void requireSnapshotId(String id) {
-        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("snapshotId: not a snapshot id: '" + id + "'");
+        if (id == null || !ID.matcher(id).matches())
+            throw new IllegalArgumentException("snapshotId: not a snapshot id: '" + id + "'");
     }
 
     /**

@@ -28,9 +28,18 @@ import java.util.Objects;
  *                       ready, and serve later launches of that shape as restores of that base
  *                       snapshot ({@code FASTVM_LAUNCH_FROM_BASE=off} boots every launch)
  */
-public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel,
-                           String qemuBinary, Duration bootTimeout, int warmPoolSize, int warmPoolRecent,
-                           int warmPoolMax, boolean liveSnapshots, boolean launchFromBase) {
+public record EngineConfig(
+        Path dataDir,
+        Path cacheDir,
+        Path fastvmHome,
+        AccelMode accel,
+        String qemuBinary,
+        Duration bootTimeout,
+        int warmPoolSize,
+        int warmPoolRecent,
+        int warmPoolMax,
+        boolean liveSnapshots,
+        boolean launchFromBase) {
 
     /** How the accelerator is chosen. */
     public enum AccelMode {
@@ -58,14 +67,16 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         if (cacheDir == null) cacheDir = dataDir;
         if (!cacheDir.isAbsolute()) throw new IllegalArgumentException("cacheDir: must be absolute, got " + cacheDir);
         Objects.requireNonNull(accel, "accel");
-        if (qemuBinary == null || qemuBinary.isBlank()) throw new IllegalArgumentException("qemuBinary: must not be empty");
+        if (qemuBinary == null || qemuBinary.isBlank())
+            throw new IllegalArgumentException("qemuBinary: must not be empty");
         if (bootTimeout == null || bootTimeout.isNegative() || bootTimeout.isZero()) {
             throw new IllegalArgumentException("bootTimeout: must be positive");
         }
         if (warmPoolSize < 0 || warmPoolSize > 16) {
             throw new IllegalArgumentException("warmPoolSize: must be 0..16, got " + warmPoolSize);
         }
-        if (warmPoolRecent < 0) throw new IllegalArgumentException("warmPoolRecent: must be >= 0, got " + warmPoolRecent);
+        if (warmPoolRecent < 0)
+            throw new IllegalArgumentException("warmPoolRecent: must be >= 0, got " + warmPoolRecent);
         if (warmPoolMax < 0) throw new IllegalArgumentException("warmPoolMax: must be >= 0, got " + warmPoolMax);
     }
 
@@ -73,8 +84,8 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
      * The configuration before the warm pool settings existed (defaults: 1 per hot snapshot, 2 recent, 16 in all;
      * live snapshots where safe; launches from base snapshots).
      */
-    public EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel, String qemuBinary,
-                        Duration bootTimeout) {
+    public EngineConfig(
+            Path dataDir, Path cacheDir, Path fastvmHome, AccelMode accel, String qemuBinary, Duration bootTimeout) {
         this(dataDir, cacheDir, fastvmHome, accel, qemuBinary, bootTimeout, 1, 2, 16, true, true);
     }
 
@@ -121,8 +132,7 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
 
         Builder(Map<String, String> env) {
             String data = env.get("FASTVM_DATA_DIR");
-            dataDir = data != null && !data.isBlank() ? Path.of(data)
-                    : defaultDataDir();
+            dataDir = data != null && !data.isBlank() ? Path.of(data) : defaultDataDir();
             String cache = env.get("FASTVM_CACHE_DIR");
             if (cache != null && !cache.isBlank()) cacheDir = Path.of(cache);
             String home = env.get("FASTVM_HOME");
@@ -132,9 +142,11 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
             String a = env.get("FASTVM_ACCEL");
             accel = a != null && !a.isBlank() ? AccelMode.parse(a, "FASTVM_ACCEL") : AccelMode.AUTO;
             String live = env.get("FASTVM_LIVE_SNAPSHOTS");
-            if (live != null && !live.isBlank()) liveSnapshots = parseOnOff(live, "FASTVM_LIVE_SNAPSHOTS", "auto or off");
+            if (live != null && !live.isBlank())
+                liveSnapshots = parseOnOff(live, "FASTVM_LIVE_SNAPSHOTS", "auto or off");
             String base = env.get("FASTVM_LAUNCH_FROM_BASE");
-            if (base != null && !base.isBlank()) launchFromBase = parseOnOff(base, "FASTVM_LAUNCH_FROM_BASE", "on or off");
+            if (base != null && !base.isBlank())
+                launchFromBase = parseOnOff(base, "FASTVM_LAUNCH_FROM_BASE", "on or off");
         }
 
         private static boolean parseOnOff(String v, String source, String expected) {
@@ -146,43 +158,85 @@ public record EngineConfig(Path dataDir, Path cacheDir, Path fastvmHome, AccelMo
         }
 
         /** VM dirs go to {@code <dir>/vms/}. */
-        public Builder dataDir(Path dir) { this.dataDir = dir.toAbsolutePath(); return this; }
+        public Builder dataDir(Path dir) {
+            this.dataDir = dir.toAbsolutePath();
+            return this;
+        }
 
         /** Images and the accelerator probe result go here (shared by engines with other data dirs). */
-        public Builder cacheDir(Path dir) { this.cacheDir = dir.toAbsolutePath(); return this; }
+        public Builder cacheDir(Path dir) {
+            this.cacheDir = dir.toAbsolutePath();
+            return this;
+        }
 
         /** The FastVM source tree (holds {@code guest/image/build}). */
-        public Builder fastvmHome(Path dir) { this.fastvmHome = dir.toAbsolutePath(); return this; }
+        public Builder fastvmHome(Path dir) {
+            this.fastvmHome = dir.toAbsolutePath();
+            return this;
+        }
 
         /** Forces or probes the accelerator. */
-        public Builder accel(AccelMode mode) { this.accel = mode; return this; }
+        public Builder accel(AccelMode mode) {
+            this.accel = mode;
+            return this;
+        }
 
         /** The QEMU binary (name on PATH or absolute path). */
-        public Builder qemuBinary(String binary) { this.qemuBinary = binary; return this; }
+        public Builder qemuBinary(String binary) {
+            this.qemuBinary = binary;
+            return this;
+        }
 
         /** How long a boot may take until the agent says hello. */
-        public Builder bootTimeout(Duration timeout) { this.bootTimeout = timeout; return this; }
+        public Builder bootTimeout(Duration timeout) {
+            this.bootTimeout = timeout;
+            return this;
+        }
 
         /** Pre-spawned restore QEMUs per hot snapshot (default 1); 0 disables the warm pool. */
-        public Builder warmPoolSize(int n) { this.warmPoolSize = n; return this; }
+        public Builder warmPoolSize(int n) {
+            this.warmPoolSize = n;
+            return this;
+        }
 
         /** How many most recently restored snapshots are hot (default 2). */
-        public Builder warmPoolRecent(int n) { this.warmPoolRecent = n; return this; }
+        public Builder warmPoolRecent(int n) {
+            this.warmPoolRecent = n;
+            return this;
+        }
 
         /** Bound on pre-spawned QEMUs in all (default 16). */
-        public Builder warmPoolMax(int n) { this.warmPoolMax = n; return this; }
+        public Builder warmPoolMax(int n) {
+            this.warmPoolMax = n;
+            return this;
+        }
 
         /** Whether later snapshots may copy RAM live (default true; used only where the QEMU does it correctly). */
-        public Builder liveSnapshots(boolean on) { this.liveSnapshots = on; return this; }
+        public Builder liveSnapshots(boolean on) {
+            this.liveSnapshots = on;
+            return this;
+        }
 
         /** Whether launches restore a base snapshot of their image and shape when one exists (default true). */
-        public Builder launchFromBase(boolean on) { this.launchFromBase = on; return this; }
+        public Builder launchFromBase(boolean on) {
+            this.launchFromBase = on;
+            return this;
+        }
 
         /** {@return the configuration} */
         public EngineConfig build() {
-            return new EngineConfig(dataDir.toAbsolutePath(), cacheDir == null ? null : cacheDir.toAbsolutePath(),
-                    fastvmHome, accel, qemuBinary, bootTimeout, warmPoolSize, warmPoolRecent, warmPoolMax,
-                    liveSnapshots, launchFromBase);
+            return new EngineConfig(
+                    dataDir.toAbsolutePath(),
+                    cacheDir == null ? null : cacheDir.toAbsolutePath(),
+                    fastvmHome,
+                    accel,
+                    qemuBinary,
+                    bootTimeout,
+                    warmPoolSize,
+                    warmPoolRecent,
+                    warmPoolMax,
+                    liveSnapshots,
+                    launchFromBase);
         }
     }
 

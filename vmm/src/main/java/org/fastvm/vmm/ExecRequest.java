@@ -59,13 +59,19 @@ public final class ExecRequest {
     }
 
     /** {@return the program and its arguments} */
-    public List<String> argv() { return argv; }
+    public List<String> argv() {
+        return argv;
+    }
 
     /** {@return environment entries added to (or replacing) the agent's defaults} */
-    public Map<String, String> env() { return env; }
+    public Map<String, String> env() {
+        return env;
+    }
 
     /** {@return the working directory, or null for the agent's default (/root or /)} */
-    public String cwd() { return cwd; }
+    public String cwd() {
+        return cwd;
+    }
 
     /** {@return the bytes argv, env and cwd take in the EXEC frame (see {@link #MAX_COMMAND_BYTES})} */
     public int commandBytes() {
@@ -95,16 +101,24 @@ public final class ExecRequest {
     }
 
     /** {@return bytes written to stdin, or null for none (stdin is /dev/null)} */
-    public byte[] stdin() { return stdin == null ? null : stdin.clone(); }
+    public byte[] stdin() {
+        return stdin == null ? null : stdin.clone();
+    }
 
     /** {@return true when stdin stays open for {@link ExecHandle#writeStdin} until closed} */
-    public boolean stdinOpen() { return stdinOpen; }
+    public boolean stdinOpen() {
+        return stdinOpen;
+    }
 
     /** {@return the timeout after which the whole process group is killed, or null for none} */
-    public Duration timeout() { return timeout; }
+    public Duration timeout() {
+        return timeout;
+    }
 
     /** {@return the most bytes kept per stream in a buffered {@link ExecResult}} */
-    public int outputLimitBytes() { return outputLimitBytes; }
+    public int outputLimitBytes() {
+        return outputLimitBytes;
+    }
 
     /** Builder for {@link ExecRequest}; {@link #build()} validates and names the bad field. */
     public static final class Builder {
@@ -166,10 +180,12 @@ public final class ExecRequest {
         public ExecRequest build() {
             if (argv.isEmpty()) throw new IllegalArgumentException("argv: must name a program");
             if (argv.size() > MAX_LIST_ENTRIES) {
-                throw new IllegalArgumentException("argv: at most " + MAX_LIST_ENTRIES + " arguments, got " + argv.size());
+                throw new IllegalArgumentException(
+                        "argv: at most " + MAX_LIST_ENTRIES + " arguments, got " + argv.size());
             }
             if (env.size() > MAX_LIST_ENTRIES) {
-                throw new IllegalArgumentException("env: at most " + MAX_LIST_ENTRIES + " variables, got " + env.size());
+                throw new IllegalArgumentException(
+                        "env: at most " + MAX_LIST_ENTRIES + " variables, got " + env.size());
             }
             for (int i = 0; i < argv.size(); i++) {
                 if (argv.get(i).indexOf('\0') >= 0) throw new IllegalArgumentException("argv[" + i + "]: contains NUL");
@@ -187,10 +203,12 @@ public final class ExecRequest {
             }
             int bytes = commandBytes(argv, env, cwd);
             if (bytes > MAX_COMMAND_BYTES) {
-                throw new IllegalArgumentException("argv: with env and cwd it takes " + bytes + " bytes (" + FIELD_OVERHEAD
-                        + " per argument or variable plus its UTF-8 text); at most " + MAX_COMMAND_BYTES);
+                throw new IllegalArgumentException(
+                        "argv: with env and cwd it takes " + bytes + " bytes (" + FIELD_OVERHEAD
+                                + " per argument or variable plus its UTF-8 text); at most " + MAX_COMMAND_BYTES);
             }
-            if (timeout != null && timeout.isNegative()) throw new IllegalArgumentException("timeout: must not be negative");
+            if (timeout != null && timeout.isNegative())
+                throw new IllegalArgumentException("timeout: must not be negative");
             if (outputLimitBytes < 0) throw new IllegalArgumentException("outputLimitBytes: must not be negative");
             return new ExecRequest(this);
         }

@@ -14,9 +14,15 @@ package org.fastvm.vmm;
  */
 // The output is handed over without a copy (it can be megabytes); results are read, never compared.
 @SuppressWarnings("ArrayRecordComponent")
-public record ExecResult(int exitCode, int signal, byte[] stdout, byte[] stderr,
-                         boolean stdoutTruncated, boolean stderrTruncated,
-                         boolean timedOut, long durationMs) {
+public record ExecResult(
+        int exitCode,
+        int signal,
+        byte[] stdout,
+        byte[] stderr,
+        boolean stdoutTruncated,
+        boolean stderrTruncated,
+        boolean timedOut,
+        long durationMs) {
 
     /** The exit code the shell reports for a process killed by {@code signal}. */
     public static int exitCodeForSignal(int signal) {

@@ -12,7 +12,7 @@ import java.io.IOException;
 @FunctionalInterface
 public interface FaultHook {
     /** Does nothing. */
-    FaultHook NONE = step -> { };
+    FaultHook NONE = step -> {};
 
     /** Called at step {@code step}; may throw to make that step fail. */
     void at(String step) throws IOException;

@@ -12,7 +12,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
-
 import org.fastvm.vmm.process.ProcessRunner;
 
 /** The engine's file-system helpers: removing trees, durable writes, reading the end of a log. */
@@ -70,7 +69,8 @@ final class FileOps {
     /** Blocks really allocated to a sparse file (the JDK has no st_blocks). */
     static long allocatedBytes(Path f) throws InterruptedException {
         String[] v = ProcessRunner.run(List.of("stat", "-c", "%b %B", f.toString()), Duration.ofSeconds(10))
-                .lastStdoutLine().split(" ", -1);
+                .lastStdoutLine()
+                .split(" ", -1);
         return Long.parseLong(v[0]) * Long.parseLong(v[1]);
     }
 }

@@ -16,6 +16,7 @@ final class GuestWatch {
     static final Duration INTERVAL = Duration.ofSeconds(2);
     /** A busy TCG guest on a loaded host answers a PING in milliseconds to a few hundred. */
     static final Duration PING_TIMEOUT = Duration.ofSeconds(3);
+
     static final int MISSES = 3;
 
     private final QemuMachine machine;
@@ -60,8 +61,13 @@ final class GuestWatch {
                         continue;
                     }
                     if (++misses < MISSES) continue;
-                    LOG.log(Level.WARNING, "machine {0}: the guest has not answered {1} pings in a row while running"
-                            + " (halted or hung: {2}); killing its QEMU", machine.id(), MISSES, e.getMessage());
+                    LOG.log(
+                            Level.WARNING,
+                            "machine {0}: the guest has not answered {1} pings in a row while running"
+                                    + " (halted or hung: {2}); killing its QEMU",
+                            machine.id(),
+                            MISSES,
+                            e.getMessage());
                     machine.killUnresponsive("the guest stopped answering (halted or hung) while its VM was running");
                     return;
                 }
@@ -78,7 +84,8 @@ final class GuestWatch {
     /** {@return whether QMP reports the VM running (anything else, or no answer, is not counted against the guest)} */
     private boolean running() throws InterruptedException {
         try {
-            return "running".equals(machine.qmp().execute("query-status").path("status").asText());
+            return "running"
+                    .equals(machine.qmp().execute("query-status").path("status").asText());
         } catch (VmmException e) {
             return false;
         }

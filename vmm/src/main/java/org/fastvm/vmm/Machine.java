@@ -2,7 +2,6 @@ package org.fastvm.vmm;
 
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
-
 import org.fastvm.vmm.agent.AgentChannel;
 
 /**

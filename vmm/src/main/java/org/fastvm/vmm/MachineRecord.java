@@ -1,12 +1,11 @@
 package org.fastvm.vmm;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * What the engine writes into a VM dir ({@code machine.json}) so that a later process
@@ -26,9 +25,19 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param snapshotId  the snapshot this VM was restored from, or null for a booted VM
  * @param diskTop     file name of the writable top layer in the VM dir
  */
-record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accelerator accelerator,
-                     String machineOptions, List<String> argv, long pid, long diskBytes, String diskNode, List<String> diskLayers,
-                     String snapshotId, String diskTop) {
+record MachineRecord(
+        MachineSpec spec,
+        String imageName,
+        String imageKey,
+        Accelerator accelerator,
+        String machineOptions,
+        List<String> argv,
+        long pid,
+        long diskBytes,
+        String diskNode,
+        List<String> diskLayers,
+        String snapshotId,
+        String diskTop) {
     /** Defaults for records written before snapshots existed. */
     MachineRecord {
         if (machineOptions == null) machineOptions = "";
@@ -48,14 +57,36 @@ record MachineRecord(MachineSpec spec, String imageName, String imageKey, Accele
 
     /** A record after a snapshot moved the disk to a new top layer. */
     MachineRecord withDisk(String node, List<String> layers, String top) {
-        return new MachineRecord(spec, imageName, imageKey, accelerator, machineOptions, argv, pid, diskBytes, node, layers, snapshotId,
+        return new MachineRecord(
+                spec,
+                imageName,
+                imageKey,
+                accelerator,
+                machineOptions,
+                argv,
+                pid,
+                diskBytes,
+                node,
+                layers,
+                snapshotId,
                 top);
     }
 
     /** A record after the VM's disk was grown to {@code bytes} for {@code spec} (a launch that took a base snapshot first). */
     MachineRecord withSpec(MachineSpec spec, long bytes) {
-        return new MachineRecord(spec, imageName, imageKey, accelerator, machineOptions, argv, pid, bytes, diskNode, diskLayers,
-                snapshotId, diskTop);
+        return new MachineRecord(
+                spec,
+                imageName,
+                imageKey,
+                accelerator,
+                machineOptions,
+                argv,
+                pid,
+                bytes,
+                diskNode,
+                diskLayers,
+                snapshotId,
+                diskTop);
     }
 
     /**

@@ -32,7 +32,8 @@ public record MachineSpec(String id, String image, int vcpus, int memoryMib, int
         if (memoryMib < 64 || memoryMib > 65536) {
             throw new IllegalArgumentException("memoryMib: must be 64..65536, got " + memoryMib);
         }
-        if (diskGib < 0 || diskGib > 2048) throw new IllegalArgumentException("diskGib: must be 0..2048, got " + diskGib);
+        if (diskGib < 0 || diskGib > 2048)
+            throw new IllegalArgumentException("diskGib: must be 0..2048, got " + diskGib);
         if (hostname != null && !HOSTNAME.matcher(hostname).matches()) {
             throw new IllegalArgumentException("hostname: not a valid host name: '" + hostname + "'");
         }
@@ -53,17 +54,35 @@ public record MachineSpec(String id, String image, int vcpus, int memoryMib, int
         private String hostname;
 
         /** VM id; default generated. */
-        public Builder id(String id) { this.id = id; return this; }
+        public Builder id(String id) {
+            this.id = id;
+            return this;
+        }
         /** {@code minimal} or {@code debian}. */
-        public Builder image(String image) { this.image = image; return this; }
+        public Builder image(String image) {
+            this.image = image;
+            return this;
+        }
         /** Virtual CPUs. */
-        public Builder vcpus(int vcpus) { this.vcpus = vcpus; return this; }
+        public Builder vcpus(int vcpus) {
+            this.vcpus = vcpus;
+            return this;
+        }
         /** Guest RAM in MiB. */
-        public Builder memoryMib(int mib) { this.memoryMib = mib; return this; }
+        public Builder memoryMib(int mib) {
+            this.memoryMib = mib;
+            return this;
+        }
         /** Root disk size in GiB; 0 = the image's own size. */
-        public Builder diskGib(int gib) { this.diskGib = gib; return this; }
+        public Builder diskGib(int gib) {
+            this.diskGib = gib;
+            return this;
+        }
         /** Guest hostname; default the id. */
-        public Builder hostname(String hostname) { this.hostname = hostname; return this; }
+        public Builder hostname(String hostname) {
+            this.hostname = hostname;
+            return this;
+        }
 
         /** {@return the validated spec} */
         public MachineSpec build() {

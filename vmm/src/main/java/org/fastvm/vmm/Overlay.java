@@ -3,7 +3,6 @@ package org.fastvm.vmm;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-
 import org.fastvm.vmm.process.ProcessRunner;
 
 /** qcow2 overlays: a VM's private, copy-on-write layer over a read-only disk. */
@@ -18,8 +17,20 @@ final class Overlay {
      * @param backingFormat {@code raw} for an image's ext4 file, {@code qcow2} for a snapshot disk
      */
     static void create(Path overlay, Path backing, String backingFormat, long sizeBytes) throws InterruptedException {
-        ProcessRunner.run(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-F", backingFormat,
-                "-b", backing.toString(), overlay.toString(), Long.toString(sizeBytes)), QEMU_IMG_TIMEOUT);
+        ProcessRunner.run(
+                List.of(
+                        "qemu-img",
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-F",
+                        backingFormat,
+                        "-b",
+                        backing.toString(),
+                        overlay.toString(),
+                        Long.toString(sizeBytes)),
+                QEMU_IMG_TIMEOUT);
     }
 
     /**
@@ -28,13 +39,27 @@ final class Overlay {
      * be in use; the engine opens disk chains explicitly anyway.
      */
     static void createUnchecked(Path overlay, String backingName, long sizeBytes) throws InterruptedException {
-        ProcessRunner.run(List.of("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "qcow2",
-                "-b", backingName, overlay.toString(), Long.toString(sizeBytes)), QEMU_IMG_TIMEOUT);
+        ProcessRunner.run(
+                List.of(
+                        "qemu-img",
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-u",
+                        "-F",
+                        "qcow2",
+                        "-b",
+                        backingName,
+                        overlay.toString(),
+                        Long.toString(sizeBytes)),
+                QEMU_IMG_TIMEOUT);
     }
 
     /** Creates an empty qcow2 image without backing. */
     static void createBlank(Path image, long sizeBytes) throws InterruptedException {
-        ProcessRunner.run(List.of("qemu-img", "create", "-q", "-f", "qcow2", image.toString(), Long.toString(sizeBytes)),
+        ProcessRunner.run(
+                List.of("qemu-img", "create", "-q", "-f", "qcow2", image.toString(), Long.toString(sizeBytes)),
                 QEMU_IMG_TIMEOUT);
     }
 }

@@ -2,7 +2,6 @@ package org.fastvm.vmm;
 
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicReference;
-
 import org.fastvm.vmm.agent.AgentChannel;
 import org.fastvm.vmm.qemu.Migration;
 import org.fastvm.vmm.qemu.QemuCommand;
@@ -15,8 +14,15 @@ import org.fastvm.vmm.qemu.Qmp;
  *
  * @param label what the agent channel calls this machine in errors (a pool entry, then the clone)
  */
-record PreparedQemu(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming,
-                    AgentChannel agent, AtomicReference<String> label) {
+record PreparedQemu(
+        String snapshotId,
+        Path dir,
+        Process process,
+        QemuCommand command,
+        Qmp qmp,
+        Migration incoming,
+        AgentChannel agent,
+        AtomicReference<String> label) {
     PreparedQemu(String snapshotId, Path dir, Process process, QemuCommand command, Qmp qmp, Migration incoming) {
         this(snapshotId, dir, process, command, qmp, incoming, null, null);
     }

@@ -17,8 +17,8 @@ public class ProcessFailedException extends VmmException {
      * @param reason     a short description, e.g. "exited with 1" or "timed out after 30s"
      */
     public ProcessFailedException(List<String> argv, int exitCode, String stderrTail, String reason) {
-        super(argv.get(0) + " " + reason + (stderrTail.isBlank() ? "" : ": " + stderrTail.strip())
-                + " (argv: " + String.join(" ", argv) + ")");
+        super(argv.get(0) + " " + reason + (stderrTail.isBlank() ? "" : ": " + stderrTail.strip()) + " (argv: "
+                + String.join(" ", argv) + ")");
         this.argv = argv.toArray(String[]::new);
         this.exitCode = exitCode;
         this.stderrTail = stderrTail;

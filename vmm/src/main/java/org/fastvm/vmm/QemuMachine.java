@@ -9,7 +9,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
-
 import org.fastvm.vmm.agent.AgentChannel;
 import org.fastvm.vmm.qemu.Qmp;
 
@@ -20,15 +19,18 @@ final class QemuMachine implements Machine {
     private static final Duration DEATH_CONFIRM = Duration.ofSeconds(2);
     /** QMP quit normally ends QEMU in milliseconds; then SIGKILL. */
     private static final Duration QUIT_GRACE = Duration.ofSeconds(2);
+
     private static final Duration RECONNECT_TIMEOUT = Duration.ofSeconds(30);
 
     private final Path dir;
     private volatile MachineRecord record;
     /** One snapshot at a time per VM. */
     final ReentrantLock snapshotLock = new ReentrantLock();
+
     private volatile ProcessHandle process;
     /** Completes when the QEMU this machine currently runs in exits (not a predecessor it was moved from). */
     private final CompletableFuture<Void> exit = new CompletableFuture<>();
+
     private final ReentrantLock destroyLock = new ReentrantLock();
     private volatile Qmp qmp;
     private volatile AgentChannel agent;
@@ -36,6 +38,7 @@ final class QemuMachine implements Machine {
     private volatile GuestWatch watch;
     /** Runs once the VM dir is deleted (the engine removes the warm pool's link to it). */
     private volatile Runnable afterDestroy = () -> {};
+
     private long qmpReadyMs;
     private long helloMs;
 
@@ -96,7 +99,11 @@ final class QemuMachine implements Machine {
         String status = qmp.execute("query-status").path("status").asText();
         qmp.execute("migrate_cancel"); // a precopy the previous engine started (no-op when none runs)
         if (status.equals("running") || status.equals("inmigrate")) return; // an unloaded restore cannot resume
-        LOG.log(Level.WARNING, "machine {0} was left {1} by an engine that ended mid-snapshot; continuing it", id(), status);
+        LOG.log(
+                Level.WARNING,
+                "machine {0} was left {1} by an engine that ended mid-snapshot; continuing it",
+                id(),
+                status);
         org.fastvm.vmm.qemu.Migration.cont(qmp);
     }
 
@@ -134,17 +141,18 @@ final class QemuMachine implements Machine {
     }
 
     /** Maps an agent disconnect to MachineDeadException when {@code exit} completes within a short grace. */
-    static java.util.function.UnaryOperator<VmmException> deathMapper(String what, long pid, CompletableFuture<?> exit) {
+    static java.util.function.UnaryOperator<VmmException> deathMapper(
+            String what, long pid, CompletableFuture<?> exit) {
         return e -> {
-        try {
-            exit.get(DEATH_CONFIRM.toMillis(), TimeUnit.MILLISECONDS);
-            return new MachineDeadException(what + ": QEMU (pid " + pid + ") exited", e);
-        } catch (TimeoutException | ExecutionException ex) {
-            return e;
-        } catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            return e;
-        }
+            try {
+                exit.get(DEATH_CONFIRM.toMillis(), TimeUnit.MILLISECONDS);
+                return new MachineDeadException(what + ": QEMU (pid " + pid + ") exited", e);
+            } catch (TimeoutException | ExecutionException ex) {
+                return e;
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                return e;
+            }
         };
     }
 
@@ -183,7 +191,8 @@ final class QemuMachine implements Machine {
 
     private void requireAlive(String what) {
         if (destroyed) throw new MachineDeadException("machine " + id() + " was destroyed; cannot " + what);
-        if (exit.isDone()) throw new MachineDeadException("machine " + id() + ": QEMU (pid " + pid() + ") has exited; cannot " + what);
+        if (exit.isDone())
+            throw new MachineDeadException("machine " + id() + ": QEMU (pid " + pid() + ") has exited; cannot " + what);
     }
 
     @Override

@@ -13,7 +13,6 @@ import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
-
 import org.fastvm.vmm.agent.AgentChannel;
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.Migration;
@@ -46,20 +45,32 @@ final class Rehome {
      * @return the pause in ms, or empty when no successor could be started (nothing changed;
      *         the caller copies the RAM instead)
      */
-    OptionalDouble capture(QemuMachine m, MachineRecord rec, QemuCommand source, Path tmp, String frozenName,
-                           Path nextTop) throws IOException, InterruptedException {
+    OptionalDouble capture(
+            QemuMachine m, MachineRecord rec, QemuCommand source, Path tmp, String frozenName, Path nextTop)
+            throws IOException, InterruptedException {
         Path dir = m.dir();
         List<Path> layers = new ArrayList<>(source.diskLayers());
         if (source.rootDisk() != null) layers.add(dir.resolve(frozenName));
-        QemuCommand cmd = QemuCommand.restore(source.qemuBinary(), rec.accelerator(), rec.machineOptions(),
-                rec.spec().vcpus(), rec.spec().memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE),
-                source.rootDisk() == null ? null : nextTop, layers);
+        QemuCommand cmd = QemuCommand.restore(
+                source.qemuBinary(),
+                rec.accelerator(),
+                rec.machineOptions(),
+                rec.spec().vcpus(),
+                rec.spec().memoryMib(),
+                dir,
+                dir.resolve(QemuCommand.MEMORY_FILE),
+                source.rootDisk() == null ? null : nextTop,
+                layers);
         moveSockets(dir, "", OLD); // the successor's sockets take the VM's names
         Process successor;
         try {
             successor = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve("qemu.log"));
         } catch (VmmException e) {
-            LOG.log(Level.WARNING, "machine {0}: no successor QEMU ({1}); copying the RAM instead", m.id(), e.getMessage());
+            LOG.log(
+                    Level.WARNING,
+                    "machine {0}: no successor QEMU ({1}); copying the RAM instead",
+                    m.id(),
+                    e.getMessage());
             moveSockets(dir, OLD, "");
             return OptionalDouble.empty();
         }
@@ -77,7 +88,9 @@ final class Rehome {
             undo.kill("successor QEMU", successor);
             Files.createLink(tmp.resolve(SnapshotManifest.MEM), dir.resolve(QemuCommand.MEMORY_FILE));
             Instant deadline = Instant.now().plus(SnapshotCapture.MIGRATION_TIMEOUT);
-            sq = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(SnapshotCapture.QMP_TIMEOUT),
+            sq = Qmp.connect(
+                    dir.resolve(QemuCommand.QMP_SOCKET),
+                    Instant.now().plus(SnapshotCapture.QMP_TIMEOUT),
                     successor.onExit());
             undo.push("close the successor's QMP", sq::close);
             // connected before the successor loads the state: the guest never sees a new host,
@@ -88,9 +101,11 @@ final class Rehome {
             Migration.capabilities(sq, Map.of("events", true, "x-ignore-shared", true));
             Migration incoming = new Migration(sq);
             incoming.listen(dir.resolve("mig.sock"));
-            Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
+            Migration.capabilities(
+                    qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
             splice = m.agent().prepareSplice(agentNext); // host writes wait from here until the successor runs
-            undo.push("cancel the agent splice", splice::cancel); // runs before agentNext's close: it owns the socket now
+            undo.push(
+                    "cancel the agent splice", splice::cancel); // runs before agentNext's close: it owns the socket now
             faults.at("migrate");
             stopped.set(true); // set first: a stop that fails half-way is still resumed
             qmp.execute("stop");
@@ -107,9 +122,19 @@ final class Rehome {
         }
         List<String> diskLayers = new ArrayList<>(rec.diskLayers());
         if (source.rootDisk() != null) diskLayers.add(frozenName);
-        var moved = new MachineRecord(rec.spec(), rec.imageName(), rec.imageKey(), rec.accelerator(),
-                rec.machineOptions(), cmd.argv(), successor.pid(), rec.diskBytes(), QemuCommand.ROOT_DISK_NODE,
-                diskLayers, rec.snapshotId(), source.rootDisk() != null ? nextTop.getFileName().toString() : rec.diskTop());
+        var moved = new MachineRecord(
+                rec.spec(),
+                rec.imageName(),
+                rec.imageKey(),
+                rec.accelerator(),
+                rec.machineOptions(),
+                cmd.argv(),
+                successor.pid(),
+                rec.diskBytes(),
+                QemuCommand.ROOT_DISK_NODE,
+                diskLayers,
+                rec.snapshotId(),
+                source.rootDisk() != null ? nextTop.getFileName().toString() : rec.diskTop());
         try {
             m.rehome(successor, sq, moved);
         } catch (IOException | RuntimeException e) {
@@ -117,7 +142,8 @@ final class Rehome {
             throw e;
         }
         faults.at("rehomed"); // committed: the record names the successor; the old sockets are still there
-        for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET)) Files.deleteIfExists(dir.resolve(s + OLD));
+        for (String s : List.of(QemuCommand.QMP_SOCKET, QemuCommand.AGENT_SOCKET))
+            Files.deleteIfExists(dir.resolve(s + OLD));
         // the old QEMU is killed: its socket's stream ends, the reader goes on with the successor's
         splice.commit(Instant.now().plus(SnapshotCapture.QMP_TIMEOUT), m.exitFuture());
         return OptionalDouble.of(pauseMs);
@@ -141,7 +167,11 @@ final class Rehome {
             if (h.pid() == rec.pid()) continue;
             String cmdline = cmdline(h.pid());
             if (cmdline.contains("qemu") && cmdline.contains(qmpArg)) {
-                LOG.log(Level.WARNING, "machine {0}: killing QEMU {1}, left by a re-home cut short", dir.getFileName(), h.pid());
+                LOG.log(
+                        Level.WARNING,
+                        "machine {0}: killing QEMU {1}, left by a re-home cut short",
+                        dir.getFileName(),
+                        h.pid());
                 h.destroyForcibly();
                 h.onExit().join();
             }
@@ -152,17 +182,24 @@ final class Rehome {
             Files.deleteIfExists(oldAgent);
         } else {
             moveSockets(dir, OLD, "");
-            Path unusedTop = dir.resolve(MachineRecord.layerName(rec.diskLayers().size() + 1));
+            Path unusedTop =
+                    dir.resolve(MachineRecord.layerName(rec.diskLayers().size() + 1));
             if (!unusedTop.getFileName().toString().equals(rec.diskTop())) Files.deleteIfExists(unusedTop);
         }
         Files.writeString(dir.resolve("pid"), Long.toString(rec.pid()));
-        LOG.log(Level.WARNING, "machine {0}: a re-home cut short by a crash was {1}", dir.getFileName(),
-                successorWon ? "completed (the successor QEMU holds the VM)" : "rolled back (the VM stays in its QEMU)");
+        LOG.log(
+                Level.WARNING,
+                "machine {0}: a re-home cut short by a crash was {1}",
+                dir.getFileName(),
+                successorWon
+                        ? "completed (the successor QEMU holds the VM)"
+                        : "rolled back (the VM stays in its QEMU)");
     }
 
     private static String cmdline(long pid) {
         try {
-            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
+            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"))
+                    .replace('\0', ' ');
         } catch (IOException e) {
             return ""; // exited meanwhile, or not ours to read
         }

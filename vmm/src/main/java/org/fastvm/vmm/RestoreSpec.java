@@ -21,7 +21,8 @@ public record RestoreSpec(String id, String hostname, int diskGib) {
         if (hostname != null && !HOSTNAME.matcher(hostname).matches()) {
             throw new IllegalArgumentException("hostname: not a valid host name: '" + hostname + "'");
         }
-        if (diskGib < 0 || diskGib > 2048) throw new IllegalArgumentException("diskGib: must be 0..2048, got " + diskGib);
+        if (diskGib < 0 || diskGib > 2048)
+            throw new IllegalArgumentException("diskGib: must be 0..2048, got " + diskGib);
     }
 
     /** {@return a spec with a generated id, hostname = id, the snapshot's disk size} */

@@ -13,7 +13,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
-
 import org.fastvm.vmm.agent.AgentChannel;
 import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.process.ProcessRunner;
@@ -80,8 +79,8 @@ final class Restorer {
         }
     }
 
-    private QemuMachine restore(SnapshotManifest man, String id, String vmId, String hostname, long wantDisk, Path dir,
-                                MachineSpec as)
+    private QemuMachine restore(
+            SnapshotManifest man, String id, String vmId, String hostname, long wantDisk, Path dir, MachineSpec as)
             throws InterruptedException {
         PreparedQemu p = pool.claim(id, dir); // pool entries are warmed up
         byte[] state = null;
@@ -91,11 +90,28 @@ final class Restorer {
         }
         QemuMachine m = null;
         try {
-            var mspec = as != null ? as : new MachineSpec(vmId, man.imageName(), man.vcpus(), man.memoryMib(),
-                    man.hasRootDisk() ? (int) (wantDisk >> 30) : 0, hostname);
-            var rec = new MachineRecord(mspec, man.imageName(), man.imageKey(), man.accelerator(),
-                    p.command().machineOptions(), p.command().argv(), p.process().pid(),
-                    man.hasRootDisk() ? wantDisk : 0, QemuCommand.ROOT_DISK_NODE, man.diskLayers(), id, null);
+            var mspec = as != null
+                    ? as
+                    : new MachineSpec(
+                            vmId,
+                            man.imageName(),
+                            man.vcpus(),
+                            man.memoryMib(),
+                            man.hasRootDisk() ? (int) (wantDisk >> 30) : 0,
+                            hostname);
+            var rec = new MachineRecord(
+                    mspec,
+                    man.imageName(),
+                    man.imageKey(),
+                    man.accelerator(),
+                    p.command().machineOptions(),
+                    p.command().argv(),
+                    p.process().pid(),
+                    man.hasRootDisk() ? wantDisk : 0,
+                    QemuCommand.ROOT_DISK_NODE,
+                    man.diskLayers(),
+                    id,
+                    null);
             m = new QemuMachine(dir, rec, p.process().toHandle(), p.process().onExit());
             faults.atUnchecked("restore-spawned"); // a QEMU runs in the VM dir; no record yet: not a VM
             AgentChannel agent;
@@ -114,7 +130,10 @@ final class Restorer {
             } else {
                 how = "cold";
                 Instant deadline = Instant.now().plus(RESTORE_HELLO_TIMEOUT);
-                agent = AgentChannel.connectEarly(dir.resolve(QemuCommand.AGENT_SOCKET), deadline, m.exitFuture(),
+                agent = AgentChannel.connectEarly(
+                        dir.resolve(QemuCommand.AGENT_SOCKET),
+                        deadline,
+                        m.exitFuture(),
                         QemuMachine.deathMapper("machine " + vmId, p.process().pid(), m.exitFuture()));
                 m.adopt(p.qmp(), agent);
                 loadState(p, state, deadline, m.exitFuture(), id);
@@ -126,10 +145,15 @@ final class Restorer {
                 try {
                     agent.awaitHello(deadline, m.exitFuture());
                 } catch (VmmException e) {
-                    throw new VmmException("clone " + vmId + " of " + id + ": " + e.getMessage() + "; status "
-                            + p.qmp().execute("query-status").path("status").asText() + "\n--- qemu.log ---\n"
-                            + FileOps.tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n"
-                            + FileOps.tail(dir.resolve(QemuCommand.CONSOLE_LOG)), e);
+                    throw new VmmException(
+                            "clone " + vmId + " of " + id + ": " + e.getMessage() + "; status "
+                                    + p.qmp()
+                                            .execute("query-status")
+                                            .path("status")
+                                            .asText() + "\n--- qemu.log ---\n"
+                                    + FileOps.tail(dir.resolve("qemu.log")) + "\n--- console.log ---\n"
+                                    + FileOps.tail(dir.resolve(QemuCommand.CONSOLE_LOG)),
+                            e);
                 }
                 tHello = System.nanoTime();
             }
@@ -141,9 +165,18 @@ final class Restorer {
             }
             faults.atUnchecked("restore-identified");
             rec.write(dir); // the commit point: from here on the dir is a VM an engine attaches
-            LOG.log(Level.INFO, "restored {0} from {1} ({2}, pid {3}): state loaded {4} ms, cont {5} ms, HELLO {6} ms,"
-                    + " re-identified {7} ms", vmId, id, how, p.process().pid(), (tLoaded - t0) / 1_000_000,
-                    (tCont - tLoaded) / 1_000_000, (tHello - tCont) / 1_000_000, (tIdent - tHello) / 1_000_000);
+            LOG.log(
+                    Level.INFO,
+                    "restored {0} from {1} ({2}, pid {3}): state loaded {4} ms, cont {5} ms, HELLO {6} ms,"
+                            + " re-identified {7} ms",
+                    vmId,
+                    id,
+                    how,
+                    p.process().pid(),
+                    (tLoaded - t0) / 1_000_000,
+                    (tCont - tLoaded) / 1_000_000,
+                    (tHello - tCont) / 1_000_000,
+                    (tIdent - tHello) / 1_000_000);
             return m;
         } catch (RuntimeException | InterruptedException | Error e) {
             if (m != null) m.stopProcess();
@@ -159,8 +192,10 @@ final class Restorer {
         try {
             p.incoming().await(Set.of("completed"), deadline, exit);
         } catch (QmpException e) {
-            throw new SnapshotIncompatibleException("QEMU refused the state of snapshot " + id + ": "
-                    + e.getMessage() + "\n--- qemu.log ---\n" + FileOps.tail(p.dir().resolve("qemu.log")), e);
+            throw new SnapshotIncompatibleException(
+                    "QEMU refused the state of snapshot " + id + ": " + e.getMessage() + "\n--- qemu.log ---\n"
+                            + FileOps.tail(p.dir().resolve("qemu.log")),
+                    e);
         } finally {
             p.incoming().close();
         }
@@ -180,19 +215,29 @@ final class Restorer {
         try {
             Files.createDirectory(dir);
         } catch (FileAlreadyExistsException e) {
-            throw new IllegalArgumentException("id: a VM named '" + dir.getFileName() + "' already exists in " + dir.getParent());
+            throw new IllegalArgumentException(
+                    "id: a VM named '" + dir.getFileName() + "' already exists in " + dir.getParent());
         } catch (IOException e) {
             throw new VmmException("cannot create " + dir + ": " + e.getMessage(), e);
         }
         try (var undo = new Cleanup("restore QEMU in " + dir)) {
             undo.push("remove " + dir, () -> FileOps.deleteQuietly(dir));
             store.linkInto(man, dir);
-            GuestImage img = engine.imageBuild(man.imageName(), man.imageKey()).orElseThrow(
-                    () -> new SnapshotIncompatibleException("snapshot " + man.id() + ": its image build "
-                            + man.imageKey() + " left the image cache"));
-            QemuCommand cmd = QemuCommand.restore(engine.config().qemuBinary(), man.accelerator(), img.machineOptions(),
-                    man.vcpus(), man.memoryMib(), dir, dir.resolve(QemuCommand.MEMORY_FILE),
-                    man.hasRootDisk() ? dir.resolve(MachineRecord.layerName(man.diskLayers().size())) : null,
+            GuestImage img = engine.imageBuild(man.imageName(), man.imageKey())
+                    .orElseThrow(() -> new SnapshotIncompatibleException(
+                            "snapshot " + man.id() + ": its image build " + man.imageKey() + " left the image cache"));
+            QemuCommand cmd = QemuCommand.restore(
+                    engine.config().qemuBinary(),
+                    man.accelerator(),
+                    img.machineOptions(),
+                    man.vcpus(),
+                    man.memoryMib(),
+                    dir,
+                    dir.resolve(QemuCommand.MEMORY_FILE),
+                    man.hasRootDisk()
+                            ? dir.resolve(
+                                    MachineRecord.layerName(man.diskLayers().size()))
+                            : null,
                     man.diskLayers().stream().map(dir::resolve).toList());
             if (!cmd.shape().equals(man.shape())) {
                 throw new SnapshotIncompatibleException("snapshot " + man.id() + " has machine shape '" + man.shape()
@@ -201,7 +246,8 @@ final class Restorer {
             Process proc = ProcessRunner.spawnDetached(cmd.argv(), dir.resolve("qemu.log"));
             undo.kill("restore QEMU", proc);
             Files.writeString(dir.resolve("pid"), Long.toString(proc.pid()));
-            Qmp qmp = Qmp.connect(dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), proc.onExit());
+            Qmp qmp = Qmp.connect(
+                    dir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), proc.onExit());
             undo.push("close QMP", qmp::close);
             Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true));
             Migration incoming = new Migration(qmp);
@@ -230,7 +276,10 @@ final class Restorer {
             var label = new AtomicReference<>("pre-spawned clone of " + man.id());
             long pid = p.process().pid();
             CompletableFuture<Process> exit = p.process().onExit();
-            agent = AgentChannel.connectEarly(p.dir().resolve(QemuCommand.AGENT_SOCKET), deadline, exit,
+            agent = AgentChannel.connectEarly(
+                    p.dir().resolve(QemuCommand.AGENT_SOCKET),
+                    deadline,
+                    exit,
                     e -> QemuMachine.deathMapper(label.get(), pid, exit).apply(e));
             loadState(p, state, deadline, exit, man.id());
             Migration.cont(p.qmp());
@@ -238,7 +287,8 @@ final class Restorer {
             ExecResult r = agent.exec(ExecRequest.of("true"));
             if (r.exitCode() != 0) throw new VmmException("warm-up exec of 'true' exited " + r.exitCode());
             p.qmp().execute("stop");
-            return new PreparedQemu(p.snapshotId(), p.dir(), p.process(), p.command(), p.qmp(), p.incoming(), agent, label);
+            return new PreparedQemu(
+                    p.snapshotId(), p.dir(), p.process(), p.command(), p.qmp(), p.incoming(), agent, label);
         } catch (RuntimeException | InterruptedException e) {
             if (agent != null) agent.close();
             p.kill();
@@ -268,9 +318,11 @@ final class Restorer {
     private static CompletableFuture<Void> reidentify(AgentChannel agent, String hostname) {
         byte[] entropy = new byte[64];
         RANDOM.nextBytes(entropy);
-        var time = CompletableFuture.runAsync(() -> call(() -> agent.setTime(Instant.now())), Thread::startVirtualThread);
+        var time =
+                CompletableFuture.runAsync(() -> call(() -> agent.setTime(Instant.now())), Thread::startVirtualThread);
         var rng = CompletableFuture.runAsync(() -> call(() -> agent.addEntropy(entropy)), Thread::startVirtualThread);
-        var name = CompletableFuture.runAsync(() -> call(() -> agent.setHostname(hostname)), Thread::startVirtualThread);
+        var name =
+                CompletableFuture.runAsync(() -> call(() -> agent.setHostname(hostname)), Thread::startVirtualThread);
         return CompletableFuture.allOf(time, rng, name);
     }
 
@@ -278,7 +330,9 @@ final class Restorer {
         try {
             f.get();
         } catch (ExecutionException e) {
-            throw e.getCause() instanceof VmmException v ? v : new VmmException("re-identifying the clone failed", e.getCause());
+            throw e.getCause() instanceof VmmException v
+                    ? v
+                    : new VmmException("re-identifying the clone failed", e.getCause());
         }
     }
 

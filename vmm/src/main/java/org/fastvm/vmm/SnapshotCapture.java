@@ -1,5 +1,6 @@
 package org.fastvm.vmm;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Files;
@@ -12,14 +13,11 @@ import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-
-import com.fasterxml.jackson.databind.JsonNode;
-
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.qemu.Migration;
 import org.fastvm.vmm.qemu.QemuCommand;
-import org.fastvm.vmm.qemu.QmpException;
 import org.fastvm.vmm.qemu.Qmp;
+import org.fastvm.vmm.qemu.QmpException;
 
 /**
  * Takes a snapshot of a running VM: RAM, device state and root disk, written in a temp dir
@@ -42,6 +40,7 @@ final class SnapshotCapture {
     private static final System.Logger LOG = System.getLogger(SnapshotCapture.class.getName());
     /** The capture QEMU's dir inside a snapshot's temp dir (its pid file lets start-up kill it after a crash). */
     static final String CAPTURE_DIR = "c";
+
     static final Duration QMP_TIMEOUT = Duration.ofSeconds(15);
     /** A stopped copy of a big guest under TCG takes seconds; past this we give up and resume the VM. */
     static final Duration MIGRATION_TIMEOUT = Duration.ofMinutes(3);
@@ -84,14 +83,16 @@ final class SnapshotCapture {
     VmSnapshot snapshot(QemuMachine m, String id) throws InterruptedException {
         m.snapshotLock.lock();
         try {
-            if (!m.isAlive()) throw new MachineDeadException("machine " + m.id() + " is not running; cannot snapshot it");
-            if (store.exists(id)) throw new IllegalArgumentException("id: a snapshot named '" + id + "' already exists");
+            if (!m.isAlive())
+                throw new MachineDeadException("machine " + m.id() + " is not running; cannot snapshot it");
+            if (store.exists(id))
+                throw new IllegalArgumentException("id: a snapshot named '" + id + "' already exists");
             Path tmp;
             try {
                 tmp = store.newTempDir();
             } catch (IOException e) {
-                throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + ": cannot create its temp dir: "
-                        + e.getMessage(), e);
+                throw new SnapshotFailedException(
+                        "snapshot " + id + " of " + m.id() + ": cannot create its temp dir: " + e.getMessage(), e);
             }
             try (var undo = new Cleanup("snapshot " + id)) {
                 undo.push("remove " + tmp, () -> FileOps.deleteQuietly(tmp));
@@ -99,19 +100,25 @@ final class SnapshotCapture {
                 faults.at("publish");
                 Path dir = store.publish(tmp, id);
                 undo.keep();
-                LOG.log(Level.INFO, "snapshot {0} of {1}: paused {2} ms, {3} MiB of RAM", id, m.id(),
-                        man.pauseMillis(), man.memAllocatedBytes() >> 20);
+                LOG.log(
+                        Level.INFO,
+                        "snapshot {0} of {1}: paused {2} ms, {3} MiB of RAM",
+                        id,
+                        m.id(),
+                        man.pauseMillis(),
+                        man.memAllocatedBytes() >> 20);
                 return man.toSnapshot(dir);
             } catch (IOException e) {
-                throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + " failed: " + e.getMessage()
-                        + store.freeSpace(), e);
+                throw new SnapshotFailedException(
+                        "snapshot " + id + " of " + m.id() + " failed: " + e.getMessage() + store.freeSpace(), e);
             } catch (MachineDeadException | IllegalArgumentException e) {
                 throw e;
             } catch (RuntimeException | InterruptedException | Error e) {
-                if (!m.isAlive()) throw new MachineDeadException("machine " + m.id() + " died during snapshot " + id, e);
+                if (!m.isAlive())
+                    throw new MachineDeadException("machine " + m.id() + " died during snapshot " + id, e);
                 if (e instanceof VmmException v) {
-                    throw new SnapshotFailedException("snapshot " + id + " of " + m.id() + " failed: " + v.getMessage()
-                            + store.freeSpace(), v);
+                    throw new SnapshotFailedException(
+                            "snapshot " + id + " of " + m.id() + " failed: " + v.getMessage() + store.freeSpace(), v);
                 }
                 throw e;
             }
@@ -132,7 +139,8 @@ final class SnapshotCapture {
         String nextTopName = MachineRecord.layerName(k + 1);
         Path vmDir = m.dir();
         Path nextTop = vmDir.resolve(nextTopName);
-        var freeze = new DiskFreeze(disk, m.qmp(), rec.diskNode(), QemuCommand.ROOT_DISK_NODE + "-s" + (k + 1), nextTop);
+        var freeze =
+                new DiskFreeze(disk, m.qmp(), rec.diskNode(), QemuCommand.ROOT_DISK_NODE + "-s" + (k + 1), nextTop);
         double pauseMs;
         try (var undo = new Cleanup("capture of " + m.id())) {
             if (disk) {
@@ -140,7 +148,8 @@ final class SnapshotCapture {
                 undo.push("remove " + nextTop, () -> Files.deleteIfExists(nextTop));
             }
             OptionalDouble rehomed = source.memShared()
-                    ? rehome.capture(m, rec, source, tmp, frozenName, nextTop) : OptionalDouble.empty();
+                    ? rehome.capture(m, rec, source, tmp, frozenName, nextTop)
+                    : OptionalDouble.empty();
             if (rehomed.isPresent()) {
                 pauseMs = rehomed.getAsDouble(); // the successor's record already names the new top
             } else if (source.memShared()) {
@@ -165,10 +174,27 @@ final class SnapshotCapture {
         Path mem = tmp.resolve(SnapshotManifest.MEM);
         byte[] stateBytes = Files.readAllBytes(tmp.resolve(SnapshotManifest.STATE));
         faults.at("manifest");
-        var man = new SnapshotManifest(SnapshotManifest.FORMAT, id, m.id(), rec.imageName(), rec.imageKey(),
-                engine.qemuVersion().describe(), rec.accelerator(), rec.spec().vcpus(), rec.spec().memoryMib(),
-                source.shape(), rec.argv(), disk, rec.diskBytes(), layers, Files.size(mem), FileOps.allocatedBytes(mem),
-                stateBytes.length, SnapshotManifest.sha256(stateBytes), pauseMs, Instant.now().toString());
+        var man = new SnapshotManifest(
+                SnapshotManifest.FORMAT,
+                id,
+                m.id(),
+                rec.imageName(),
+                rec.imageKey(),
+                engine.qemuVersion().describe(),
+                rec.accelerator(),
+                rec.spec().vcpus(),
+                rec.spec().memoryMib(),
+                source.shape(),
+                rec.argv(),
+                disk,
+                rec.diskBytes(),
+                layers,
+                Files.size(mem),
+                FileOps.allocatedBytes(mem),
+                stateBytes.length,
+                SnapshotManifest.sha256(stateBytes),
+                pauseMs,
+                Instant.now().toString());
         man.write(tmp);
         for (String f : List.of(SnapshotManifest.MEM, SnapshotManifest.STATE, SnapshotManifest.FILE)) {
             FileOps.fsync(tmp.resolve(f));
@@ -190,10 +216,15 @@ final class SnapshotCapture {
         Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", true, "pause-before-switchover", false));
         return whileStopped(m, freeze, () -> {
             faults.at("state");
-            new Migration(qmp).saveTo(tmp.resolve(SnapshotManifest.STATE), tmp.resolve("state.sock"), deadline,
-                    m.exitFuture());
-            ProcessRunner.run(List.of("cp", "--sparse=always", "--reflink=auto",
-                    m.dir().resolve(QemuCommand.MEMORY_FILE).toString(), tmp.resolve(SnapshotManifest.MEM).toString()),
+            new Migration(qmp)
+                    .saveTo(tmp.resolve(SnapshotManifest.STATE), tmp.resolve("state.sock"), deadline, m.exitFuture());
+            ProcessRunner.run(
+                    List.of(
+                            "cp",
+                            "--sparse=always",
+                            "--reflink=auto",
+                            m.dir().resolve(QemuCommand.MEMORY_FILE).toString(),
+                            tmp.resolve(SnapshotManifest.MEM).toString()),
                     MIGRATION_TIMEOUT);
         });
     }
@@ -210,7 +241,8 @@ final class SnapshotCapture {
      *
      * @return the pause in ms
      */
-    private double whileStopped(QemuMachine m, DiskFreeze freeze, StoppedCopy copy) throws IOException, InterruptedException {
+    private double whileStopped(QemuMachine m, DiskFreeze freeze, StoppedCopy copy)
+            throws IOException, InterruptedException {
         Qmp qmp = m.qmp();
         try (var undo = new Cleanup("stopped copy of " + m.id())) {
             undo.push("drop the new disk top", freeze::undo);
@@ -246,28 +278,37 @@ final class SnapshotCapture {
             Process cap = ProcessRunner.spawnDetached(capCmd.argv(), capDir.resolve("qemu.log"));
             always.kill("capture QEMU", cap);
             Files.writeString(capDir.resolve("pid"), Long.toString(cap.pid()));
-            try (Qmp capQmp = Qmp.connect(capDir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT),
-                    cap.onExit())) {
+            try (Qmp capQmp = Qmp.connect(
+                    capDir.resolve(QemuCommand.QMP_SOCKET), Instant.now().plus(QMP_TIMEOUT), cap.onExit())) {
                 Instant deadline = Instant.now().plus(MIGRATION_TIMEOUT);
                 Migration.capabilities(capQmp, Map.of("events", true, "x-ignore-shared", false));
                 Migration incoming = new Migration(capQmp);
                 incoming.listen(capDir.resolve("mig.sock"));
-                Migration.capabilities(qmp, Map.of("events", true, "x-ignore-shared", false,
-                        "pause-before-switchover", livePrecopy));
-                qmp.execute("migrate-set-parameters", Map.of("max-bandwidth", 8L << 30, "downtime-limit", DOWNTIME_LIMIT_MS));
+                Migration.capabilities(
+                        qmp, Map.of("events", true, "x-ignore-shared", false, "pause-before-switchover", livePrecopy));
+                qmp.execute(
+                        "migrate-set-parameters",
+                        Map.of("max-bandwidth", 8L << 30, "downtime-limit", DOWNTIME_LIMIT_MS));
                 String uri = "unix:" + capDir.resolve("mig.sock");
-                double pauseMs = livePrecopy ? migrateLive(m, uri, freeze, deadline) : migrateStopped(m, uri, freeze, deadline);
+                double pauseMs =
+                        livePrecopy ? migrateLive(m, uri, freeze, deadline) : migrateStopped(m, uri, freeze, deadline);
                 incoming.await(Set.of("completed"), deadline, cap.onExit());
                 incoming.close();
                 Migration.capabilities(capQmp, Map.of("x-ignore-shared", true));
                 faults.at("state");
-                new Migration(capQmp).saveTo(tmp.resolve(SnapshotManifest.STATE), capDir.resolve("state.sock"), deadline,
-                        cap.onExit());
+                new Migration(capQmp)
+                        .saveTo(
+                                tmp.resolve(SnapshotManifest.STATE),
+                                capDir.resolve("state.sock"),
+                                deadline,
+                                cap.onExit());
                 return pauseMs;
             } catch (QmpException e) {
                 if (!cap.isAlive()) {
-                    throw new SnapshotFailedException("the capture QEMU died (exit " + cap.exitValue() + "): "
-                            + FileOps.tail(capDir.resolve("qemu.log")), e);
+                    throw new SnapshotFailedException(
+                            "the capture QEMU died (exit " + cap.exitValue() + "): "
+                                    + FileOps.tail(capDir.resolve("qemu.log")),
+                            e);
                 }
                 throw e;
             }
@@ -294,8 +335,10 @@ final class SnapshotCapture {
     private double migrateLive(QemuMachine m, String uri, DiskFreeze freeze, Instant deadline)
             throws IOException, InterruptedException {
         Qmp qmp = m.qmp();
-        CompletableFuture<JsonNode> stopEvent = qmp.nextEvent(ev -> "STOP".equals(ev.path("event").asText()));
-        try (Migration out = new Migration(qmp); var undo = new Cleanup("live migration of " + m.id())) {
+        CompletableFuture<JsonNode> stopEvent =
+                qmp.nextEvent(ev -> "STOP".equals(ev.path("event").asText()));
+        try (Migration out = new Migration(qmp);
+                var undo = new Cleanup("live migration of " + m.id())) {
             undo.push("drop the new disk top", freeze::undo);
             freeze.prepare();
             undo.push("resume " + m.id(), () -> resumeAfterFailure(m, qmp));
@@ -303,8 +346,11 @@ final class SnapshotCapture {
             qmp.execute("migrate", Map.of("uri", uri));
             Instant bound = Instant.now().plus(LIVE_PRECOPY_LIMIT);
             if (out.awaitUntil(Set.of("pre-switchover"), bound, m.exitFuture()) == null) {
-                LOG.log(Level.INFO, "machine {0}: live precopy did not converge in {1} ms; stopping it for the rest",
-                        m.id(), LIVE_PRECOPY_LIMIT.toMillis());
+                LOG.log(
+                        Level.INFO,
+                        "machine {0}: live precopy did not converge in {1} ms; stopping it for the rest",
+                        m.id(),
+                        LIVE_PRECOPY_LIMIT.toMillis());
                 qmp.execute("stop");
                 out.await(Set.of("pre-switchover"), deadline, m.exitFuture());
             }
@@ -346,8 +392,15 @@ final class SnapshotCapture {
     private QemuCommand sourceCommand(QemuMachine m, MachineRecord rec) {
         Path dir = m.dir();
         boolean hasDisk = rec.diskBytes() > 0 || Files.exists(dir.resolve(rec.diskTop()));
-        return QemuCommand.running(engine.config().qemuBinary(), rec.accelerator(), rec.machineOptions(),
-                rec.spec().vcpus(), rec.spec().memoryMib(), dir, rec.ramShared(),
-                hasDisk ? dir.resolve(rec.diskTop()) : null, rec.diskLayers().stream().map(dir::resolve).toList());
+        return QemuCommand.running(
+                engine.config().qemuBinary(),
+                rec.accelerator(),
+                rec.machineOptions(),
+                rec.spec().vcpus(),
+                rec.spec().memoryMib(),
+                dir,
+                rec.ramShared(),
+                hasDisk ? dir.resolve(rec.diskTop()) : null,
+                rec.diskLayers().stream().map(dir::resolve).toList());
     }
 }

@@ -1,12 +1,11 @@
 package org.fastvm.vmm;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * {@code manifest.json} of a snapshot directory: what a restore must match and what the
@@ -34,11 +33,27 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param pauseMillis how long the source was paused
  * @param createdAt   ISO-8601 instant
  */
-record SnapshotManifest(int format, String id, String sourceVmId, String imageName, String imageKey,
-                        String qemuVersion, Accelerator accelerator, int vcpus, int memoryMib, String shape,
-                        List<String> sourceArgv, boolean hasRootDisk, long diskBytes, List<String> diskLayers,
-                        long memBytes, long memAllocatedBytes, long stateBytes, String stateSha256,
-                        double pauseMillis, String createdAt) {
+record SnapshotManifest(
+        int format,
+        String id,
+        String sourceVmId,
+        String imageName,
+        String imageKey,
+        String qemuVersion,
+        Accelerator accelerator,
+        int vcpus,
+        int memoryMib,
+        String shape,
+        List<String> sourceArgv,
+        boolean hasRootDisk,
+        long diskBytes,
+        List<String> diskLayers,
+        long memBytes,
+        long memAllocatedBytes,
+        long stateBytes,
+        String stateSha256,
+        double pauseMillis,
+        String createdAt) {
     static final String FILE = "manifest.json", MEM = "mem", STATE = "state", OVERLAY = "overlay.qcow2";
     static final int FORMAT = 1;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -50,7 +65,9 @@ record SnapshotManifest(int format, String id, String sourceVmId, String imageNa
     /** {@return the hex SHA-256 of a device state, as {@code stateSha256} records it} */
     static String sha256(byte[] b) {
         try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+            return java.util.HexFormat.of()
+                    .formatHex(
+                            java.security.MessageDigest.getInstance("SHA-256").digest(b));
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
@@ -65,7 +82,20 @@ record SnapshotManifest(int format, String id, String sourceVmId, String imageNa
     }
 
     VmSnapshot toSnapshot(Path dir) {
-        return new VmSnapshot(id, dir, sourceVmId, imageName, imageKey, qemuVersion, accelerator, vcpus, memoryMib,
-                hasRootDisk, diskBytes, memAllocatedBytes, pauseMillis, Instant.parse(createdAt));
+        return new VmSnapshot(
+                id,
+                dir,
+                sourceVmId,
+                imageName,
+                imageKey,
+                qemuVersion,
+                accelerator,
+                vcpus,
+                memoryMib,
+                hasRootDisk,
+                diskBytes,
+                memAllocatedBytes,
+                pauseMillis,
+                Instant.parse(createdAt));
     }
 }

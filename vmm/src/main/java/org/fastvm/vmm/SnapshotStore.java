@@ -39,7 +39,8 @@ final class SnapshotStore {
         try {
             Files.createDirectories(dir);
             try (var s = Files.list(dir)) {
-                for (Path p : s.filter(p -> p.getFileName().toString().startsWith(TMP_PREFIX)).toList()) {
+                for (Path p : s.filter(p -> p.getFileName().toString().startsWith(TMP_PREFIX))
+                        .toList()) {
                     killCaptureIn(p);
                     FileOps.deleteQuietly(p);
                 }
@@ -63,7 +64,8 @@ final class SnapshotStore {
             for (Path p : s.sorted().toList()) {
                 String name = p.getFileName().toString();
                 if (name.startsWith(TMP_PREFIX) || name.startsWith(INTERNAL_PREFIX)) continue;
-                if (Files.isRegularFile(p.resolve(SnapshotManifest.FILE))) out.add(SnapshotManifest.read(p).toSnapshot(p));
+                if (Files.isRegularFile(p.resolve(SnapshotManifest.FILE)))
+                    out.add(SnapshotManifest.read(p).toSnapshot(p));
             }
         } catch (IOException e) {
             throw new VmmException("cannot list " + dir + ": " + e.getMessage(), e);
@@ -76,7 +78,9 @@ final class SnapshotStore {
         try (var s = Files.list(dir)) {
             return s.filter(p -> p.getFileName().toString().startsWith(prefix))
                     .filter(p -> Files.isRegularFile(p.resolve(SnapshotManifest.FILE)))
-                    .map(p -> p.getFileName().toString()).sorted().toList();
+                    .map(p -> p.getFileName().toString())
+                    .sorted()
+                    .toList();
         } catch (IOException e) {
             throw new VmmException("cannot list " + dir + ": " + e.getMessage(), e);
         }
@@ -141,8 +145,8 @@ final class SnapshotStore {
         }
         String qemu = engine.qemuVersion().describe();
         if (!man.qemuVersion().equals(qemu)) {
-            throw new SnapshotIncompatibleException("snapshot " + id + " was taken with '" + man.qemuVersion()
-                    + "', this engine runs '" + qemu + "'");
+            throw new SnapshotIncompatibleException(
+                    "snapshot " + id + " was taken with '" + man.qemuVersion() + "', this engine runs '" + qemu + "'");
         }
         if (man.accelerator() != engine.accelerator()) {
             throw new SnapshotIncompatibleException("snapshot " + id + " was taken on " + man.accelerator()
@@ -162,7 +166,8 @@ final class SnapshotStore {
         try {
             byte[] b = Files.readAllBytes(f);
             if (!SnapshotManifest.sha256(b).equals(man.stateSha256())) {
-                throw new SnapshotIncompatibleException("snapshot " + man.id() + ": state file checksum mismatch (corrupt)");
+                throw new SnapshotIncompatibleException(
+                        "snapshot " + man.id() + ": state file checksum mismatch (corrupt)");
             }
             return b;
         } catch (NoSuchFileException e) {
@@ -180,10 +185,13 @@ final class SnapshotStore {
         Path snap = dir.resolve(man.id());
         dirLock.readLock().lock();
         try {
-            Files.createLink(vmDir.resolve(org.fastvm.vmm.qemu.QemuCommand.MEMORY_FILE), snap.resolve(SnapshotManifest.MEM));
+            Files.createLink(
+                    vmDir.resolve(org.fastvm.vmm.qemu.QemuCommand.MEMORY_FILE), snap.resolve(SnapshotManifest.MEM));
             for (String l : man.diskLayers()) Files.createLink(vmDir.resolve(l), snap.resolve(l));
             if (man.hasRootDisk()) {
-                Files.copy(snap.resolve(SnapshotManifest.OVERLAY), vmDir.resolve(MachineRecord.layerName(man.diskLayers().size())));
+                Files.copy(
+                        snap.resolve(SnapshotManifest.OVERLAY),
+                        vmDir.resolve(MachineRecord.layerName(man.diskLayers().size())));
             }
         } catch (NoSuchFileException e) {
             throw new NoSuchSnapshotException("snapshot '" + man.id() + "' was deleted during the restore");
@@ -198,10 +206,12 @@ final class SnapshotStore {
         try {
             if (!Files.isRegularFile(pid)) return;
             long p = Long.parseLong(Files.readString(pid).strip());
-            ProcessHandle.of(p).filter(h -> h.info().command().orElse("").contains("qemu")).ifPresent(h -> {
-                h.destroyForcibly();
-                h.onExit().join();
-            });
+            ProcessHandle.of(p)
+                    .filter(h -> h.info().command().orElse("").contains("qemu"))
+                    .ifPresent(h -> {
+                        h.destroyForcibly();
+                        h.onExit().join();
+                    });
         } catch (IOException | NumberFormatException e) {
             LOG.log(Level.DEBUG, "stale capture pid in {0}: {1}", tmp, e.toString());
         }

@@ -23,7 +23,18 @@ import java.time.Instant;
  * @param pauseMillis how long the source VM was paused for this snapshot
  * @param createdAt   when the snapshot was taken
  */
-public record VmSnapshot(String id, Path dir, String sourceVmId, String imageName, String imageKey,
-                         String qemuVersion, Accelerator accelerator, int vcpus, int memoryMib,
-                         boolean hasRootDisk, long diskBytes, long memBytes, double pauseMillis,
-                         Instant createdAt) {}
+public record VmSnapshot(
+        String id,
+        Path dir,
+        String sourceVmId,
+        String imageName,
+        String imageKey,
+        String qemuVersion,
+        Accelerator accelerator,
+        int vcpus,
+        int memoryMib,
+        boolean hasRootDisk,
+        long diskBytes,
+        long memBytes,
+        double pauseMillis,
+        Instant createdAt) {}

@@ -56,6 +56,7 @@ final class WarmPool implements AutoCloseable {
     static final Duration DEMAND_WINDOW = Duration.ofMinutes(10);
     /** No pre-spawning while the host has less memory available than this share of its total. */
     static final double MIN_AVAILABLE_MEMORY = 0.25;
+
     private boolean closed;
 
     WarmPool(Spawner spawner, Path poolDir, EngineConfig config) {
@@ -115,7 +116,8 @@ final class WarmPool implements AutoCloseable {
             int now = inFlight.merge(id, 1, Integer::sum);
             Demand d = demand.get(id);
             long t = System.nanoTime();
-            if (d == null || t - d.at() > DEMAND_WINDOW.toNanos() || now >= d.peak()) demand.put(id, new Demand(now, t));
+            if (d == null || t - d.at() > DEMAND_WINDOW.toNanos() || now >= d.peak())
+                demand.put(id, new Demand(now, t));
         }
     }
 
@@ -135,7 +137,8 @@ final class WarmPool implements AutoCloseable {
             if (!marked.contains(id)) {
                 recent.remove(id);
                 recent.add(id);
-                while (recent.size() > recentCount) recent.remove(recent.iterator().next());
+                while (recent.size() > recentCount)
+                    recent.remove(recent.iterator().next());
             }
         }
         if (last) refill(id);
@@ -191,13 +194,18 @@ final class WarmPool implements AutoCloseable {
             try {
                 while (true) {
                     synchronized (this) {
-                        if (closed || !hot(id) || readyCount(id) + spawning.getOrDefault(id, 0) >= depth(id)
+                        if (closed
+                                || !hot(id)
+                                || readyCount(id) + spawning.getOrDefault(id, 0) >= depth(id)
                                 || total() >= max) break;
                         spawning.merge(id, 1, Integer::sum);
                     }
                     if (memoryTight()) {
-                        LOG.log(Level.INFO, "warm pool: host memory below {0}% available; not pre-spawning for {1}",
-                                (int) (MIN_AVAILABLE_MEMORY * 100), id);
+                        LOG.log(
+                                Level.INFO,
+                                "warm pool: host memory below {0}% available; not pre-spawning for {1}",
+                                (int) (MIN_AVAILABLE_MEMORY * 100),
+                                id);
                         synchronized (this) {
                             spawning.merge(id, -1, Integer::sum);
                         }
@@ -217,7 +225,8 @@ final class WarmPool implements AutoCloseable {
                     synchronized (this) {
                         spawning.merge(id, -1, Integer::sum);
                         keep = !closed && hot(id);
-                        if (keep) ready.computeIfAbsent(id, k -> new ArrayDeque<>()).add(p);
+                        if (keep)
+                            ready.computeIfAbsent(id, k -> new ArrayDeque<>()).add(p);
                     }
                     if (!keep) p.kill();
                 }
@@ -248,7 +257,8 @@ final class WarmPool implements AutoCloseable {
             running = new ArrayList<>(filled.values());
         }
         try { // a refill in flight kills what it spawns once it sees the pool closed
-            CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).get(30, java.util.concurrent.TimeUnit.SECONDS);
+            CompletableFuture.allOf(running.toArray(CompletableFuture[]::new))
+                    .get(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (Exception e) {
             LOG.log(Level.WARNING, "warm pool: refills still running at close: {0}", e.toString());
         }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.Test;
@@ -16,7 +15,10 @@ import org.junit.jupiter.api.io.TempDir;
 /** Launches that cannot succeed fail fast, with a typed error and no VM dir left behind. */
 class BootFailureIT {
     private static EngineConfig.Builder config(Path data) {
-        return EngineConfig.builder().dataDir(data).cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root())
+        return EngineConfig.builder()
+                .dataDir(data)
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(SourceTree.root())
                 .accel(EngineConfig.AccelMode.TCG);
     }
 
@@ -26,9 +28,12 @@ class BootFailureIT {
         Path fake = data.resolve("fake-qemu");
         Files.writeString(fake, "#!/bin/sh\necho 'qemu: unsupported machine option' >&2\nexit 1\n");
         fake.toFile().setExecutable(true);
-        try (Engine e = Engine.open(config(data.resolve("d")).qemuBinary(fake.toString()).build())) {
+        try (Engine e = Engine.open(
+                config(data.resolve("d")).qemuBinary(fake.toString()).build())) {
             long t0 = System.nanoTime();
-            var ex = assertThrows(BootFailedException.class, () -> e.launch(MachineSpec.builder().id("bad").build()));
+            var ex = assertThrows(
+                    BootFailedException.class,
+                    () -> e.launch(MachineSpec.builder().id("bad").build()));
             assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "failed fast");
             assertTrue(ex.getMessage().contains("QEMU exited with 1"), ex.getMessage());
             assertTrue(ex.getMessage().contains("unsupported machine option"), ex.getMessage());
@@ -38,8 +43,11 @@ class BootFailureIT {
 
     @Test
     void agentSilentPastTheBootTimeoutIsABootFailure(@TempDir Path data) throws Exception {
-        try (Engine e = Engine.open(config(data.resolve("d")).bootTimeout(Duration.ofMillis(300)).build())) {
-            var ex = assertThrows(BootFailedException.class, () -> e.launch(MachineSpec.builder().id("slow").build()));
+        try (Engine e = Engine.open(
+                config(data.resolve("d")).bootTimeout(Duration.ofMillis(300)).build())) {
+            var ex = assertThrows(
+                    BootFailedException.class,
+                    () -> e.launch(MachineSpec.builder().id("slow").build()));
             assertTrue(ex.getMessage().contains("did not say HELLO"), ex.getMessage());
             assertEquals(java.util.List.of(), e.machineIds());
         }

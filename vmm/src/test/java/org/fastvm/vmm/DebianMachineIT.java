@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -20,7 +19,11 @@ class DebianMachineIT {
     @BeforeAll
     static void boot() throws Exception {
         engine = TestEngines.open();
-        vm = engine.launch(MachineSpec.builder().image("debian").diskGib(DISK_GIB).hostname("deb").build());
+        vm = engine.launch(MachineSpec.builder()
+                .image("debian")
+                .diskGib(DISK_GIB)
+                .hostname("deb")
+                .build());
     }
 
     @AfterAll
@@ -37,8 +40,10 @@ class DebianMachineIT {
         var r = vm.exec(ExecRequest.of("python3", "--version"));
         assertEquals(0, r.exitCode(), r.stderrText());
         assertTrue(r.stdoutText().matches("Python 3\\.\\d+\\.\\d+\\n"), r.stdoutText());
-        var calc = vm.exec(ExecRequest.builder("python3", "-c", "import sys; print(sum(map(int, sys.stdin.read().split())))")
-                .stdin("1 2 3 4".getBytes(StandardCharsets.UTF_8)).build());
+        var calc = vm.exec(
+                ExecRequest.builder("python3", "-c", "import sys; print(sum(map(int, sys.stdin.read().split())))")
+                        .stdin("1 2 3 4".getBytes(StandardCharsets.UTF_8))
+                        .build());
         assertEquals("10\n", calc.stdoutText());
     }
 

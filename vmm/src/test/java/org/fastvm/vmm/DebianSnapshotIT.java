@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -24,10 +23,14 @@ class DebianSnapshotIT {
 
     @BeforeAll
     static void boot() throws Exception {
-        engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
-                .warmPoolSize(0).build());
-        source = engine.launch(MachineSpec.builder().image("debian").hostname("deb-src").build());
+        engine = Engine.open(EngineConfig.builder()
+                .dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
+                .warmPoolSize(0)
+                .build());
+        source = engine.launch(
+                MachineSpec.builder().image("debian").hostname("deb-src").build());
         vms.add(source);
     }
 

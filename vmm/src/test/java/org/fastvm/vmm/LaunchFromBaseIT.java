@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
@@ -49,12 +48,19 @@ class LaunchFromBaseIT {
 
     @BeforeAll
     static void open() throws Exception {
-        engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root())
-                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(4).launchFromBase(true).build());
+        engine = Engine.open(EngineConfig.builder()
+                .dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(SourceTree.root())
+                .warmPoolSize(1)
+                .warmPoolRecent(0)
+                .warmPoolMax(4)
+                .launchFromBase(true)
+                .build());
         snapshotsDir = engine.config().dataDir().resolve("snapshots");
         if (!engine.liveSnapshots()) {
-            if ("true".equals(System.getenv("CI"))) fail("CI installs QEMU >= 9: snapshots must be live, got " + engine.qemuVersion());
+            if ("true".equals(System.getenv("CI")))
+                fail("CI installs QEMU >= 9: snapshots must be live, got " + engine.qemuVersion());
             Assumptions.abort(engine.qemuVersion().describe() + " copies RAM stopped: launches take no base snapshot");
         }
     }
@@ -120,7 +126,9 @@ class LaunchFromBaseIT {
         assertEquals(List.of(base), snapshotDirs(), "still there");
 
         // the booted VM was snapshotted (re-homed onto a private mapping of its RAM file) and runs on
-        assertFalse(record(first).argv().stream().anyMatch(a -> a.contains("share=on")), record(first).argv().toString());
+        assertFalse(
+                record(first).argv().stream().anyMatch(a -> a.contains("share=on")),
+                record(first).argv().toString());
         assertEquals("first-host\n", sh(first, "hostname"));
         assertEquals("first-host", first.agentInfo().hostname());
         sh(first, "echo after-base > /tmp/first-only && cat /tmp/first-only");
@@ -135,10 +143,15 @@ class LaunchFromBaseIT {
         Machine second = launch(minimal("second").hostname("second-host").build());
         MachineRecord rec = record(second);
         assertEquals(base, rec.snapshotId(), "restored from the base");
-        assertTrue(Files.readString(second.dir().resolve(MachineRecord.FILE)).contains("\"snapshotId\" : \"" + base + "\""));
-        assertTrue(rec.argv().stream().anyMatch(a -> a.contains(engine.config().dataDir().resolve("pool").toString())),
+        assertTrue(Files.readString(second.dir().resolve(MachineRecord.FILE))
+                .contains("\"snapshotId\" : \"" + base + "\""));
+        assertTrue(
+                rec.argv().stream()
+                        .anyMatch(a -> a.contains(
+                                engine.config().dataDir().resolve("pool").toString())),
                 "a pre-spawned QEMU served it: " + rec.argv());
-        assertTrue(launchMs.get("second") < launchMs.get("first"),
+        assertTrue(
+                launchMs.get("second") < launchMs.get("first"),
                 "restore " + launchMs.get("second") + " ms, boot " + launchMs.get("first") + " ms");
         // what the caller sees is a launch of what it asked for
         assertEquals(new MachineSpec("second", "minimal", 1, MEM, 0, "second-host"), second.spec());
@@ -146,17 +159,24 @@ class LaunchFromBaseIT {
         assertEquals("second-host\n", sh(second, "hostname"));
         sh(second, "! test -e /tmp/first-only"); // the base holds the first VM as it was at READY
         // ... booted under a neutral name: nothing of the first launch (another org's, maybe) reaches it
-        sh(second, "! grep -q first-host /proc/cmdline && ! dmesg | grep -q first-host && grep -q fastvm.hostname=fastvm /proc/cmdline");
+        sh(
+                second,
+                "! grep -q first-host /proc/cmdline && ! dmesg | grep -q first-host && grep -q fastvm.hostname=fastvm /proc/cmdline");
         // its own clock: the guest's next second began within 1 s of the host's exec window
         long t0 = Instant.now().toEpochMilli();
-        long tick = Long.parseLong(sh(second, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s").strip()) * 1000;
+        long tick = Long.parseLong(sh(second, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s")
+                        .strip())
+                * 1000;
         long t1 = Instant.now().toEpochMilli();
-        assertTrue(tick >= t0 - 1000 && tick <= t1 + 1000, "guest second began at " + tick + ", host " + t0 + ".." + t1);
+        assertTrue(
+                tick >= t0 - 1000 && tick <= t1 + 1000, "guest second began at " + tick + ", host " + t0 + ".." + t1);
         // its own entropy
         String rnd = "head -c 16 /dev/urandom | od -An -tx1";
         assertNotEquals(sh(first, rnd), sh(second, rnd));
         // ids stay unique on this path too
-        var taken = assertThrows(IllegalArgumentException.class, () -> engine.launch(minimal("second").build()));
+        var taken = assertThrows(
+                IllegalArgumentException.class,
+                () -> engine.launch(minimal("second").build()));
         assertTrue(taken.getMessage().startsWith("id: a VM named 'second' already exists"), taken.getMessage());
         assertEquals("second-host\n", sh(second, "hostname"), "the refused launch left the VM alone");
 
@@ -174,13 +194,15 @@ class LaunchFromBaseIT {
     void anotherShapeBootsAndConcurrentFirstLaunchesTakeOneBase() throws Exception {
         List<CompletableFuture<Machine>> fs = new ArrayList<>();
         for (String id : List.of("other-a", "other-b")) {
-            fs.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return launch(minimal(id).memoryMib(OTHER_MEM).build());
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            }, Thread::startVirtualThread));
+            fs.add(CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            return launch(minimal(id).memoryMib(OTHER_MEM).build());
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    Thread::startVirtualThread));
         }
         List<Machine> two = new ArrayList<>();
         for (var f : fs) two.add(f.get(180, TimeUnit.SECONDS));
@@ -189,7 +211,8 @@ class LaunchFromBaseIT {
         assertTrue(otherBase.endsWith("-1c-" + OTHER_MEM + "m"), otherBase);
         assertEquals(List.of(base, otherBase), snapshotDirs(), "one base for the new shape, no temp dir left");
         for (Machine m : two) assertEquals(m.id() + "\n", sh(m, "hostname"));
-        assertTrue(List.of("other-a", "other-b").contains(SnapshotManifest.read(snapshotsDir.resolve(otherBase)).sourceVmId()));
+        assertTrue(List.of("other-a", "other-b")
+                .contains(SnapshotManifest.read(snapshotsDir.resolve(otherBase)).sourceVmId()));
 
         Machine third = launch(minimal("other-c").memoryMib(OTHER_MEM).build());
         assertEquals(otherBase, record(third).snapshotId(), "the next launch of that shape restores its base");
@@ -203,23 +226,35 @@ class LaunchFromBaseIT {
         long imageBytes = engine.image("debian").rootDiskBytes();
         int gib = (int) (imageBytes >> 30) + 2;
         // the first launch asks for a bigger disk: it boots with the image's, is snapshotted, then grown
-        Machine deb = launch(MachineSpec.builder().id("deb-1").image("debian").diskGib(gib).build());
+        Machine deb = launch(
+                MachineSpec.builder().id("deb-1").image("debian").diskGib(gib).build());
         assertNull(record(deb).snapshotId());
         String debBase = baseId(deb);
         assertTrue(debBase.startsWith("_base-debian-"), debBase);
-        assertTrue(Files.isRegularFile(snapshotsDir.resolve(debBase).resolve("manifest.json")), snapshotDirs().toString());
-        assertEquals(imageBytes, SnapshotManifest.read(snapshotsDir.resolve(debBase)).diskBytes(), "the base has the image's disk");
+        assertTrue(
+                Files.isRegularFile(snapshotsDir.resolve(debBase).resolve("manifest.json")),
+                snapshotDirs().toString());
+        assertEquals(
+                imageBytes,
+                SnapshotManifest.read(snapshotsDir.resolve(debBase)).diskBytes(),
+                "the base has the image's disk");
         assertEquals(new MachineSpec("deb-1", "debian", 1, 512, gib, "deb-1"), deb.spec());
         assertEquals((long) gib << 30, record(deb).diskBytes());
         assertRootFs(deb, (long) gib << 30);
         sh(deb, "echo later > /root/later && sync");
 
-        Machine plain = launch(MachineSpec.builder().id("deb-plain").image("debian").build());
+        Machine plain =
+                launch(MachineSpec.builder().id("deb-plain").image("debian").build());
         assertEquals(debBase, record(plain).snapshotId());
         assertEquals(new MachineSpec("deb-plain", "debian", 1, 512, 0, "deb-plain"), plain.spec());
         assertRootFs(plain, imageBytes);
 
-        Machine big = launch(MachineSpec.builder().id("deb-big").image("debian").diskGib(gib + 1).hostname("big").build());
+        Machine big = launch(MachineSpec.builder()
+                .id("deb-big")
+                .image("debian")
+                .diskGib(gib + 1)
+                .hostname("big")
+                .build());
         assertEquals(debBase, record(big).snapshotId(), "a bigger disk restores the base too");
         assertEquals(new MachineSpec("deb-big", "debian", 1, 512, gib + 1, "big"), big.spec());
         assertEquals((long) (gib + 1) << 30, record(big).diskBytes());
@@ -235,8 +270,9 @@ class LaunchFromBaseIT {
         String[] df = sh(m, "df -k / | tail -n 1").trim().split("\\s+", -1);
         assertEquals("/dev/vda", df[0]);
         long kib = Long.parseLong(df[1]);
-        assertTrue(kib > (bytes >> 10) * 0.9 && kib <= bytes >> 10, m.id() + ": df / shows " + kib + " KiB, want ~"
-                + (bytes >> 20) + " MiB");
+        assertTrue(
+                kib > (bytes >> 10) * 0.9 && kib <= bytes >> 10,
+                m.id() + ": df / shows " + kib + " KiB, want ~" + (bytes >> 20) + " MiB");
     }
 
     @Test
@@ -257,7 +293,9 @@ class LaunchFromBaseIT {
         assertEquals("after-upgrade", now.sourceVmId(), "a new base was taken from that boot");
         assertEquals(engine.qemuVersion().describe(), now.qemuVersion());
         assertFalse(Files.exists(snapshotsDir.resolve(earlier)), "the other build's base was deleted");
-        assertFalse(snapshotDirs().stream().anyMatch(d -> d.startsWith(".tmp-")), snapshotDirs().toString());
+        assertFalse(
+                snapshotDirs().stream().anyMatch(d -> d.startsWith(".tmp-")),
+                snapshotDirs().toString());
         assertEquals("after-upgrade\n", sh(m, "hostname"));
         engine.warmRefill(base).get(60, TimeUnit.SECONDS);
         Machine next = launch(minimal("after-upgrade-2").build());
@@ -268,16 +306,23 @@ class LaunchFromBaseIT {
     @Test
     @Order(6)
     void turnedOffEveryLaunchBoots() throws Exception {
-        engine.warmRefill(base).get(60, TimeUnit.SECONDS); // nothing in flight when the other engine sweeps the pool dir
+        engine.warmRefill(base)
+                .get(60, TimeUnit.SECONDS); // nothing in flight when the other engine sweeps the pool dir
         List<String> dirs = snapshotDirs();
         String created = SnapshotManifest.read(snapshotsDir.resolve(base)).createdAt();
-        try (Engine off = Engine.open(EngineConfig.builder().dataDir(engine.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root()).warmPoolSize(0)
-                .launchFromBase(false).build())) {
+        try (Engine off = Engine.open(EngineConfig.builder()
+                .dataDir(engine.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(SourceTree.root())
+                .warmPoolSize(0)
+                .launchFromBase(false)
+                .build())) {
             Machine m = launch(off, minimal("booted").build());
             assertNull(record(m).snapshotId(), "a base of this shape exists, and the launch booted");
             assertEquals("booted\n", sh(m, "hostname"));
-            assertTrue(record(m).argv().stream().anyMatch(a -> a.contains("share=on")), "not snapshotted: " + record(m).argv());
+            assertTrue(
+                    record(m).argv().stream().anyMatch(a -> a.contains("share=on")),
+                    "not snapshotted: " + record(m).argv());
             m.destroy();
         }
         assertEquals(dirs, snapshotDirs(), "no base taken or removed");

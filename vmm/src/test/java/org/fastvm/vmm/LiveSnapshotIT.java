@@ -13,7 +13,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -44,20 +43,27 @@ class LiveSnapshotIT {
             if (step.equals("switchover")) atSwitchover = readGuestRam(source);
         });
         if (!engine.liveSnapshots()) {
-            if ("true".equals(System.getenv("CI"))) fail("CI installs QEMU >= 9: snapshots must be live, got " + engine.qemuVersion());
+            if ("true".equals(System.getenv("CI")))
+                fail("CI installs QEMU >= 9: snapshots must be live, got " + engine.qemuVersion());
             Assumptions.abort(engine.qemuVersion().describe() + " copies RAM stopped; nothing live to check");
         }
-        source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(MEMORY_MIB).hostname("busy").build());
+        source = engine.launch(MachineSpec.builder()
+                .image("minimal")
+                .memoryMib(MEMORY_MIB)
+                .hostname("busy")
+                .build());
         vms.add(source);
         // after this one the VM runs on a private RAM mapping whatever its launch was (a boot is re-homed
         // by its first snapshot, a launch from a base is a restore): every later snapshot migrates it
         engine.snapshot(source, SnapshotSpec.withId("rehome"));
         engine.deleteSnapshot("rehome");
         // 16 files of 256 KiB, rewritten in turn; each is renamed to its own md5 once complete
-        sh(source, "mkdir -p /tmp/w && sh -c 'i=0; while :; do i=$(((i+1)%16)); "
-                + "dd if=/dev/urandom of=/tmp/w/new bs=4096 count=64 2>/dev/null; "
-                + "s=$(md5sum /tmp/w/new); rm -f /tmp/w/$i.*; mv /tmp/w/new /tmp/w/$i.${s%% *}; done' "
-                + "</dev/null >/dev/null 2>&1 &");
+        sh(
+                source,
+                "mkdir -p /tmp/w && sh -c 'i=0; while :; do i=$(((i+1)%16)); "
+                        + "dd if=/dev/urandom of=/tmp/w/new bs=4096 count=64 2>/dev/null; "
+                        + "s=$(md5sum /tmp/w/new); rm -f /tmp/w/$i.*; mv /tmp/w/new /tmp/w/$i.${s%% *}; done' "
+                        + "</dev/null >/dev/null 2>&1 &");
         sh(source, "for i in $(seq 100); do [ $(ls /tmp/w | wc -l) -ge 16 ] && exit 0; sleep 0.1; done; exit 1");
     }
 
@@ -82,15 +88,19 @@ class LiveSnapshotIT {
             vms.add(clone);
             // every complete file (renamed into place only once written) must still match the checksum
             // in its name; the clone's copy of the workload runs on, so a file may vanish meanwhile
-            var r = sh(clone, "n=0; for f in /tmp/w/*.*; do s=$(md5sum $f 2>/dev/null) || continue; "
-                    + "[ \"${f##*.}\" = \"${s%% *}\" ] || { echo \"corrupt $f\"; exit 1; }; n=$((n+1)); done; echo $n");
+            var r = sh(
+                    clone,
+                    "n=0; for f in /tmp/w/*.*; do s=$(md5sum $f 2>/dev/null) || continue; "
+                            + "[ \"${f##*.}\" = \"${s%% *}\" ] || { echo \"corrupt $f\"; exit 1; }; n=$((n+1)); done; echo $n");
             assertTrue(Integer.parseInt(r.stdoutText().strip()) >= 8, "files checked: " + r.stdoutText());
             clone.destroy();
             vms.remove(clone);
             engine.deleteSnapshot(id);
         }
         // the source ran on: its workload is still rewriting files
-        sh(source, "a=$(ls /tmp/w); for i in $(seq 50); do [ \"$(ls /tmp/w)\" != \"$a\" ] && exit 0; sleep 0.1; done; exit 1");
+        sh(
+                source,
+                "a=$(ls /tmp/w); for i in $(seq 50); do [ \"$(ls /tmp/w)\" != \"$a\" ] && exit 0; sleep 0.1; done; exit 1");
         pauses.sort(null);
         System.out.println("live snapshot pauses (ms, sorted): " + pauses);
     }
@@ -116,7 +126,8 @@ class LiveSnapshotIT {
         if (start < 0) throw new IOException("no mapping of " + memPath + " in QEMU " + m.pid());
         assertEquals((long) MEMORY_MIB << 20, end - start, "the whole guest RAM is one mapping");
         byte[] ram = new byte[(int) (end - start)];
-        try (FileChannel c = FileChannel.open(Path.of("/proc", Long.toString(m.pid()), "mem"), StandardOpenOption.READ)) {
+        try (FileChannel c =
+                FileChannel.open(Path.of("/proc", Long.toString(m.pid()), "mem"), StandardOpenOption.READ)) {
             ByteBuffer b = ByteBuffer.wrap(ram);
             while (b.hasRemaining()) {
                 if (c.read(b, start + b.position()) < 0) throw new IOException("short read of guest RAM");

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -49,7 +48,9 @@ class MachineLifecycleIT {
         machines.add(launched);
         String bootId = launched.agentInfo().bootId();
         long pid = launched.pid();
-        assertThrows(IllegalArgumentException.class, () -> first.launch(MachineSpec.builder().id("life-1").build()),
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> first.launch(MachineSpec.builder().id("life-1").build()),
                 "ids are unique");
         first.close(); // a server restart: the VM keeps running
         assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "QEMU outlived its engine");
@@ -61,7 +62,8 @@ class MachineLifecycleIT {
         machines.add(vm);
         assertEquals(pid, vm.pid());
         assertEquals(bootId, vm.agentInfo().bootId(), "same guest, not a reboot");
-        assertEquals("still here\n", vm.exec(ExecRequest.of("echo", "still here")).stdoutText());
+        assertEquals(
+                "still here\n", vm.exec(ExecRequest.of("echo", "still here")).stdoutText());
 
         // QEMU dies while an exec is in flight
         var blocking = new CompletableFuture<ExecResult>();
@@ -74,10 +76,19 @@ class MachineLifecycleIT {
         });
         var started = new CompletableFuture<Long>();
         var streaming = vm.start(ExecRequest.of("sleep", "60"), new ExecListener() {
-            @Override public void onStarted(long guestPid) { started.complete(guestPid); }
-            @Override public void onStdout(byte[] chunk) {}
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
+            @Override
+            public void onStarted(long guestPid) {
+                started.complete(guestPid);
+            }
+
+            @Override
+            public void onStdout(byte[] chunk) {}
+
+            @Override
+            public void onStderr(byte[] chunk) {}
+
+            @Override
+            public void onExit(ExecResult result) {}
         });
         started.get(30, TimeUnit.SECONDS);
         assertTrue(ProcessHandle.of(pid).orElseThrow().destroyForcibly());
@@ -101,7 +112,8 @@ class MachineLifecycleIT {
     @Test
     void aVmAnEngineLeftStoppedIsContinuedWhenReattached() throws Exception {
         Engine first = open();
-        Machine launched = first.launch(MachineSpec.builder().id("life-2").memoryMib(256).build());
+        Machine launched =
+                first.launch(MachineSpec.builder().id("life-2").memoryMib(256).build());
         machines.add(launched);
         launched.exec(ExecRequest.of("sh", "-c", "echo kept > /tmp/kept"));
         // the engine ends while the VM is stopped for a snapshot (a crash would leave it so)
@@ -111,7 +123,9 @@ class MachineLifecycleIT {
         Engine second = open();
         Machine vm = second.attach("life-2").orElseThrow();
         machines.add(vm);
-        assertEquals("running", ((QemuMachine) vm).qmp().execute("query-status").path("status").asText());
+        assertEquals(
+                "running",
+                ((QemuMachine) vm).qmp().execute("query-status").path("status").asText());
         assertEquals("kept\n", vm.exec(ExecRequest.of("cat", "/tmp/kept")).stdoutText());
     }
 
@@ -136,9 +150,14 @@ class MachineLifecycleIT {
         assertTrue(vm.id().matches("vm-[0-9a-f]{12}"), vm.id());
         long pid = vm.pid();
         var inFlight = vm.start(ExecRequest.of("sleep", "60"), new ExecListener() {
-            @Override public void onStdout(byte[] chunk) {}
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
+            @Override
+            public void onStdout(byte[] chunk) {}
+
+            @Override
+            public void onStderr(byte[] chunk) {}
+
+            @Override
+            public void onExit(ExecResult result) {}
         });
         vm.destroy();
         var e = assertThrows(ExecutionException.class, () -> inFlight.result().get(10, TimeUnit.SECONDS));

@@ -18,7 +18,6 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -32,7 +31,11 @@ class MinimalMachineIT {
     @BeforeAll
     static void boot() throws Exception {
         engine = TestEngines.open();
-        vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).hostname("mini").build());
+        vm = engine.launch(MachineSpec.builder()
+                .image("minimal")
+                .memoryMib(512)
+                .hostname("mini")
+                .build());
     }
 
     @AfterAll
@@ -71,7 +74,9 @@ class MinimalMachineIT {
         String guestSum = r.stdoutText().strip();
         var out = vm.exec(ExecRequest.of("cat", "/tmp/blob"));
         assertEquals(10 * 1024 * 1024, out.stdout().length);
-        assertEquals(guestSum, HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(out.stdout())));
+        assertEquals(
+                guestSum,
+                HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(out.stdout())));
         sh("rm /tmp/blob");
     }
 
@@ -81,14 +86,19 @@ class MinimalMachineIT {
         new Random(7).nextBytes(data);
         var r = vm.exec(ExecRequest.builder("cat").stdin(data).build());
         assertArrayEquals(data, r.stdout());
-        var small = vm.exec(ExecRequest.builder("wc", "-l").stdin("a\nb\nc\n".getBytes(StandardCharsets.UTF_8)).build());
+        var small = vm.exec(ExecRequest.builder("wc", "-l")
+                .stdin("a\nb\nc\n".getBytes(StandardCharsets.UTF_8))
+                .build());
         assertEquals("3", small.stdoutText().strip());
     }
 
     @Test
     void envAndCwdAreHonoured() throws Exception {
-        var r = vm.exec(ExecRequest.builder("sh", "-c", "echo \"$A|$B\"; pwd").env("A", "x y").env("B", "2")
-                .cwd("/proc").build());
+        var r = vm.exec(ExecRequest.builder("sh", "-c", "echo \"$A|$B\"; pwd")
+                .env("A", "x y")
+                .env("B", "2")
+                .cwd("/proc")
+                .build());
         assertEquals("x y|2\n/proc\n", r.stdoutText());
         var missing = vm.exec(ExecRequest.builder("true").cwd("/no/such/dir").build());
         assertEquals(127, missing.exitCode());
@@ -98,12 +108,14 @@ class MinimalMachineIT {
     void timeoutKillsTheWholeProcessTree() throws Exception {
         long t0 = System.nanoTime();
         var r = vm.exec(ExecRequest.builder("sh", "-c", "sleep 60 & echo $! > /tmp/grandchild; sleep 60")
-                .timeout(Duration.ofMillis(800)).build());
+                .timeout(Duration.ofMillis(800))
+                .build());
         assertTrue(r.timedOut());
         assertEquals(9, r.signal());
         assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "returned promptly");
         // the backgrounded grandchild shared the process group: it is gone too (bounded wait for its reaping)
-        var check = sh("p=$(cat /tmp/grandchild); for i in $(seq 50); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit 1");
+        var check = sh(
+                "p=$(cat /tmp/grandchild); for i in $(seq 50); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; exit 1");
         assertEquals(0, check.exitCode(), "grandchild still alive");
     }
 
@@ -123,7 +135,8 @@ class MinimalMachineIT {
             });
         }
         long t0 = System.nanoTime();
-        for (int i = 0; i < 20; i++) assertEquals("job" + i + "\n", rs.get(i).get(60, TimeUnit.SECONDS).stdoutText());
+        for (int i = 0; i < 20; i++)
+            assertEquals("job" + i + "\n", rs.get(i).get(60, TimeUnit.SECONDS).stdoutText());
         // they ran at once: 20 sequential half-second sleeps would take 10 s
         assertTrue(System.nanoTime() - t0 < 9_000_000_000L);
     }
@@ -146,11 +159,19 @@ class MinimalMachineIT {
     @Test
     void channelClosesAndReopensWhileProcessesSurvive() throws Exception {
         var h = vm.start(ExecRequest.of("sh", "-c", "echo $$ > /tmp/long.pid; exec sleep 60"), new ExecListener() {
-            @Override public void onStdout(byte[] chunk) {}
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
+            @Override
+            public void onStdout(byte[] chunk) {}
+
+            @Override
+            public void onStderr(byte[] chunk) {}
+
+            @Override
+            public void onExit(ExecResult result) {}
         });
-        assertEquals(0, sh("for i in $(seq 100); do [ -s /tmp/long.pid ] && exit 0; sleep 0.05; done; exit 1").exitCode());
+        assertEquals(
+                0,
+                sh("for i in $(seq 100); do [ -s /tmp/long.pid ] && exit 0; sleep 0.05; done; exit 1")
+                        .exitCode());
         String bootId = vm.agentInfo().bootId();
         vm.reconnectAgent();
         var e = assertThrows(ExecutionException.class, () -> h.result().get(10, TimeUnit.SECONDS));

@@ -16,17 +16,31 @@ public final class OrphanedCommandChild {
     static final String COMMAND = "sleep 1000 & echo $! > /tmp/job.pid; echo $$ > /tmp/cmd.pid; wait";
 
     public static void main(String[] a) throws Exception {
-        EngineConfig config = EngineConfig.builder().dataDir(Path.of(a[0])).cacheDir(Path.of(a[1]))
-                .fastvmHome(Path.of(a[2])).warmPoolSize(0).launchFromBase(false).build();
+        EngineConfig config = EngineConfig.builder()
+                .dataDir(Path.of(a[0]))
+                .cacheDir(Path.of(a[1]))
+                .fastvmHome(Path.of(a[2]))
+                .warmPoolSize(0)
+                .launchFromBase(false)
+                .build();
         Engine engine = Engine.open(config);
-        Machine vm = engine.launch(MachineSpec.builder().id(a[3]).image("minimal").memoryMib(256).build());
+        Machine vm = engine.launch(
+                MachineSpec.builder().id(a[3]).image("minimal").memoryMib(256).build());
         vm.start(ExecRequest.of("sh", "-c", COMMAND), new ExecListener() {
-            @Override public void onStdout(byte[] chunk) {}
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
+            @Override
+            public void onStdout(byte[] chunk) {}
+
+            @Override
+            public void onStderr(byte[] chunk) {}
+
+            @Override
+            public void onExit(ExecResult result) {}
         });
-        ExecResult r = vm.exec(ExecRequest.of("sh", "-c",
-                "for i in $(seq 100); do [ -s /tmp/cmd.pid ] && [ -s /tmp/job.pid ] && exit 0; sleep 0.1; done; exit 1"));
+        ExecResult r = vm.exec(
+                ExecRequest.of(
+                        "sh",
+                        "-c",
+                        "for i in $(seq 100); do [ -s /tmp/cmd.pid ] && [ -s /tmp/job.pid ] && exit 0; sleep 0.1; done; exit 1"));
         if (r.exitCode() != 0) throw new IllegalStateException("the command did not start");
         System.out.println("CRASH with the command running");
         System.out.flush();

@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.Test;
@@ -36,10 +35,18 @@ class OrphanedCommandIT {
         Engine engine = null;
         Machine vm = null;
         try {
-            Process child = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "-cp",
-                    System.getProperty("java.class.path"), OrphanedCommandChild.class.getName(), data.toString(),
-                    TestEngines.sharedCache().toString(), SourceTree.root().toString(), vmId).redirectErrorStream(true)
-                    .redirectOutput(data.resolve("child.log").toFile()).start();
+            Process child = new ProcessBuilder(
+                            ProcessHandle.current().info().command().orElseThrow(),
+                            "-cp",
+                            System.getProperty("java.class.path"),
+                            OrphanedCommandChild.class.getName(),
+                            data.toString(),
+                            TestEngines.sharedCache().toString(),
+                            SourceTree.root().toString(),
+                            vmId)
+                    .redirectErrorStream(true)
+                    .redirectOutput(data.resolve("child.log").toFile())
+                    .start();
             try {
                 assertTrue(child.waitFor(120, TimeUnit.SECONDS), "the child engine ended");
             } finally {
@@ -55,7 +62,10 @@ class OrphanedCommandIT {
         } finally {
             if (vm != null) vm.destroy();
             for (ProcessHandle h : ProcessHandle.allProcesses().toList()) { // nothing of this test runs on
-                if (h.info().arguments().map(a -> String.join(" ", a).contains(data.toString())).orElse(false)) {
+                if (h.info()
+                        .arguments()
+                        .map(a -> String.join(" ", a).contains(data.toString()))
+                        .orElse(false)) {
                     h.destroyForcibly();
                     h.onExit().join();
                 }
@@ -68,21 +78,38 @@ class OrphanedCommandIT {
     @Test
     void clonesDoNotRunTheCommandsTheirSnapshotCaughtWhileTheSourceKeepsThem() throws Exception {
         // a warm pool of one and no base snapshots: the first restore is cold, the second warm
-        EngineConfig config = EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root())
-                .warmPoolSize(1).warmPoolMax(1).launchFromBase(false).build();
+        EngineConfig config = EngineConfig.builder()
+                .dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(SourceTree.root())
+                .warmPoolSize(1)
+                .warmPoolMax(1)
+                .launchFromBase(false)
+                .build();
         Engine engine = Engine.open(config);
         List<Machine> vms = new ArrayList<>();
         try {
-            Machine source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+            Machine source = engine.launch(
+                    MachineSpec.builder().image("minimal").memoryMib(256).build());
             vms.add(source);
-            ExecHandle command = source.start(ExecRequest.of("sh", "-c", OrphanedCommandChild.COMMAND), new ExecListener() {
-                @Override public void onStdout(byte[] chunk) {}
-                @Override public void onStderr(byte[] chunk) {}
-                @Override public void onExit(ExecResult result) {}
-            });
-            assertEquals(0, sh(source, "for i in $(seq 100); do [ -s /tmp/cmd.pid ] && [ -s /tmp/job.pid ] && exit 0;"
-                    + " sleep 0.1; done; exit 1").exitCode());
+            ExecHandle command =
+                    source.start(ExecRequest.of("sh", "-c", OrphanedCommandChild.COMMAND), new ExecListener() {
+                        @Override
+                        public void onStdout(byte[] chunk) {}
+
+                        @Override
+                        public void onStderr(byte[] chunk) {}
+
+                        @Override
+                        public void onExit(ExecResult result) {}
+                    });
+            assertEquals(
+                    0,
+                    sh(
+                                    source,
+                                    "for i in $(seq 100); do [ -s /tmp/cmd.pid ] && [ -s /tmp/job.pid ] && exit 0;"
+                                            + " sleep 0.1; done; exit 1")
+                            .exitCode());
 
             engine.snapshot(source, SnapshotSpec.withId("first")); // re-homed into a new QEMU, same connection
             engine.snapshot(source, SnapshotSpec.withId("second")); // stays in its QEMU
@@ -96,7 +123,9 @@ class OrphanedCommandIT {
             assertEquals(1, engine.warmCount("second"));
             Machine warm = engine.restore("second", RestoreSpec.withId("warm"));
             vms.add(warm);
-            assertTrue(Files.readString(warm.dir().resolve("machine.json")).contains(config.dataDir().resolve("pool").toString()),
+            assertTrue(
+                    Files.readString(warm.dir().resolve("machine.json"))
+                            .contains(config.dataDir().resolve("pool").toString()),
                     "the second clone came from the warm pool");
             assertEquals(0, sh(warm, GONE).exitCode(), "so did a clone from the warm pool");
 

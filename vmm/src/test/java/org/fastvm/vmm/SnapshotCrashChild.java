@@ -18,8 +18,13 @@ public final class SnapshotCrashChild {
 
     public static void main(String[] a) throws Exception {
         String step = a[4];
-        EngineConfig config = EngineConfig.builder().dataDir(Path.of(a[0])).cacheDir(Path.of(a[1]))
-                .fastvmHome(Path.of(a[2])).warmPoolSize(0).launchFromBase(false).build();
+        EngineConfig config = EngineConfig.builder()
+                .dataDir(Path.of(a[0]))
+                .cacheDir(Path.of(a[1]))
+                .fastvmHome(Path.of(a[2]))
+                .warmPoolSize(0)
+                .launchFromBase(false)
+                .build();
         Engine engine = Engine.open(config, s -> {
             if (armed && s.equals(step)) {
                 System.out.println("CRASH at " + s);
@@ -27,11 +32,14 @@ public final class SnapshotCrashChild {
                 Runtime.getRuntime().halt(137);
             }
         });
-        Machine vm = engine.launch(MachineSpec.builder().id(a[3]).image("minimal").memoryMib(256).build());
+        Machine vm = engine.launch(
+                MachineSpec.builder().id(a[3]).image("minimal").memoryMib(256).build());
         run(vm, "echo before > /tmp/before");
         if (Boolean.parseBoolean(a[5])) engine.snapshot(vm, SnapshotSpec.withId("first"));
-        run(vm, "echo during > /tmp/during; sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n;"
-                + " sleep 0.05; done' </dev/null >/dev/null 2>&1 &");
+        run(
+                vm,
+                "echo during > /tmp/during; sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n;"
+                        + " sleep 0.05; done' </dev/null >/dev/null 2>&1 &");
         armed = true;
         engine.snapshot(vm, SnapshotSpec.withId("crashed"));
         System.out.println("NO CRASH: step " + step + " was not reached");

@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -33,18 +32,28 @@ class SnapshotCrashIT {
         "later (live), state, true",
         "later (live), publish, true",
     })
-    void aCrashMidSnapshotLosesNoVmAndLeavesNothingBehind(String kind, String step, boolean firstSnapshot) throws Exception {
+    void aCrashMidSnapshotLosesNoVmAndLeavesNothingBehind(String kind, String step, boolean firstSnapshot)
+            throws Exception {
         EngineConfig config = TestEngines.config();
         Path data = config.dataDir();
         String vmId = "crash-" + step;
         Engine engine = null;
         Machine vm = null;
         try {
-            Process child = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "-cp",
-                    System.getProperty("java.class.path"), SnapshotCrashChild.class.getName(), data.toString(),
-                    TestEngines.sharedCache().toString(), SourceTree.root().toString(), vmId, step,
-                    Boolean.toString(firstSnapshot)).redirectErrorStream(true)
-                    .redirectOutput(data.resolve("child.log").toFile()).start();
+            Process child = new ProcessBuilder(
+                            ProcessHandle.current().info().command().orElseThrow(),
+                            "-cp",
+                            System.getProperty("java.class.path"),
+                            SnapshotCrashChild.class.getName(),
+                            data.toString(),
+                            TestEngines.sharedCache().toString(),
+                            SourceTree.root().toString(),
+                            vmId,
+                            step,
+                            Boolean.toString(firstSnapshot))
+                    .redirectErrorStream(true)
+                    .redirectOutput(data.resolve("child.log").toFile())
+                    .start();
             try {
                 assertTrue(child.waitFor(120, TimeUnit.SECONDS), "the child engine ended");
             } finally {
@@ -58,12 +67,16 @@ class SnapshotCrashIT {
             vm = engine.attach(vmId).orElseThrow(() -> new AssertionError("the VM was lost"));
             assertEquals("before\nduring\n", exec(vm, "cat /tmp/before /tmp/during"));
             // the guest runs: its counter (started before the snapshot) moves on
-            exec(vm, "a=$(cat /tmp/n); for i in $(seq 100); do [ $(cat /tmp/n) -gt $a ] && exit 0; sleep 0.05; done; exit 1");
+            exec(
+                    vm,
+                    "a=$(cat /tmp/n); for i in $(seq 100); do [ $(cat /tmp/n) -gt $a ] && exit 0; sleep 0.05; done; exit 1");
 
             List<Long> qemus = qemusOf(data);
             assertEquals(List.of(vm.pid()), qemus, "one QEMU, the VM's");
             try (var s = Files.list(data.resolve("snapshots"))) {
-                List<String> left = s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".tmp-")).toList();
+                List<String> left = s.map(p -> p.getFileName().toString())
+                        .filter(n -> n.startsWith(".tmp-"))
+                        .toList();
                 assertEquals(List.of(), left, "no snapshot temp dir");
             }
             try (var s = Files.list(vm.dir())) {
@@ -74,10 +87,11 @@ class SnapshotCrashIT {
             assertTrue(again.memBytes() > 0);
         } finally {
             if (vm != null) vm.destroy();
-            for (long pid : qemusOf(data)) ProcessHandle.of(pid).ifPresent(h -> {
-                h.destroyForcibly();
-                h.onExit().join();
-            });
+            for (long pid : qemusOf(data))
+                ProcessHandle.of(pid).ifPresent(h -> {
+                    h.destroyForcibly();
+                    h.onExit().join();
+                });
             if (engine != null) engine.close();
             TestEngines.deleteDataDir(data);
         }
@@ -94,7 +108,8 @@ class SnapshotCrashIT {
         List<Long> out = new ArrayList<>();
         for (ProcessHandle h : ProcessHandle.allProcesses().toList()) {
             try {
-                String cmd = Files.readString(Path.of("/proc", Long.toString(h.pid()), "cmdline")).replace('\0', ' ');
+                String cmd = Files.readString(Path.of("/proc", Long.toString(h.pid()), "cmdline"))
+                        .replace('\0', ' ');
                 if (cmd.contains("qemu-system") && cmd.contains(data.toString())) out.add(h.pid());
             } catch (java.io.IOException e) {
                 // gone meanwhile

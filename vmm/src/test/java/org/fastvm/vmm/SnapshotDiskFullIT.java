@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-
 import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.testing.Preconditions;
 import org.fastvm.vmm.testing.TestEngines;
@@ -24,30 +23,39 @@ import org.junit.jupiter.api.Test;
 class SnapshotDiskFullIT {
     @Test
     void outOfSpaceFailsCleanlyAndTheSourceRunsOn() throws Exception {
-        EngineConfig config = EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
-                .warmPoolSize(0).build();
+        EngineConfig config = EngineConfig.builder()
+                .dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
+                .warmPoolSize(0)
+                .build();
         Engine engine = Engine.open(config);
         Path snaps = config.dataDir().resolve("snapshots");
         boolean mounted = false;
         Machine vm = null;
         Machine clone = null;
         try {
-            vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+            vm = engine.launch(
+                    MachineSpec.builder().image("minimal").memoryMib(256).build());
             engine.snapshot(vm, SnapshotSpec.withId("base"));
             clone = engine.restore("base", RestoreSpec.withId("clone"));
-            var dirty = clone.exec(ExecRequest.of("sh", "-c", "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null;"
-                    + " i=0; while [ $i -lt 64 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty"));
+            var dirty = clone.exec(ExecRequest.of(
+                    "sh",
+                    "-c",
+                    "dd if=/dev/urandom of=/tmp/r bs=1048576 count=1 2>/dev/null;"
+                            + " i=0; while [ $i -lt 64 ]; do cat /tmp/r; i=$((i+1)); done > /tmp/dirty"));
             assertEquals(0, dirty.exitCode(), dirty.stderrText());
             try {
-                ProcessRunner.run(List.of("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", snaps.toString()),
+                ProcessRunner.run(
+                        List.of("mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", snaps.toString()),
                         Duration.ofSeconds(10));
                 mounted = true;
             } catch (ProcessFailedException e) {
                 Preconditions.unmet("cannot mount a small tmpfs here (needs root): " + e.getMessage());
             }
             Machine source = clone;
-            var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
+            var e = assertThrows(
+                    SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
             // Which side notices first (the capture QEMU dying on ENOSPC, or the source's migration
             // failing) is a race; either way the error must say how much space was left.
             assertTrue(e.getMessage().contains(" MiB free in " + snaps), e.getMessage());
@@ -56,7 +64,10 @@ class SnapshotDiskFullIT {
                 assertEquals(List.of(), s.toList(), "no partial snapshot, no temp dir");
             }
             assertEquals("ok\n", clone.exec(ExecRequest.of("echo", "ok")).stdoutText(), "the clone runs on");
-            assertEquals(0, clone.exec(ExecRequest.of("sh", "-c", "cmp -n 1048576 /tmp/dirty /tmp/r")).exitCode());
+            assertEquals(
+                    0,
+                    clone.exec(ExecRequest.of("sh", "-c", "cmp -n 1048576 /tmp/dirty /tmp/r"))
+                            .exitCode());
         } finally {
             if (clone != null) clone.destroy();
             if (vm != null) vm.destroy();

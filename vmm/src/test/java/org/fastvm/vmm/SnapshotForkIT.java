@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.image.GuestImage;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
@@ -35,37 +34,64 @@ class SnapshotForkIT {
     private static Engine engine;
     /** The engine's fault hook: each test that injects a failure sets it, and resets it after. */
     private static volatile FaultHook faults = FaultHook.NONE;
+
     private static Machine source;
     private static VmSnapshot base;
     private static final List<Machine> clones = new ArrayList<>();
     /** Lines a streaming exec prints across the first snapshot (one every ~20 ms). */
     private static final int STREAMED_LINES = 150;
+
     private static ExecHandle inFlight;
     private static final java.io.ByteArrayOutputStream inFlightOut = new java.io.ByteArrayOutputStream();
 
     @BeforeAll
     static void bootAndSnapshot() throws Exception {
-        engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
-                // a booted source whose first snapshot is the re-home checked here, and no base snapshots
-                // in the listings, link counts and pool counts below
-                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(2).launchFromBase(false).build(), step -> faults.at(step));
-        source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(512).hostname("src").build());
+        engine = Engine.open(
+                EngineConfig.builder()
+                        .dataDir(TestEngines.config().dataDir())
+                        .cacheDir(TestEngines.sharedCache())
+                        .fastvmHome(org.fastvm.vmm.testing.SourceTree.root())
+                        // a booted source whose first snapshot is the re-home checked here, and no base snapshots
+                        // in the listings, link counts and pool counts below
+                        .warmPoolSize(1)
+                        .warmPoolRecent(0)
+                        .warmPoolMax(2)
+                        .launchFromBase(false)
+                        .build(),
+                step -> faults.at(step));
+        source = engine.launch(MachineSpec.builder()
+                .image("minimal")
+                .memoryMib(512)
+                .hostname("src")
+                .build());
         // a counter that keeps counting, a file, then the snapshot, then a write the clones must not see
-        sh(source, "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
-        sh(source, "echo before > /tmp/before; for i in $(seq 50); do [ -s /tmp/counter ] && exit 0; sleep 0.1; done; exit 1");
+        sh(
+                source,
+                "sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &");
+        sh(
+                source,
+                "echo before > /tmp/before; for i in $(seq 50); do [ -s /tmp/counter ] && exit 0; sleep 0.1; done; exit 1");
         var firstLine = new CompletableFuture<Void>();
-        inFlight = source.start(ExecRequest.of("sh", "-c",
-                "i=0; while [ $i -lt " + STREAMED_LINES + " ]; do i=$((i+1)); echo $i; sleep 0.02; done"), new ExecListener() {
-            @Override public void onStdout(byte[] chunk) {
-                synchronized (inFlightOut) {
-                    inFlightOut.writeBytes(chunk);
-                }
-                firstLine.complete(null);
-            }
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
-        });
+        inFlight = source.start(
+                ExecRequest.of(
+                        "sh",
+                        "-c",
+                        "i=0; while [ $i -lt " + STREAMED_LINES + " ]; do i=$((i+1)); echo $i; sleep 0.02; done"),
+                new ExecListener() {
+                    @Override
+                    public void onStdout(byte[] chunk) {
+                        synchronized (inFlightOut) {
+                            inFlightOut.writeBytes(chunk);
+                        }
+                        firstLine.complete(null);
+                    }
+
+                    @Override
+                    public void onStderr(byte[] chunk) {}
+
+                    @Override
+                    public void onExit(ExecResult result) {}
+                });
         firstLine.get(30, TimeUnit.SECONDS);
         assertFalse(inFlight.result().isDone(), "the exec is still streaming when the snapshot starts");
         base = engine.snapshot(source, SnapshotSpec.withId("base"));
@@ -101,8 +127,10 @@ class SnapshotForkIT {
         assertFalse(base.hasRootDisk());
         assertTrue(base.qemuVersion().startsWith("QEMU emulator version"), base.qemuVersion());
         assertTrue(base.pauseMillis() >= 0 && base.pauseMillis() < 5000, "pause " + base.pauseMillis());
-        for (String f : List.of("manifest.json", "state", "mem")) assertTrue(Files.isRegularFile(base.dir().resolve(f)), f);
-        assertEquals(List.of("base"), engine.snapshots().stream().map(VmSnapshot::id).toList());
+        for (String f : List.of("manifest.json", "state", "mem"))
+            assertTrue(Files.isRegularFile(base.dir().resolve(f)), f);
+        assertEquals(
+                List.of("base"), engine.snapshots().stream().map(VmSnapshot::id).toList());
         assertEquals(base, engine.findSnapshot("base").orElseThrow());
         try (var s = Files.list(base.dir().getParent())) {
             assertEquals(List.of("base"), s.map(p -> p.getFileName().toString()).toList(), "no temp dirs left");
@@ -125,33 +153,42 @@ class SnapshotForkIT {
         List<CompletableFuture<Machine>> fs = new ArrayList<>();
         for (int i = 0; i < 10; i++) {
             String id = "c" + i;
-            fs.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return restore(id);
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            }, Thread::startVirtualThread));
+            fs.add(CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            return restore(id);
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    Thread::startVirtualThread));
         }
         List<Machine> ten = new ArrayList<>();
         for (var f : fs) ten.add(f.get(120, TimeUnit.SECONDS));
         // clocks right after the restores, all at once (under TCG on a loaded host guest clocks drift later)
         List<CompletableFuture<String>> clocks = new ArrayList<>();
         for (Machine c : ten) {
-            clocks.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    // busybox date has whole seconds: wait in the guest for the next second to begin; that
-                    // instant happened during the exec, so it must lie within 1 s of the host's exec window
-                    long before = Instant.now().toEpochMilli();
-                    long tick = Long.parseLong(sh(c, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s")
-                            .stdoutText().strip()) * 1000;
-                    long after = Instant.now().toEpochMilli();
-                    return tick >= before - 1000 && tick <= after + 1000 ? ""
-                            : c.id() + " clock: second began at " + tick + ", host exec window " + before + ".." + after;
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            }, Thread::startVirtualThread));
+            clocks.add(CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            // busybox date has whole seconds: wait in the guest for the next second to begin; that
+                            // instant happened during the exec, so it must lie within 1 s of the host's exec window
+                            long before = Instant.now().toEpochMilli();
+                            long tick = Long.parseLong(
+                                            sh(c, "a=$(date +%s); while [ $(date +%s) = $a ]; do :; done; date +%s")
+                                                    .stdoutText()
+                                                    .strip())
+                                    * 1000;
+                            long after = Instant.now().toEpochMilli();
+                            return tick >= before - 1000 && tick <= after + 1000
+                                    ? ""
+                                    : c.id() + " clock: second began at " + tick + ", host exec window " + before + ".."
+                                            + after;
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    Thread::startVirtualThread));
         }
         for (var f : clocks) assertEquals("", f.get(60, TimeUnit.SECONDS));
         Set<String> randoms = new HashSet<>();
@@ -159,13 +196,15 @@ class SnapshotForkIT {
             // the counter started before the snapshot still counts
             sh(c, "a=$(cat /tmp/counter); sleep 0.5; b=$(cat /tmp/counter); [ \"$b\" -gt \"$a\" ]");
             assertEquals("before\n", sh(c, "cat /tmp/before").stdoutText());
-            assertEquals(1, c.exec(ExecRequest.of("test", "-e", "/tmp/after")).exitCode(), "source's later write is absent");
+            assertEquals(
+                    1, c.exec(ExecRequest.of("test", "-e", "/tmp/after")).exitCode(), "source's later write is absent");
             assertEquals("host-" + c.id() + "\n", sh(c, "hostname").stdoutText());
             sh(c, "echo " + c.id() + " > /tmp/mine");
             randoms.add(sh(c, "head -c 16 /dev/urandom | od -An -tx1").stdoutText());
         }
         assertEquals(10, randoms.size(), "every clone reads different bytes from /dev/urandom: " + randoms);
-        for (Machine c : ten) assertEquals(c.id() + "\n", sh(c, "cat /tmp/mine").stdoutText(), "each clone's writes are its own");
+        for (Machine c : ten)
+            assertEquals(c.id() + "\n", sh(c, "cat /tmp/mine").stdoutText(), "each clone's writes are its own");
         assertEquals(1, source.exec(ExecRequest.of("test", "-e", "/tmp/mine")).exitCode());
         assertNotEquals(ten.get(0).agentInfo().bootId(), "", "agent answered");
         for (Machine c : ten) { // keep two for the reference test
@@ -191,7 +230,8 @@ class SnapshotForkIT {
         clones.add(r3);
         sh(r3, "test -e /tmp/two && test -e /tmp/three");
         // a snapshot of a clone (private RAM mapping) restores too
-        Machine c0 = clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
+        Machine c0 =
+                clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
         sh(c0, "echo chained > /tmp/chain");
         engine.snapshot(c0, SnapshotSpec.withId("of-clone"));
         sh(c0, "echo later > /tmp/later");
@@ -230,8 +270,10 @@ class SnapshotForkIT {
         long before = Instant.now().getEpochSecond();
         long guest = Long.parseLong(sh(w2, "date +%s").stdoutText().strip());
         assertTrue(Math.abs(guest - before) <= 1, "clock set on claim: guest " + guest + ", host " + before);
-        assertNotEquals(sh(w, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(),
-                sh(w2, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(), "entropy renewed on claim");
+        assertNotEquals(
+                sh(w, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(),
+                sh(w2, "head -c 16 /dev/urandom | od -An -tx1").stdoutText(),
+                "entropy renewed on claim");
         sh(w2, "a=$(cat /tmp/counter); sleep 0.3; [ $(cat /tmp/counter) -gt $a ]"); // the snapshot's processes run on
         engine.warmRefill("hot").get(60, TimeUnit.SECONDS);
         assertEquals(1, engine.warmCount("hot"));
@@ -252,8 +294,10 @@ class SnapshotForkIT {
     @Test
     @Order(5)
     void deletingASnapshotLeavesItsClonesWorkingAndFreesFilesWithTheLastClone() throws Exception {
-        Machine c0 = clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
-        Machine c1 = clones.stream().filter(m -> m.id().equals("c1")).findFirst().orElseThrow();
+        Machine c0 =
+                clones.stream().filter(m -> m.id().equals("c0")).findFirst().orElseThrow();
+        Machine c1 =
+                clones.stream().filter(m -> m.id().equals("c1")).findFirst().orElseThrow();
         Path mem0 = c0.dir().resolve("mem");
         // the source was re-homed onto the snapshot's memory file by its first snapshot: it maps it too
         assertEquals(4, (int) Files.getAttribute(mem0, "unix:nlink"), "snapshot, source and two clones share the file");
@@ -270,7 +314,10 @@ class SnapshotForkIT {
         assertEquals("after\n", sh(source, "cat /tmp/after").stdoutText());
         c0.destroy();
         clones.remove(c0);
-        assertEquals(1, (int) Files.getAttribute(source.dir().resolve("mem"), "unix:nlink"), "only the source's link is left");
+        assertEquals(
+                1,
+                (int) Files.getAttribute(source.dir().resolve("mem"), "unix:nlink"),
+                "only the source's link is left");
         assertFalse(Files.exists(mem0));
     }
 
@@ -282,7 +329,8 @@ class SnapshotForkIT {
         var iae = assertThrows(IllegalArgumentException.class, () -> new RestoreSpec(null, "bad host!", 0));
         assertTrue(iae.getMessage().startsWith("hostname"), iae.getMessage());
         // snapshot of a dead VM
-        Machine doomed = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+        Machine doomed = engine.launch(
+                MachineSpec.builder().image("minimal").memoryMib(256).build());
         try {
             assertTrue(ProcessHandle.of(doomed.pid()).orElseThrow().destroyForcibly());
             doomed.onExit().get(10, TimeUnit.SECONDS);
@@ -300,7 +348,8 @@ class SnapshotForkIT {
             if (step.equals("state")) throw new java.io.IOException("No space left on device");
         };
         try {
-            var e = assertThrows(SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
+            var e = assertThrows(
+                    SnapshotFailedException.class, () -> engine.snapshot(source, SnapshotSpec.withId("full")));
             assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
         } finally {
             faults = FaultHook.NONE;
@@ -321,7 +370,8 @@ class SnapshotForkIT {
         Path man = s.dir().resolve("manifest.json");
         String original = Files.readString(man);
         Files.writeString(man, original.replace("QEMU emulator version", "QEMU emulator version 1.0 not"));
-        var e = assertThrows(SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.defaults()));
+        var e = assertThrows(
+                SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.defaults()));
         assertTrue(e.getMessage().contains("taken with"), e.getMessage());
         assertEquals(vmsBefore, engine.machineIds(), "refused before a clone dir or QEMU was made");
 
@@ -329,10 +379,13 @@ class SnapshotForkIT {
         byte[] garbage = new byte[60_000];
         new java.util.Random(1).nextBytes(garbage);
         Files.write(s.dir().resolve("state"), garbage);
-        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(garbage));
-        Files.writeString(man, original.replaceAll("\"stateSha256\" : \"[0-9a-f]+\"", "\"stateSha256\" : \"" + sha + "\""));
+        String sha = java.util.HexFormat.of()
+                .formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(garbage));
+        Files.writeString(
+                man, original.replaceAll("\"stateSha256\" : \"[0-9a-f]+\"", "\"stateSha256\" : \"" + sha + "\""));
         long t0 = System.nanoTime();
-        var refused = assertThrows(SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.withId("junk")));
+        var refused = assertThrows(
+                SnapshotIncompatibleException.class, () -> engine.restore("tampered", RestoreSpec.withId("junk")));
         assertTrue(refused.getMessage().contains("QEMU refused"), refused.getMessage());
         assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "failed fast");
         assertEquals(vmsBefore, engine.machineIds(), "the failed clone's dir is removed");
@@ -349,23 +402,28 @@ class SnapshotForkIT {
         Path oldDir = current.dir().resolveSibling("minimal-" + oldKey);
         VmSnapshot s = engine.snapshot(source, SnapshotSpec.withId("earlier-build"));
         Path man = s.dir().resolve("manifest.json");
-        Files.writeString(man, Files.readString(man).replace("\"imageKey\" : \"" + current.key() + "\"",
-                "\"imageKey\" : \"" + oldKey + "\""));
+        Files.writeString(
+                man,
+                Files.readString(man)
+                        .replace("\"imageKey\" : \"" + current.key() + "\"", "\"imageKey\" : \"" + oldKey + "\""));
         List<String> vmsBefore = engine.machineIds();
         try {
-            var gone = assertThrows(SnapshotIncompatibleException.class,
-                    () -> engine.restore("earlier-build", RestoreSpec.defaults()));
-            assertTrue(gone.getMessage().contains(oldKey) && gone.getMessage().contains("no longer in the image cache"),
+            var gone = assertThrows(
+                    SnapshotIncompatibleException.class, () -> engine.restore("earlier-build", RestoreSpec.defaults()));
+            assertTrue(
+                    gone.getMessage().contains(oldKey) && gone.getMessage().contains("no longer in the image cache"),
                     gone.getMessage());
             assertEquals(vmsBefore, engine.machineIds(), "refused before a clone dir or QEMU was made");
 
             Files.createDirectory(oldDir);
             try (var files = Files.list(current.dir())) {
                 for (Path f : files.toList()) {
-                    if (!f.getFileName().toString().equals("image.json")) Files.createLink(oldDir.resolve(f.getFileName()), f);
+                    if (!f.getFileName().toString().equals("image.json"))
+                        Files.createLink(oldDir.resolve(f.getFileName()), f);
                 }
             }
-            Files.writeString(oldDir.resolve("image.json"),
+            Files.writeString(
+                    oldDir.resolve("image.json"),
                     Files.readString(current.dir().resolve("image.json")).replace(current.key(), oldKey));
             Machine c = engine.restore("earlier-build", RestoreSpec.withId("on-earlier-build"));
             clones.add(c);
@@ -383,7 +441,9 @@ class SnapshotForkIT {
         Engine other = Engine.open(engine.config()); // a restarted engine on the same data dir
         long pooled;
         try {
-            assertEquals(List.of("last"), other.snapshots().stream().map(VmSnapshot::id).toList());
+            assertEquals(
+                    List.of("last"),
+                    other.snapshots().stream().map(VmSnapshot::id).toList());
             other.markHot("last").get(60, TimeUnit.SECONDS);
             assertEquals(1, other.warmCount("last"));
             try (var s = Files.list(engine.config().dataDir().resolve("pool"))) {
@@ -416,12 +476,14 @@ class SnapshotForkIT {
         assertEquals(0, engine.warmCount("fleeting"));
         Path poolDir = engine.config().dataDir().resolve("pool");
         // claimed entries became VMs (their pool dir is a link); a live QEMU on a real pool dir is a leak
-        List<ProcessHandle> leaked = ProcessHandle.allProcesses().filter(h -> {
-            String a = String.join(" ", h.info().arguments().orElse(new String[0]));
-            if (!h.isAlive() || !a.contains("-incoming defer") || !a.contains(poolDir.toString())) return false;
-            int i = a.indexOf(poolDir.toString()) + poolDir.toString().length() + 1;
-            return !Files.isSymbolicLink(poolDir.resolve(a.substring(i, a.indexOf('/', i))));
-        }).toList();
+        List<ProcessHandle> leaked = ProcessHandle.allProcesses()
+                .filter(h -> {
+                    String a = String.join(" ", h.info().arguments().orElse(new String[0]));
+                    if (!h.isAlive() || !a.contains("-incoming defer") || !a.contains(poolDir.toString())) return false;
+                    int i = a.indexOf(poolDir.toString()) + poolDir.toString().length() + 1;
+                    return !Files.isSymbolicLink(poolDir.resolve(a.substring(i, a.indexOf('/', i))));
+                })
+                .toList();
         leaked.forEach(ProcessHandle::destroyForcibly); // a failing run leaves nothing behind either
         assertEquals(List.of(), leaked.stream().map(ProcessHandle::pid).toList(), "pool QEMUs left running");
     }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.AfterAll;
@@ -26,8 +25,13 @@ class StoppedSnapshotIT {
 
     @BeforeAll
     static void open() throws Exception {
-        engine = Engine.open(EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root()).liveSnapshots(false).build(),
+        engine = Engine.open(
+                EngineConfig.builder()
+                        .dataDir(TestEngines.config().dataDir())
+                        .cacheDir(TestEngines.sharedCache())
+                        .fastvmHome(SourceTree.root())
+                        .liveSnapshots(false)
+                        .build(),
                 steps::add);
     }
 
@@ -39,11 +43,14 @@ class StoppedSnapshotIT {
     @Test
     void laterSnapshotsStopTheVmForTheCopyAndLoseNothing() throws Exception {
         assertFalse(engine.liveSnapshots(), "forced off");
-        Machine vm = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+        Machine vm = engine.launch(
+                MachineSpec.builder().image("minimal").memoryMib(256).build());
         vms.add(vm);
         sh(vm, "echo one > /tmp/one");
         engine.snapshot(vm, SnapshotSpec.withId("first")); // re-homes: from here on a private mapping
-        sh(vm, "echo two > /tmp/two; sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; done' </dev/null >/dev/null 2>&1 &");
+        sh(
+                vm,
+                "echo two > /tmp/two; sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; done' </dev/null >/dev/null 2>&1 &");
         steps.clear();
         VmSnapshot second = engine.snapshot(vm, SnapshotSpec.withId("second"));
         assertTrue(steps.contains("migrate"), steps.toString());
@@ -55,7 +62,9 @@ class StoppedSnapshotIT {
         assertEquals("one\ntwo\n", sh(clone, "cat /tmp/one /tmp/two").stdoutText());
         // the counter loop came along and keeps counting in the clone, and in the source
         for (Machine m : List.of(clone, vm)) {
-            sh(m, "a=$(cat /tmp/n); for i in $(seq 50); do [ $(cat /tmp/n) -gt $a ] && exit 0; sleep 0.1; done; exit 1");
+            sh(
+                    m,
+                    "a=$(cat /tmp/n); for i in $(seq 50); do [ $(cat /tmp/n) -gt $a ] && exit 0; sleep 0.1; done; exit 1");
         }
     }
 

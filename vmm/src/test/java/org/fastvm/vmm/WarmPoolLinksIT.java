@@ -14,7 +14,6 @@ import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
-
 import org.fastvm.vmm.testing.SourceTree;
 import org.fastvm.vmm.testing.TestEngines;
 import org.junit.jupiter.api.Test;
@@ -31,21 +30,35 @@ class WarmPoolLinksIT {
 
     @Test
     void noLinkToADeletedVmOutlivesItAndStartUpRemovesOnesLeftBehind() throws Exception {
-        EngineConfig config = EngineConfig.builder().dataDir(TestEngines.config().dataDir())
-                .cacheDir(TestEngines.sharedCache()).fastvmHome(SourceTree.root())
-                .warmPoolSize(1).warmPoolRecent(0).warmPoolMax(1).launchFromBase(false).build();
+        EngineConfig config = EngineConfig.builder()
+                .dataDir(TestEngines.config().dataDir())
+                .cacheDir(TestEngines.sharedCache())
+                .fastvmHome(SourceTree.root())
+                .warmPoolSize(1)
+                .warmPoolRecent(0)
+                .warmPoolMax(1)
+                .launchFromBase(false)
+                .build();
         Path data = config.dataDir();
         Path pool = data.resolve("pool");
         List<Machine> vms = new ArrayList<>();
         List<String> logged = new CopyOnWriteArrayList<>();
         Handler capture = new Handler() {
-            @Override public void publish(LogRecord r) { logged.add(new SimpleFormatter().formatMessage(r)); }
-            @Override public void flush() {}
-            @Override public void close() {}
+            @Override
+            public void publish(LogRecord r) {
+                logged.add(new SimpleFormatter().formatMessage(r));
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
         };
         Engine engine = Engine.open(config);
         try {
-            Machine source = engine.launch(MachineSpec.builder().image("minimal").memoryMib(256).build());
+            Machine source = engine.launch(
+                    MachineSpec.builder().image("minimal").memoryMib(256).build());
             vms.add(source);
             engine.snapshot(source, SnapshotSpec.withId("s"));
             engine.markHot("s").get(60, TimeUnit.SECONDS);
@@ -68,18 +81,24 @@ class WarmPoolLinksIT {
             assertEquals(List.of(), dangling(pool), "discarding the clone removed its link");
             engine.close();
 
-            Path left = Files.createSymbolicLink(pool.resolve("dead"), data.resolve("vms").resolve("gone"));
+            Path left = Files.createSymbolicLink(
+                    pool.resolve("dead"), data.resolve("vms").resolve("gone"));
             POOL_LOG.addHandler(capture);
             engine = Engine.open(config);
             assertEquals(List.of(), dangling(pool), "start-up removed the link to a deleted VM");
-            assertTrue(logged.stream().anyMatch(l -> l.contains(left.toString()) && l.contains("gone")), logged.toString());
+            assertTrue(
+                    logged.stream().anyMatch(l -> l.contains(left.toString()) && l.contains("gone")),
+                    logged.toString());
         } finally {
             POOL_LOG.removeHandler(capture);
             try {
                 TestEngines.shutDown(engine, vms);
             } finally {
                 for (ProcessHandle h : ProcessHandle.allProcesses().toList()) { // nothing of this test runs on
-                    if (h.info().arguments().map(a -> String.join(" ", a).contains(data.toString())).orElse(false)) {
+                    if (h.info()
+                            .arguments()
+                            .map(a -> String.join(" ", a).contains(data.toString()))
+                            .orElse(false)) {
                         h.destroyForcibly();
                         h.onExit().join();
                     }

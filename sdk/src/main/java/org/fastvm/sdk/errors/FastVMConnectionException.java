@@ -7,15 +7,15 @@ package org.fastvm.sdk.errors;
  * {@link FastVMServiceException}).
  */
 public class FastVMConnectionException extends FastVMException {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /**
-   * Creates the exception.
-   *
-   * @param message what failed
-   * @param cause the underlying I/O failure, or {@code null}
-   */
-  public FastVMConnectionException(String message, Throwable cause) {
-    super(message, cause);
-  }
+    /**
+     * Creates the exception.
+     *
+     * @param message what failed
+     * @param cause the underlying I/O failure, or {@code null}
+     */
+    public FastVMConnectionException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

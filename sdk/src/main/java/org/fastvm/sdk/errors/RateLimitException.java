@@ -4,18 +4,18 @@ import java.net.http.HttpHeaders;
 
 /** HTTP 429: quota exceeded ({@code quota_exceeded}) or rate limited; see {@link #headers()} for {@code Retry-After}. */
 public class RateLimitException extends FastVMServiceException {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /**
-   * Creates the exception from a parsed error response.
-   *
-   * @param status the HTTP status code (429)
-   * @param errorCode the {@code error} field of the body, or {@code null}
-   * @param errorMessage the {@code message} field of the body, or {@code null}
-   * @param body the raw response body
-   * @param headers the response headers
-   */
-  public RateLimitException(int status, String errorCode, String errorMessage, String body, HttpHeaders headers) {
-    super(status, errorCode, errorMessage, body, headers);
-  }
+    /**
+     * Creates the exception from a parsed error response.
+     *
+     * @param status the HTTP status code (429)
+     * @param errorCode the {@code error} field of the body, or {@code null}
+     * @param errorMessage the {@code message} field of the body, or {@code null}
+     * @param body the raw response body
+     * @param headers the response headers
+     */
+    public RateLimitException(int status, String errorCode, String errorMessage, String body, HttpHeaders headers) {
+        super(status, errorCode, errorMessage, body, headers);
+    }
 }

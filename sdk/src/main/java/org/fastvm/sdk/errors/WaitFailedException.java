@@ -13,44 +13,44 @@ import java.util.Optional;
  * (e.g. a {@link NotFoundException}).
  */
 public class WaitFailedException extends FastVMException {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /** The VM or snapshot waited for. */
-  private final String resourceId;
-  /** Its status last observed, or null. */
-  private final String lastStatus;
+    /** The VM or snapshot waited for. */
+    private final String resourceId;
+    /** Its status last observed, or null. */
+    private final String lastStatus;
 
-  /**
-   * Creates the exception.
-   *
-   * @param message what failed, naming the resource
-   * @param resourceId the VM or snapshot being waited for
-   * @param lastStatus the status last observed, or {@code null}
-   * @param cause the poll's failure
-   */
-  public WaitFailedException(String message, String resourceId, String lastStatus, Throwable cause) {
-    super(message, cause);
-    this.resourceId = resourceId;
-    this.lastStatus = lastStatus;
-  }
+    /**
+     * Creates the exception.
+     *
+     * @param message what failed, naming the resource
+     * @param resourceId the VM or snapshot being waited for
+     * @param lastStatus the status last observed, or {@code null}
+     * @param cause the poll's failure
+     */
+    public WaitFailedException(String message, String resourceId, String lastStatus, Throwable cause) {
+        super(message, cause);
+        this.resourceId = resourceId;
+        this.lastStatus = lastStatus;
+    }
 
-  /**
-   * The id of the VM or snapshot waited for.
-   *
-   * @return the id
-   */
-  @Override
-  public Optional<String> resourceId() {
-    return Optional.ofNullable(resourceId);
-  }
+    /**
+     * The id of the VM or snapshot waited for.
+     *
+     * @return the id
+     */
+    @Override
+    public Optional<String> resourceId() {
+        return Optional.ofNullable(resourceId);
+    }
 
-  /**
-   * The raw status last observed for the resource (e.g. {@code provisioning}).
-   *
-   * @return the status, or empty when none was observed
-   */
-  @Override
-  public Optional<String> lastStatus() {
-    return Optional.ofNullable(lastStatus);
-  }
+    /**
+     * The raw status last observed for the resource (e.g. {@code provisioning}).
+     *
+     * @return the status, or empty when none was observed
+     */
+    @Override
+    public Optional<String> lastStatus() {
+        return Optional.ofNullable(lastStatus);
+    }
 }

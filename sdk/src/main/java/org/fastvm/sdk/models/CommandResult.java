@@ -17,26 +17,26 @@ import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record CommandResult(
-    int exitCode,
-    String stdout,
-    String stderr,
-    boolean timedOut,
-    boolean stdoutTruncated,
-    boolean stderrTruncated,
-    long durationMs) {
+        int exitCode,
+        String stdout,
+        String stderr,
+        boolean timedOut,
+        boolean stdoutTruncated,
+        boolean stderrTruncated,
+        long durationMs) {
 
-  /** Normalises absent output to empty strings. */
-  public CommandResult {
-    stdout = stdout == null ? "" : stdout;
-    stderr = stderr == null ? "" : stderr;
-  }
+    /** Normalises absent output to empty strings. */
+    public CommandResult {
+        stdout = stdout == null ? "" : stdout;
+        stderr = stderr == null ? "" : stderr;
+    }
 
-  /**
-   * Whether the command exited 0 within its time limit.
-   *
-   * @return {@code exitCode == 0 && !timedOut}
-   */
-  public boolean succeeded() {
-    return exitCode == 0 && !timedOut;
-  }
+    /**
+     * Whether the command exited 0 within its time limit.
+     *
+     * @return {@code exitCode == 0 && !timedOut}
+     */
+    public boolean succeeded() {
+        return exitCode == 0 && !timedOut;
+    }
 }

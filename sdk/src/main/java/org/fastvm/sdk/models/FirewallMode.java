@@ -8,23 +8,23 @@ import java.util.List;
  * except the rules). Open like {@link VMStatus}: unknown values are kept verbatim.
  */
 public final class FirewallMode extends OpenValue {
-  /** All public inbound traffic allowed. */
-  public static final FirewallMode OPEN = new FirewallMode("open");
-  /** Public inbound traffic denied except the ingress rules. */
-  public static final FirewallMode RESTRICTED = new FirewallMode("restricted");
+    /** All public inbound traffic allowed. */
+    public static final FirewallMode OPEN = new FirewallMode("open");
+    /** Public inbound traffic denied except the ingress rules. */
+    public static final FirewallMode RESTRICTED = new FirewallMode("restricted");
 
-  private FirewallMode(String value) {
-    super(value);
-  }
+    private FirewallMode(String value) {
+        super(value);
+    }
 
-  /**
-   * The mode for a wire value; unknown values are accepted.
-   *
-   * @param value the wire value
-   * @return the mode
-   */
-  @JsonCreator
-  public static FirewallMode of(String value) {
-    return lookup(value, "mode", List.of(OPEN, RESTRICTED), FirewallMode::new);
-  }
+    /**
+     * The mode for a wire value; unknown values are accepted.
+     *
+     * @param value the wire value
+     * @return the mode
+     */
+    @JsonCreator
+    public static FirewallMode of(String value) {
+        return lookup(value, "mode", List.of(OPEN, RESTRICTED), FirewallMode::new);
+    }
 }

@@ -17,32 +17,32 @@ import java.util.List;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record FirewallPolicy(FirewallMode mode, List<FirewallRule> ingress) {
 
-  /**
-   * Validates the mode and copies the list.
-   *
-   * @throws IllegalArgumentException when {@code mode} or a rule is null
-   */
-  public FirewallPolicy {
-    if (mode == null) throw new IllegalArgumentException("firewall mode must not be null");
-    ingress = Copies.list(ingress, "firewall ingress");
-  }
+    /**
+     * Validates the mode and copies the list.
+     *
+     * @throws IllegalArgumentException when {@code mode} or a rule is null
+     */
+    public FirewallPolicy {
+        if (mode == null) throw new IllegalArgumentException("firewall mode must not be null");
+        ingress = Copies.list(ingress, "firewall ingress");
+    }
 
-  /**
-   * All inbound traffic allowed.
-   *
-   * @return the open policy
-   */
-  public static FirewallPolicy open() {
-    return new FirewallPolicy(FirewallMode.OPEN, List.of());
-  }
+    /**
+     * All inbound traffic allowed.
+     *
+     * @return the open policy
+     */
+    public static FirewallPolicy open() {
+        return new FirewallPolicy(FirewallMode.OPEN, List.of());
+    }
 
-  /**
-   * Inbound traffic denied except the given rules.
-   *
-   * @param rules the allow rules (none = all public ports closed)
-   * @return the restricted policy
-   */
-  public static FirewallPolicy restricted(FirewallRule... rules) {
-    return new FirewallPolicy(FirewallMode.RESTRICTED, Arrays.asList(rules));
-  }
+    /**
+     * Inbound traffic denied except the given rules.
+     *
+     * @param rules the allow rules (none = all public ports closed)
+     * @return the restricted policy
+     */
+    public static FirewallPolicy restricted(FirewallRule... rules) {
+        return new FirewallPolicy(FirewallMode.RESTRICTED, Arrays.asList(rules));
+    }
 }

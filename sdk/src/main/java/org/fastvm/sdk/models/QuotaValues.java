@@ -13,7 +13,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record QuotaValues(
-    long vcpu,
-    @JsonProperty("memoryMiB") long memoryMib,
-    @JsonProperty("diskGiB") long diskGib,
-    long snapshotCount) {}
+        long vcpu,
+        @JsonProperty("memoryMiB") long memoryMib,
+        @JsonProperty("diskGiB") long diskGib,
+        long snapshotCount) {}

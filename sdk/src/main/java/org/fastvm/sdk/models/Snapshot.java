@@ -18,17 +18,17 @@ import java.util.Map;
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record Snapshot(
-    String id,
-    String name,
-    String orgId,
-    String vmId,
-    SnapshotStatus status,
-    Instant createdAt,
-    FirewallPolicy firewall,
-    Map<String, String> metadata) {
+        String id,
+        String name,
+        String orgId,
+        String vmId,
+        SnapshotStatus status,
+        Instant createdAt,
+        FirewallPolicy firewall,
+        Map<String, String> metadata) {
 
-  /** Copies the metadata so the record stays immutable. */
-  public Snapshot {
-    metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
-  }
+    /** Copies the metadata so the record stays immutable. */
+    public Snapshot {
+        metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
+    }
 }

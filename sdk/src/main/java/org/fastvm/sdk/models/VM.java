@@ -26,23 +26,23 @@ import java.util.Map;
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record VM(
-    String id,
-    String name,
-    String orgId,
-    String machineName,
-    int cpu,
-    @JsonProperty("memoryMiB") int memoryMib,
-    @JsonProperty("diskGiB") int diskGib,
-    VMStatus status,
-    Instant createdAt,
-    String sourceName,
-    String publicIpv6,
-    FirewallPolicy firewall,
-    Instant deletedAt,
-    Map<String, String> metadata) {
+        String id,
+        String name,
+        String orgId,
+        String machineName,
+        int cpu,
+        @JsonProperty("memoryMiB") int memoryMib,
+        @JsonProperty("diskGiB") int diskGib,
+        VMStatus status,
+        Instant createdAt,
+        String sourceName,
+        String publicIpv6,
+        FirewallPolicy firewall,
+        Instant deletedAt,
+        Map<String, String> metadata) {
 
-  /** Copies the metadata so the record stays immutable. */
-  public VM {
-    metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
-  }
+    /** Copies the metadata so the record stays immutable. */
+    public VM {
+        metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
+    }
 }

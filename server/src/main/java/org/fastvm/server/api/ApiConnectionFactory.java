@@ -1,5 +1,9 @@
 package org.fastvm.server.api;
 
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.io.Connection;
@@ -9,11 +13,6 @@ import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.internal.HttpConnection;
 import org.eclipse.jetty.util.thread.Scheduler;
-
-import java.time.Duration;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * HTTP/1.1 connections as Jetty makes them, with two changes:
@@ -118,7 +117,8 @@ final class ApiConnectionFactory extends HttpConnectionFactory {
 
         private void armHeadDeadline() {
             if (headDeadline.get() != null) return;
-            Scheduler.Task task = getConnector().getScheduler().schedule(this::headTooSlow, readTimeoutMs, TimeUnit.MILLISECONDS);
+            Scheduler.Task task =
+                    getConnector().getScheduler().schedule(this::headTooSlow, readTimeoutMs, TimeUnit.MILLISECONDS);
             if (!headDeadline.compareAndSet(null, task)) task.cancel();
         }
 
@@ -130,7 +130,8 @@ final class ApiConnectionFactory extends HttpConnectionFactory {
         // identity on purpose: is this very object still the endpoint's connection (not an HTTP/2 upgrade)
         @SuppressWarnings("ReferenceEquality")
         private void headTooSlow() {
-            // Only if the head is still incomplete (not cancelled meanwhile) and this is still the endpoint's connection.
+            // Only if the head is still incomplete (not cancelled meanwhile) and this is still the endpoint's
+            // connection.
             if (headDeadline.getAndSet(null) == null || getEndPoint().getConnection() != this) return;
             // As Jetty does when a head goes silent (idle timeout): close, no response (there is no request to answer).
             getEndPoint().close(new TimeoutException("request head not received within " + readTimeoutMs + " ms"));

@@ -3,26 +3,25 @@ package org.fastvm.server.api;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import org.fastvm.server.core.ApiKeys;
-import org.fastvm.server.core.ErrorKind;
-import org.fastvm.server.core.ServiceException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.http.BadMessageException;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
+import org.fastvm.server.core.ApiKeys;
+import org.fastvm.server.core.ErrorKind;
+import org.fastvm.server.core.ServiceException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.TreeSet;
-import java.util.Optional;
-import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The one entry point: assigns a request id, authenticates, routes to the resource handler,
@@ -51,8 +50,15 @@ public final class ApiHandler extends Handler.Abstract {
         void run(Exchange ex) throws Exception;
     }
 
-    ApiHandler(ApiKeys apiKeys, VmsHandler vms, SnapshotsHandler snapshots, ExecHandler exec, QuotasHandler quotas,
-               HealthHandler health, PrometheusMeterRegistry meters, Duration readTimeout) {
+    ApiHandler(
+            ApiKeys apiKeys,
+            VmsHandler vms,
+            SnapshotsHandler snapshots,
+            ExecHandler exec,
+            QuotasHandler quotas,
+            HealthHandler health,
+            PrometheusMeterRegistry meters,
+            Duration readTimeout) {
         this.apiKeys = apiKeys;
         this.vms = vms;
         this.snapshots = snapshots;
@@ -82,14 +88,19 @@ public final class ApiHandler extends Handler.Abstract {
         Exchange ex = new Exchange(request, response, callback, segments, requestId, readTimeout);
         String template = "unmatched";
         try {
-            Route route = METRICS_CONNECTOR.equals(request.getConnectionMetaData().getConnector().getName())
-                    ? metricsRoute(request.getMethod(), segments) : route(request.getMethod(), segments);
+            Route route = METRICS_CONNECTOR.equals(
+                            request.getConnectionMetaData().getConnector().getName())
+                    ? metricsRoute(request.getMethod(), segments)
+                    : route(request.getMethod(), segments);
             template = route.template();
             if (route.authenticated()) {
                 Optional<String> org = apiKeys.authenticate(request.getHeaders().get("X-API-Key"));
                 if (org.isEmpty()) {
-                    throw new ServiceException(ErrorKind.UNAUTHORIZED,
-                            request.getHeaders().get("X-API-Key") == null ? "missing X-API-Key header" : "unknown or revoked API key");
+                    throw new ServiceException(
+                            ErrorKind.UNAUTHORIZED,
+                            request.getHeaders().get("X-API-Key") == null
+                                    ? "missing X-API-Key header"
+                                    : "unknown or revoked API key");
                 }
                 ex.orgId = org.get();
             }
@@ -103,16 +114,32 @@ public final class ApiHandler extends Handler.Abstract {
             fail(ex, ErrorKind.UNAVAILABLE, "the server is shutting down");
         } catch (Exception | Error e) {
             // Errors too (e.g. a class that cannot load): the client must get an answer, not a hang.
-            LOG.error("request {} {} {} failed", requestId, request.getMethod(), request.getHttpURI().getPath(), e);
+            LOG.error(
+                    "request {} {} {} failed",
+                    requestId,
+                    request.getMethod(),
+                    request.getHttpURI().getPath(),
+                    e);
             fail(ex, ErrorKind.INTERNAL, "internal error (request id " + requestId + ")");
         } finally {
             long nanos = System.nanoTime() - t0;
             int status = ex.isAbandoned() ? Exchange.CLIENT_CLOSED_STATUS : response.getStatus();
-            Timer.builder("http.server.requests").tag("method", request.getMethod()).tag("route", template)
-                    .tag("status", Integer.toString(status)).register(meters).record(nanos, TimeUnit.NANOSECONDS);
-            ACCESS.info("request id={} method={} route={} path={} status={} ms={} org={} proto={}", requestId,
-                    request.getMethod(), template, request.getHttpURI().getPath(), status, nanos / 1_000_000,
-                    ex.orgId == null ? "-" : ex.orgId, request.getConnectionMetaData().getProtocol());
+            Timer.builder("http.server.requests")
+                    .tag("method", request.getMethod())
+                    .tag("route", template)
+                    .tag("status", Integer.toString(status))
+                    .register(meters)
+                    .record(nanos, TimeUnit.NANOSECONDS);
+            ACCESS.info(
+                    "request id={} method={} route={} path={} status={} ms={} org={} proto={}",
+                    requestId,
+                    request.getMethod(),
+                    template,
+                    request.getHttpURI().getPath(),
+                    status,
+                    nanos / 1_000_000,
+                    ex.orgId == null ? "-" : ex.orgId,
+                    request.getConnectionMetaData().getProtocol());
         }
         return true;
     }
@@ -131,10 +158,13 @@ public final class ApiHandler extends Handler.Abstract {
 
     /** The metrics listener serves GET (and HEAD) /metrics and nothing else. */
     private Route metricsRoute(String method, List<String> s) {
-        if (s.size() == 1 && s.get(0).equals("metrics") && isGet(method)) return new Route("/metrics", false, this::metrics);
+        if (s.size() == 1 && s.get(0).equals("metrics") && isGet(method))
+            return new Route("/metrics", false, this::metrics);
         return new Route("unmatched", false, ex -> {
-            throw new ServiceException(ErrorKind.NOT_FOUND, "the metrics listener serves GET /metrics only, not "
-                    + ex.method() + " " + ex.request.getHttpURI().getPath());
+            throw new ServiceException(
+                    ErrorKind.NOT_FOUND,
+                    "the metrics listener serves GET /metrics only, not " + ex.method() + " "
+                            + ex.request.getHttpURI().getPath());
         });
     }
 
@@ -159,20 +189,32 @@ public final class ApiHandler extends Handler.Abstract {
                 return pick(method, "/v1/vms", Map.<String, Action>of("GET", vms::list, "POST", vms::launch));
             }
             if (res.equals("vms") && n == 3) {
-                return pick(method, "/v1/vms/{id}", Map.<String, Action>of("GET", vms::get, "PATCH", vms::patch, "DELETE", vms::delete));
+                return pick(
+                        method,
+                        "/v1/vms/{id}",
+                        Map.<String, Action>of("GET", vms::get, "PATCH", vms::patch, "DELETE", vms::delete));
             }
             if (res.equals("vms") && n == 4 && s.get(3).equals("firewall")) {
-                return pick(method, "/v1/vms/{id}/firewall", Map.<String, Action>of("PUT", vms::putFirewall, "PATCH", vms::patchFirewall));
+                return pick(
+                        method,
+                        "/v1/vms/{id}/firewall",
+                        Map.<String, Action>of("PUT", vms::putFirewall, "PATCH", vms::patchFirewall));
             }
             if (res.equals("vms") && n == 4 && s.get(3).equals("exec")) {
                 return pick(method, "/v1/vms/{id}/exec", Map.<String, Action>of("POST", exec::exec));
             }
             if (res.equals("snapshots") && n == 2) {
-                return pick(method, "/v1/snapshots", Map.<String, Action>of("GET", snapshots::list, "POST", snapshots::create));
+                return pick(
+                        method,
+                        "/v1/snapshots",
+                        Map.<String, Action>of("GET", snapshots::list, "POST", snapshots::create));
             }
             if (res.equals("snapshots") && n == 3) {
-                return pick(method, "/v1/snapshots/{id}", Map.<String, Action>of("GET", snapshots::get, "PATCH", snapshots::patch,
-                        "DELETE", snapshots::delete));
+                return pick(
+                        method,
+                        "/v1/snapshots/{id}",
+                        Map.<String, Action>of(
+                                "GET", snapshots::get, "PATCH", snapshots::patch, "DELETE", snapshots::delete));
             }
             if (res.equals("org") && n == 3 && s.get(2).equals("quotas")) {
                 return pick(method, "/v1/org/quotas", Map.<String, Action>of("GET", quotas::get));
@@ -181,7 +223,10 @@ public final class ApiHandler extends Handler.Abstract {
         // Unknown paths under /v1 still need a key first, so they reveal nothing to strangers.
         boolean underApi = n >= 1 && s.get(0).equals("v1");
         return new Route("unmatched", underApi, ex -> {
-            throw new ServiceException(ErrorKind.NOT_FOUND, "no such endpoint: " + ex.method() + " " + ex.request.getHttpURI().getPath());
+            throw new ServiceException(
+                    ErrorKind.NOT_FOUND,
+                    "no such endpoint: " + ex.method() + " "
+                            + ex.request.getHttpURI().getPath());
         });
     }
 
@@ -201,7 +246,8 @@ public final class ApiHandler extends Handler.Abstract {
         String allowed = String.join(", ", new TreeSet<>(actions.keySet())); // as the OpenAPI document lists them
         return new Route(template, authenticated, ex -> {
             ex.response.getHeaders().put(HttpHeader.ALLOW, allowed);
-            throw new ServiceException(ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);
+            throw new ServiceException(
+                    ErrorKind.METHOD_NOT_ALLOWED, method + " is not allowed on " + template + "; allowed: " + allowed);
         });
     }
 

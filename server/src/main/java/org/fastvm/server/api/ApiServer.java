@@ -1,17 +1,13 @@
 package org.fastvm.server.api;
 
-import org.fastvm.server.backend.VmBackend;
-
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import org.fastvm.server.core.ApiKeys;
-import org.fastvm.server.core.Quotas;
-import org.fastvm.server.core.Snapshots;
-import org.fastvm.server.core.Vms;
-import org.fastvm.server.store.Database;
+import java.net.URI;
+import java.security.KeyStore;
+import java.time.Duration;
 import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
+import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
-import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.SecureRequestCustomizer;
@@ -21,13 +17,13 @@ import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.util.VirtualThreads;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
-
+import org.fastvm.server.backend.VmBackend;
+import org.fastvm.server.core.ApiKeys;
+import org.fastvm.server.core.Quotas;
+import org.fastvm.server.core.Snapshots;
+import org.fastvm.server.core.Vms;
+import org.fastvm.server.store.Database;
 import org.slf4j.LoggerFactory;
-
-import java.net.URI;
-import java.security.KeyStore;
-import java.time.Duration;
-import java.util.function.Supplier;
 
 /**
  * The HTTP front: Jetty 12 with HTTP/1.1 and HTTP/2 on one port — h2c (prior knowledge and
@@ -38,6 +34,7 @@ public final class ApiServer implements AutoCloseable {
     private final ServerConnector connector;
     /** Serves only GET /metrics (cleartext, loopback by default), so the API port never shows them. */
     private final ServerConnector metricsConnector;
+
     private final boolean tls;
     private final ExecHandler exec;
     /** How long shutdown waits for the execs it stops to be answered before the connections close. */
@@ -54,10 +51,22 @@ public final class ApiServer implements AutoCloseable {
      * @param metricsPort its port (0 = any free port)
      * @param recovered   whether start-up has settled the VMs of the previous run (/readyz says 503 until then)
      */
-    public ApiServer(String host, int port, KeyStore keyStore, Duration idleTimeout, Duration readTimeout, ApiKeys apiKeys,
-                     Vms vms, Snapshots snapshots, Quotas quotas, Database db, VmBackend backend,
-                     PrometheusMeterRegistry meters, String metricsHost, int metricsPort,
-                     java.util.function.BooleanSupplier recovered) {
+    public ApiServer(
+            String host,
+            int port,
+            KeyStore keyStore,
+            Duration idleTimeout,
+            Duration readTimeout,
+            ApiKeys apiKeys,
+            Vms vms,
+            Snapshots snapshots,
+            Quotas quotas,
+            Database db,
+            VmBackend backend,
+            PrometheusMeterRegistry meters,
+            String metricsHost,
+            int metricsPort,
+            java.util.function.BooleanSupplier recovered) {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("fastvm-http");
         threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("fastvm-req"));
@@ -99,8 +108,15 @@ public final class ApiServer implements AutoCloseable {
             metricsConnector = null;
         }
         exec = new ExecHandler(vms);
-        server.setHandler(new ApiHandler(apiKeys, new VmsHandler(vms), new SnapshotsHandler(snapshots), exec,
-                new QuotasHandler(quotas), new HealthHandler(db, backend, recovered), meters, readTimeout));
+        server.setHandler(new ApiHandler(
+                apiKeys,
+                new VmsHandler(vms),
+                new SnapshotsHandler(snapshots),
+                exec,
+                new QuotasHandler(quotas),
+                new HealthHandler(db, backend, recovered),
+                meters,
+                readTimeout));
         server.setErrorHandler(new ApiError.JettyErrors());
         server.setStopTimeout(2000);
     }
@@ -112,7 +128,9 @@ public final class ApiServer implements AutoCloseable {
 
     /** {@return the base URL clients use, e.g. http://127.0.0.1:8080} */
     public URI baseUri() {
-        String host = connector.getHost() == null || connector.getHost().equals("0.0.0.0") ? "127.0.0.1" : connector.getHost();
+        String host = connector.getHost() == null || connector.getHost().equals("0.0.0.0")
+                ? "127.0.0.1"
+                : connector.getHost();
         if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
         return URI.create((tls ? "https" : "http") + "://" + host + ":" + connector.getLocalPort());
     }
@@ -120,8 +138,10 @@ public final class ApiServer implements AutoCloseable {
     /** {@return the metrics listener's /metrics URL, if there is one} */
     public java.util.Optional<URI> metricsUri() {
         if (metricsConnector == null) return java.util.Optional.empty();
-        String host = metricsConnector.getHost() == null || metricsConnector.getHost().equals("0.0.0.0") ? "127.0.0.1"
-                : metricsConnector.getHost();
+        String host =
+                metricsConnector.getHost() == null || metricsConnector.getHost().equals("0.0.0.0")
+                        ? "127.0.0.1"
+                        : metricsConnector.getHost();
         if (host.contains(":")) host = "[" + (host.equals("::") ? "::1" : host) + "]";
         return java.util.Optional.of(URI.create("http://" + host + ":" + metricsConnector.getLocalPort() + "/metrics"));
     }

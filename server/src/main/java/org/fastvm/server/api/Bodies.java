@@ -19,7 +19,8 @@ final class Bodies {
     static Integer optInt(JsonNode body, String field) {
         JsonNode n = body.get(field);
         if (n == null || n.isNull()) return null;
-        if (!n.isIntegralNumber() || !n.canConvertToInt()) throw ServiceException.invalid(field, "must be an integer, got " + n);
+        if (!n.isIntegralNumber() || !n.canConvertToInt())
+            throw ServiceException.invalid(field, "must be an integer, got " + n);
         return n.asInt();
     }
 

@@ -1,7 +1,5 @@
 package org.fastvm.server.api;
 
-import org.eclipse.jetty.server.Request;
-
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -9,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import org.eclipse.jetty.server.Request;
 
 /**
  * Tells whether an HTTP/1.x client has closed its connection while the server is still

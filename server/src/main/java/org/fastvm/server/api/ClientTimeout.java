@@ -54,7 +54,8 @@ final class ClientTimeout {
             return Optional.empty();
         }
         // Double.parseDouble also takes "NaN", "Infinity" and hex floats; only plain finite positives count.
-        if (!(seconds > 0) || seconds > MAX_SECONDS || !v.matches("[0-9]*\\.?[0-9]*([eE][+-]?[0-9]+)?")) return Optional.empty();
+        if (!(seconds > 0) || seconds > MAX_SECONDS || !v.matches("[0-9]*\\.?[0-9]*([eE][+-]?[0-9]+)?"))
+            return Optional.empty();
         return Optional.of(Duration.ofNanos((long) (seconds * 1e9)));
     }
 

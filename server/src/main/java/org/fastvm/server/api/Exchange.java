@@ -2,21 +2,6 @@ package org.fastvm.server.api;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.core.ErrorKind;
-import org.fastvm.server.core.ServiceException;
-import org.fastvm.server.model.ModelJson;
-import org.eclipse.jetty.http.HttpHeader;
-import org.eclipse.jetty.io.Content;
-import org.eclipse.jetty.io.IdleTimeout;
-import org.eclipse.jetty.io.QuietException;
-import org.eclipse.jetty.server.HttpChannel;
-import org.eclipse.jetty.server.HttpStream;
-import org.eclipse.jetty.server.internal.HttpChannelState;
-import org.eclipse.jetty.server.Request;
-import org.eclipse.jetty.server.Response;
-import org.eclipse.jetty.util.Callback;
-import org.eclipse.jetty.util.FutureCallback;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -28,6 +13,20 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.IdleTimeout;
+import org.eclipse.jetty.io.QuietException;
+import org.eclipse.jetty.server.HttpChannel;
+import org.eclipse.jetty.server.HttpStream;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.internal.HttpChannelState;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.FutureCallback;
+import org.fastvm.server.core.ErrorKind;
+import org.fastvm.server.core.ServiceException;
+import org.fastvm.server.model.ModelJson;
 
 /** One request being served: the parsed route, the caller's org, body reading and JSON writing. */
 public final class Exchange {
@@ -43,6 +42,7 @@ public final class Exchange {
     final String requestId;
     /** System.nanoTime() by which the body must have arrived (the read timeout from the request's first byte). */
     private final long readDeadline;
+
     String orgId;
     /** Request attribute marking an abandoned exchange, so the error handler writes nothing. */
     static final String ABANDONED_ATTRIBUTE = "fastvm.abandoned";
@@ -53,8 +53,13 @@ public final class Exchange {
     private volatile boolean abandoned;
     private boolean bodyRead;
 
-    Exchange(Request request, Response response, Callback callback, List<String> segments, String requestId,
-             Duration readTimeout) {
+    Exchange(
+            Request request,
+            Response response,
+            Callback callback,
+            List<String> segments,
+            String requestId,
+            Duration readTimeout) {
         this.request = request;
         this.response = response;
         this.callback = callback;
@@ -64,16 +69,24 @@ public final class Exchange {
     }
 
     /** {@return the authenticated org} */
-    public String orgId() { return orgId; }
+    public String orgId() {
+        return orgId;
+    }
 
     /** {@return the path segment at {@code i} (e.g. the id in /v1/vms/{id})} */
-    public String segment(int i) { return segments.get(i); }
+    public String segment(int i) {
+        return segments.get(i);
+    }
 
     /** {@return the HTTP method} */
-    public String method() { return request.getMethod(); }
+    public String method() {
+        return request.getMethod();
+    }
 
     /** {@return true once a response has been completed} */
-    boolean isDone() { return done; }
+    boolean isDone() {
+        return done;
+    }
 
     /**
      * Reads the body as a JSON object: empty body = {}, more than 1 MiB, malformed JSON or a
@@ -89,7 +102,8 @@ public final class Exchange {
         });
         bodyRead = true;
         byte[] bytes = out.toByteArray();
-        if (bytes.length == 0 || new String(bytes, StandardCharsets.UTF_8).isBlank()) return ModelJson.MAPPER.createObjectNode();
+        if (bytes.length == 0 || new String(bytes, StandardCharsets.UTF_8).isBlank())
+            return ModelJson.MAPPER.createObjectNode();
         JsonNode node;
         try {
             node = ModelJson.MAPPER.readTree(bytes);
@@ -119,7 +133,8 @@ public final class Exchange {
                 if (Content.Chunk.isFailure(chunk)) {
                     bodyRead = true; // nothing more to drain
                     Throwable failure = chunk.getFailure();
-                    if (failure instanceof TimeoutException) throw tooSlow(); // the read deadline, or Jetty's idle timeout
+                    if (failure instanceof TimeoutException)
+                        throw tooSlow(); // the read deadline, or Jetty's idle timeout
                     throw ServiceException.invalid("body", "could not be read: " + failure.getMessage());
                 }
                 sink.accept(chunk.getByteBuffer());
@@ -168,8 +183,10 @@ public final class Exchange {
 
     private ServiceException tooSlow() {
         bodyRead = true; // nothing more to drain: the answer goes now and the connection closes
-        return new ServiceException(ErrorKind.REQUEST_TIMEOUT, "body: not received within the read timeout ("
-                + TimeUnit.NANOSECONDS.toMillis(readDeadline - request.getBeginNanoTime()) / 1000.0 + " s)");
+        return new ServiceException(
+                ErrorKind.REQUEST_TIMEOUT,
+                "body: not received within the read timeout ("
+                        + TimeUnit.NANOSECONDS.toMillis(readDeadline - request.getBeginNanoTime()) / 1000.0 + " s)");
     }
 
     private static ServiceException tooLarge() {
@@ -187,7 +204,8 @@ public final class Exchange {
         long[] total = {0};
         try {
             readBody(chunk -> {
-                if ((total[0] += chunk.remaining()) > DRAIN_LIMIT_BYTES) throw new IllegalStateException("too much to drain");
+                if ((total[0] += chunk.remaining()) > DRAIN_LIMIT_BYTES)
+                    throw new IllegalStateException("too much to drain");
             });
         } catch (RuntimeException e) {
             // Too much, too slow or unreadable: Jetty closes the connection after the answer; nothing else to do.
@@ -257,7 +275,8 @@ public final class Exchange {
      */
     void restartIdleClock() {
         if (request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
-            if (request.getConnectionMetaData().getConnection().getEndPoint() instanceof IdleTimeout clock) clock.notIdle();
+            if (request.getConnectionMetaData().getConnection().getEndPoint() instanceof IdleTimeout clock)
+                clock.notIdle();
         } else if (HttpChannel.from(request) instanceof HttpChannelState channel && channel.getHttpStream() != null) {
             HttpStream stream = channel.getHttpStream();
             stream.setIdleTimeout(stream.getIdleTimeout()); // setting an HTTP/2 stream's timeout restarts its clock

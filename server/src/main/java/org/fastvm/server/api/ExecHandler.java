@@ -2,18 +2,6 @@ package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.fastvm.server.core.ErrorKind;
-import org.fastvm.server.core.ServiceException;
-import org.fastvm.server.core.Vms;
-import org.fastvm.server.model.ModelJson;
-import org.fastvm.vmm.ExecHandle;
-import org.fastvm.vmm.ExecListener;
-import org.fastvm.vmm.ExecRequest;
-import org.fastvm.vmm.ExecResult;
-import org.fastvm.vmm.VmmException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -28,6 +16,17 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.fastvm.server.core.ErrorKind;
+import org.fastvm.server.core.ServiceException;
+import org.fastvm.server.core.Vms;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.vmm.ExecHandle;
+import org.fastvm.vmm.ExecListener;
+import org.fastvm.vmm.ExecRequest;
+import org.fastvm.vmm.ExecResult;
+import org.fastvm.vmm.VmmException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * POST /v1/vms/{id}/exec: buffered ExecResult (4 MiB per stream, truncation flagged) or an
@@ -42,6 +41,7 @@ import java.util.concurrent.TimeoutException;
 final class ExecHandler {
     /** Cap per stream in a buffered result. */
     static final int BUFFERED_CAP_BYTES = 4 * 1024 * 1024;
+
     private static final Logger LOG = LoggerFactory.getLogger(ExecHandler.class);
     private static final String NDJSON = "application/x-ndjson";
     /** How often a quiet exec checks that its HTTP/1 client is still connected. */
@@ -52,6 +52,7 @@ final class ExecHandler {
     private final Vms vms;
     /** Execs being served, from just before dispatch until answered: {@link #close} stops them. */
     private final Set<InFlight> inFlight = ConcurrentHashMap.newKeySet();
+
     private volatile boolean closing;
 
     ExecHandler(Vms vms) {
@@ -67,8 +68,11 @@ final class ExecHandler {
         inFlight.add(f);
         try {
             // after the add: close() either sees this exec or this exec sees closing
-            if (closing) throw new ServiceException(ErrorKind.UNAVAILABLE, "the server is shutting down; the command was not started");
-            if (accept != null && accept.toLowerCase(java.util.Locale.ROOT).contains(NDJSON)) stream(ex, id, request, f.stop);
+            if (closing)
+                throw new ServiceException(
+                        ErrorKind.UNAVAILABLE, "the server is shutting down; the command was not started");
+            if (accept != null && accept.toLowerCase(java.util.Locale.ROOT).contains(NDJSON))
+                stream(ex, id, request, f.stop);
             else buffered(ex, id, request, f.stop);
         } finally {
             inFlight.remove(f);
@@ -92,7 +96,8 @@ final class ExecHandler {
         if (answers.isEmpty()) return;
         LOG.info("shutting down: stopping {} running exec(s)", answers.size());
         try {
-            CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).get(grace.toMillis(), TimeUnit.MILLISECONDS);
+            CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new))
+                    .get(grace.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             LOG.warn("{} s into shutdown some stopped execs have not answered yet", grace.toSeconds());
         } catch (InterruptedException e) {
@@ -105,13 +110,16 @@ final class ExecHandler {
     /** Validates {command, timeoutSec?, stdin?}, naming the bad field. */
     static ExecRequest parse(JsonNode body) {
         JsonNode cmd = body.get("command");
-        if (cmd == null || cmd.isNull()) throw ServiceException.invalid("command", "required: a non-empty array of strings");
-        if (!cmd.isArray() || cmd.isEmpty()) throw ServiceException.invalid("command", "must be a non-empty array of strings");
+        if (cmd == null || cmd.isNull())
+            throw ServiceException.invalid("command", "required: a non-empty array of strings");
+        if (!cmd.isArray() || cmd.isEmpty())
+            throw ServiceException.invalid("command", "must be a non-empty array of strings");
         List<String> argv = new ArrayList<>();
         for (int i = 0; i < cmd.size(); i++) {
             JsonNode a = cmd.get(i);
             if (!a.isTextual()) throw ServiceException.invalid("command[" + i + "]", "must be a string");
-            if (a.asText().indexOf('\0') >= 0) throw ServiceException.invalid("command[" + i + "]", "must not contain NUL");
+            if (a.asText().indexOf('\0') >= 0)
+                throw ServiceException.invalid("command[" + i + "]", "must not contain NUL");
             argv.add(a.asText());
         }
         if (argv.get(0).isEmpty()) throw ServiceException.invalid("command[0]", "must not be empty");
@@ -121,7 +129,8 @@ final class ExecHandler {
             if (!t.isIntegralNumber() || !t.canConvertToLong() || t.asLong() <= 0) {
                 throw ServiceException.invalid("timeoutSec", "must be an integer > 0, got " + t);
             }
-            b.timeout(Duration.ofSeconds(Math.min(t.asLong(), Duration.ofDays(365).toSeconds())));
+            b.timeout(
+                    Duration.ofSeconds(Math.min(t.asLong(), Duration.ofDays(365).toSeconds())));
         }
         JsonNode in = body.get("stdin");
         if (in != null && !in.isNull()) {
@@ -149,7 +158,9 @@ final class ExecHandler {
         ex.request.addFailureListener(departure::fromFailure);
         ClientLiveness liveness = ClientLiveness.of(ex.request);
         // Both SDKs' timeouts run until the response headers arrive, which here means until the end.
-        long deadline = ClientTimeout.of(ex).map(t -> System.nanoTime() + t.timeout().toNanos()).orElse(Long.MAX_VALUE);
+        long deadline = ClientTimeout.of(ex)
+                .map(t -> System.nanoTime() + t.timeout().toNanos())
+                .orElse(Long.MAX_VALUE);
         CompletableFuture<Object> exitOrStop = CompletableFuture.anyOf(c.exit, stop);
         ExecResult r;
         try {
@@ -177,7 +188,9 @@ final class ExecHandler {
         } catch (ExecutionException e) {
             if (departure.happened()) return;
             // The command had started: a 5xx here must not invite a retry that would run it twice.
-            throw new ServiceException(ErrorKind.INTERNAL, "the VM failed while the command ran: " + e.getCause().getMessage());
+            throw new ServiceException(
+                    ErrorKind.INTERNAL,
+                    "the VM failed while the command ran: " + e.getCause().getMessage());
         } catch (InterruptedException e) {
             if (!departure.happened()) stopped(ex, handle, id, "the server interrupted the exec (shutting down)");
             else handle.cancel();
@@ -200,10 +213,25 @@ final class ExecHandler {
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         // The listener runs on the engine's channel reader: it only queues; this thread writes.
         ExecListener listener = new ExecListener() {
-            @Override public void onStdout(byte[] chunk) { events.add(event("o", chunk)); }
-            @Override public void onStderr(byte[] chunk) { events.add(event("e", chunk)); }
-            @Override public void onExit(ExecResult result) { events.add(result); }
-            @Override public void onError(VmmException error) { events.add(error); }
+            @Override
+            public void onStdout(byte[] chunk) {
+                events.add(event("o", chunk));
+            }
+
+            @Override
+            public void onStderr(byte[] chunk) {
+                events.add(event("e", chunk));
+            }
+
+            @Override
+            public void onExit(ExecResult result) {
+                events.add(result);
+            }
+
+            @Override
+            public void onError(VmmException error) {
+                events.add(error);
+            }
         };
         ExecHandle handle = vms.startExec(ex.orgId(), id, request, listener);
         // Dispatched: from here on the command may have run; a failure breaks the stream off.
@@ -213,8 +241,10 @@ final class ExecHandler {
         ClientLiveness liveness = ClientLiveness.of(ex.request);
         // Once the headers are out only Python's read timeout still runs: it bounds each silence
         // between our writes. TypeScript's fetch timeout ends with the headers.
-        Duration silence = ClientTimeout.of(ex).filter(t -> t.kind() == ClientTimeout.Kind.READ)
-                .map(ClientTimeout.Announced::timeout).orElse(null);
+        Duration silence = ClientTimeout.of(ex)
+                .filter(t -> t.kind() == ClientTimeout.Kind.READ)
+                .map(ClientTimeout.Announced::timeout)
+                .orElse(null);
         ex.startStream(NDJSON);
         try {
             ex.writeAndFlush(new byte[0]); // send the headers now: the client knows the command started
@@ -223,7 +253,8 @@ final class ExecHandler {
                 if (departure.happened()) return;
                 Object ev = events.poll(pollMillis(deadline), TimeUnit.MILLISECONDS);
                 if (ev == null) {
-                    if (liveness != null && liveness.gone()) throw new IOException("HTTP/1 connection closed by the client");
+                    if (liveness != null && liveness.gone())
+                        throw new IOException("HTTP/1 connection closed by the client");
                     if (System.nanoTime() - deadline >= 0) {
                         departure.now("the client's read timeout passed with no output");
                         return;
@@ -241,7 +272,9 @@ final class ExecHandler {
                     ex.endStream();
                     return;
                 } else if (ev == STOP) {
-                    LOG.info("exec vm={}: the server is shutting down; killing the command and breaking off its stream", id);
+                    LOG.info(
+                            "exec vm={}: the server is shutting down; killing the command and breaking off its stream",
+                            id);
                     cancelQuietly(handle, id);
                     ex.abortStream(new ServiceException(ErrorKind.INTERNAL, "the server is shutting down"));
                     return;
@@ -267,8 +300,10 @@ final class ExecHandler {
     private static void stopped(Exchange ex, ExecHandle handle, String id, String why) {
         LOG.info("exec vm={}: {}; killing the command", id, why);
         cancelQuietly(handle, id);
-        ex.error(ErrorKind.INTERNAL, why + ": the command had started and was killed; it may have had effects,"
-                + " so it is not to be retried as if it never ran");
+        ex.error(
+                ErrorKind.INTERNAL,
+                why + ": the command had started and was killed; it may have had effects,"
+                        + " so it is not to be retried as if it never ran");
     }
 
     /** Queues {@link #STOP} for the stream's writer once the server asks the exec to end. */
@@ -311,7 +346,8 @@ final class ExecHandler {
         private final Exchange ex;
         private final ExecHandle handle;
         private final String vmId;
-        private final java.util.concurrent.atomic.AtomicReference<String> why = new java.util.concurrent.atomic.AtomicReference<>();
+        private final java.util.concurrent.atomic.AtomicReference<String> why =
+                new java.util.concurrent.atomic.AtomicReference<>();
 
         Departure(Exchange ex, ExecHandle handle, String vmId) {
             this.ex = ex;
@@ -355,10 +391,25 @@ final class ExecHandler {
         volatile boolean outTruncated, errTruncated;
         final CompletableFuture<ExecResult> exit = new CompletableFuture<>();
 
-        @Override public void onStdout(byte[] chunk) { if (append(out, chunk)) outTruncated = true; }
-        @Override public void onStderr(byte[] chunk) { if (append(err, chunk)) errTruncated = true; }
-        @Override public void onExit(ExecResult result) { exit.complete(result); }
-        @Override public void onError(VmmException error) { exit.completeExceptionally(error); }
+        @Override
+        public void onStdout(byte[] chunk) {
+            if (append(out, chunk)) outTruncated = true;
+        }
+
+        @Override
+        public void onStderr(byte[] chunk) {
+            if (append(err, chunk)) errTruncated = true;
+        }
+
+        @Override
+        public void onExit(ExecResult result) {
+            exit.complete(result);
+        }
+
+        @Override
+        public void onError(VmmException error) {
+            exit.completeExceptionally(error);
+        }
 
         /** {@return true when bytes had to be dropped} */
         private static boolean append(ByteArrayOutputStream to, byte[] chunk) {

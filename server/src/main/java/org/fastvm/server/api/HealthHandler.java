@@ -1,13 +1,11 @@
 package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.sql.Connection;
+import org.fastvm.server.backend.VmBackend;
 import org.fastvm.server.core.ErrorKind;
 import org.fastvm.server.model.ModelJson;
 import org.fastvm.server.store.Database;
-
-import java.sql.Connection;
-
-import org.fastvm.server.backend.VmBackend;
 
 /**
  * /healthz, /livez, /readyz (no auth). The detail says honestly what the platform has: the

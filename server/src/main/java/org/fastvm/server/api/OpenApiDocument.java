@@ -2,11 +2,10 @@ package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
-import org.fastvm.server.model.ModelJson;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import org.fastvm.server.model.ModelJson;
 
 /**
  * The API's OpenAPI 3.1 document, served at {@code GET /v1/openapi.json}. It is written as
@@ -27,7 +26,8 @@ final class OpenApiDocument {
     /** {@return the packaged document, converted to compact JSON} */
     static OpenApiDocument load() {
         try (InputStream in = OpenApiDocument.class.getClassLoader().getResourceAsStream(RESOURCE)) {
-            if (in == null) throw new IllegalStateException(RESOURCE + " is missing from the classpath; the build packages it");
+            if (in == null)
+                throw new IllegalStateException(RESOURCE + " is missing from the classpath; the build packages it");
             JsonNode tree = new YAMLMapper().readTree(in);
             if (tree == null || !tree.isObject() || !tree.path("openapi").isTextual()) {
                 throw new IllegalStateException(RESOURCE + " is not an OpenAPI document");

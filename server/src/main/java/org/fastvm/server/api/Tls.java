@@ -23,6 +23,7 @@ import java.util.regex.Pattern;
 public final class Tls {
     /** Password of the in-memory and self-signed key stores (they are protected by file mode, not by this). */
     static final char[] STORE_PASSWORD = "fastvm".toCharArray();
+
     private static final Pattern PEM = Pattern.compile("-----BEGIN ([A-Z ]+)-----([^-]+)-----END \\1-----");
 
     private Tls() {}
@@ -42,7 +43,7 @@ public final class Tls {
                         + " (convert with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8)");
             }
             PrivateKey key = null;
-            for (String alg : new String[]{"RSA", "EC", "Ed25519"}) {
+            for (String alg : new String[] {"RSA", "EC", "Ed25519"}) {
                 try {
                     key = KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(keys.get(0)));
                     break;
@@ -56,7 +57,8 @@ public final class Tls {
             ks.setKeyEntry("fastvm", key, STORE_PASSWORD, chain.toArray(Certificate[]::new));
             return ks;
         } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalArgumentException("tls: cannot load " + certFile + " / " + keyFile + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    "tls: cannot load " + certFile + " / " + keyFile + ": " + e.getMessage(), e);
         }
     }
 
@@ -70,16 +72,40 @@ public final class Tls {
             if (!Files.exists(file)) {
                 Files.createDirectories(dir);
                 String san = "dns:localhost,ip:127.0.0.1,ip:::1";
-                if (host != null && !host.isBlank() && !host.equals("localhost") && !host.equals("127.0.0.1")
-                        && !host.equals("0.0.0.0") && !host.equals("::")) {
+                if (host != null
+                        && !host.isBlank()
+                        && !host.equals("localhost")
+                        && !host.equals("127.0.0.1")
+                        && !host.equals("0.0.0.0")
+                        && !host.equals("::")) {
                     san += (host.matches("[0-9.]+|.*:.*") ? ",ip:" : ",dns:") + host;
                 }
                 Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-                Process p = new ProcessBuilder(keytool.toString(), "-genkeypair", "-alias", "fastvm", "-keyalg", "EC",
-                        "-groupname", "secp256r1", "-validity", "825", "-dname", "CN=FastVM self-signed",
-                        "-ext", "san=" + san, "-storetype", "PKCS12", "-keystore", file.toString(),
-                        "-storepass", new String(STORE_PASSWORD), "-keypass", new String(STORE_PASSWORD))
-                        .redirectErrorStream(true).start();
+                Process p = new ProcessBuilder(
+                                keytool.toString(),
+                                "-genkeypair",
+                                "-alias",
+                                "fastvm",
+                                "-keyalg",
+                                "EC",
+                                "-groupname",
+                                "secp256r1",
+                                "-validity",
+                                "825",
+                                "-dname",
+                                "CN=FastVM self-signed",
+                                "-ext",
+                                "san=" + san,
+                                "-storetype",
+                                "PKCS12",
+                                "-keystore",
+                                file.toString(),
+                                "-storepass",
+                                new String(STORE_PASSWORD),
+                                "-keypass",
+                                new String(STORE_PASSWORD))
+                        .redirectErrorStream(true)
+                        .start();
                 String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
                     p.destroyForcibly();
@@ -104,7 +130,8 @@ public final class Tls {
         List<byte[]> out = new ArrayList<>();
         Matcher m = PEM.matcher(Files.readString(file, StandardCharsets.US_ASCII));
         while (m.find()) {
-            if (m.group(1).equals(type)) out.add(Base64.getMimeDecoder().decode(m.group(2).strip()));
+            if (m.group(1).equals(type))
+                out.add(Base64.getMimeDecoder().decode(m.group(2).strip()));
         }
         return out;
     }

@@ -1,13 +1,12 @@
 package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
 import org.fastvm.server.core.Quotas;
 import org.fastvm.server.model.ModelJson;
 import org.fastvm.server.model.QuotaValues;
 import org.fastvm.server.model.Snapshot;
 import org.fastvm.server.model.Vm;
-
-import java.time.Instant;
 
 /** The wire shapes of the contract's objects (docs/api/openapi.yaml); internal fields never leave the server. */
 final class Views {

@@ -2,6 +2,10 @@ package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.util.Fields;
 import org.fastvm.server.core.Firewall;
 import org.fastvm.server.core.LaunchRequest;
 import org.fastvm.server.core.Metadata;
@@ -9,11 +13,6 @@ import org.fastvm.server.core.ServiceException;
 import org.fastvm.server.core.Vms;
 import org.fastvm.server.model.ModelJson;
 import org.fastvm.server.model.VmStatus;
-import org.eclipse.jetty.server.Request;
-import org.eclipse.jetty.util.Fields;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /** /v1/vms, /v1/vms/{id} and /v1/vms/{id}/firewall. */
 final class VmsHandler {
@@ -33,10 +32,16 @@ final class VmsHandler {
         JsonNode body = ex.jsonBody();
         JsonNode fw = Bodies.opt(body, "firewall");
         JsonNode md = Bodies.opt(body, "metadata");
-        LaunchRequest req = new LaunchRequest(Bodies.optString(body, "machineType"), Bodies.optString(body, "snapshotId"),
-                Bodies.optString(body, "name"), Bodies.optInt(body, "diskGiB"),
-                fw == null ? null : Firewall.parse("firewall", fw), md == null ? null : Metadata.parse("metadata", md));
-        var cap = ClientTimeout.of(ex).map(t -> ClientTimeout.answerWithin(t.timeout())).orElse(null);
+        LaunchRequest req = new LaunchRequest(
+                Bodies.optString(body, "machineType"),
+                Bodies.optString(body, "snapshotId"),
+                Bodies.optString(body, "name"),
+                Bodies.optInt(body, "diskGiB"),
+                fw == null ? null : Firewall.parse("firewall", fw),
+                md == null ? null : Metadata.parse("metadata", md));
+        var cap = ClientTimeout.of(ex)
+                .map(t -> ClientTimeout.answerWithin(t.timeout()))
+                .orElse(null);
         Vms.LaunchResult r = vms.launch(ex.orgId(), req, cap);
         ex.json(r.running() ? 201 : 202, Views.vm(r.vm()));
     }
@@ -56,7 +61,8 @@ final class VmsHandler {
                 }
             } else if (f.getName().startsWith(METADATA_FILTER) && f.getName().length() > METADATA_FILTER.length()) {
                 String key = f.getName().substring(METADATA_FILTER.length());
-                if (f.getValues().size() > 1 && f.getValues().stream().distinct().count() > 1) {
+                if (f.getValues().size() > 1
+                        && f.getValues().stream().distinct().count() > 1) {
                     ex.json(200, ModelJson.MAPPER.createArrayNode()); // k=a and k=b can never both hold
                     return;
                 }
@@ -102,6 +108,8 @@ final class VmsHandler {
         String id = ex.segment(2);
         vms.require(ex.orgId(), id);
         JsonNode body = ex.jsonBody();
-        ex.json(200, Views.vm(vms.updateFirewall(ex.orgId(), id, current -> Firewall.patch("firewall", current, body))));
+        ex.json(
+                200,
+                Views.vm(vms.updateFirewall(ex.orgId(), id, current -> Firewall.patch("firewall", current, body))));
     }
 }

@@ -1,10 +1,9 @@
 package org.fastvm.server.backend;
 
+import java.util.concurrent.CompletableFuture;
 import org.fastvm.vmm.ExecHandle;
 import org.fastvm.vmm.ExecListener;
 import org.fastvm.vmm.ExecRequest;
-
-import java.util.concurrent.CompletableFuture;
 
 /** One VM as the control plane uses it: start commands, watch it die, destroy it. */
 public interface BackendMachine {

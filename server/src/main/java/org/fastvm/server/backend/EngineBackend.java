@@ -1,5 +1,7 @@
 package org.fastvm.server.backend;
 
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
 import org.fastvm.vmm.ExecHandle;
@@ -12,9 +14,6 @@ import org.fastvm.vmm.NoSuchSnapshotException;
 import org.fastvm.vmm.RestoreSpec;
 import org.fastvm.vmm.SnapshotSpec;
 import org.fastvm.vmm.VmmException;
-
-import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * The real backend: {@link org.fastvm.vmm.Engine}. VM and snapshot ids are the control
@@ -56,9 +55,14 @@ public final class EngineBackend implements VmBackend {
 
     @Override
     public BackendMachine launch(LaunchSpec spec) {
-        MachineSpec ms = MachineSpec.builder().id(spec.vmId()).image(image).vcpus(spec.vcpus()).memoryMib(spec.memoryMiB())
+        MachineSpec ms = MachineSpec.builder()
+                .id(spec.vmId())
+                .image(image)
+                .vcpus(spec.vcpus())
+                .memoryMib(spec.memoryMiB())
                 // Only images with a root disk have a disk to size; the minimal image runs from RAM.
-                .diskGib(image.equals("debian") ? spec.diskGiB() : 0).build();
+                .diskGib(image.equals("debian") ? spec.diskGiB() : 0)
+                .build();
         try {
             return new Adapter(engine.launch(ms));
         } catch (InterruptedException e) {
@@ -151,10 +155,29 @@ public final class EngineBackend implements VmBackend {
 
     /** A {@link Machine} seen through {@link BackendMachine}. */
     private record Adapter(Machine m) implements BackendMachine {
-        @Override public String id() { return m.id(); }
-        @Override public ExecHandle start(ExecRequest request, ExecListener listener) { return m.start(request, listener); }
-        @Override public boolean isAlive() { return m.isAlive(); }
-        @Override public CompletableFuture<Void> onExit() { return m.onExit(); }
-        @Override public void destroy() { m.destroy(); }
+        @Override
+        public String id() {
+            return m.id();
+        }
+
+        @Override
+        public ExecHandle start(ExecRequest request, ExecListener listener) {
+            return m.start(request, listener);
+        }
+
+        @Override
+        public boolean isAlive() {
+            return m.isAlive();
+        }
+
+        @Override
+        public CompletableFuture<Void> onExit() {
+            return m.onExit();
+        }
+
+        @Override
+        public void destroy() {
+            m.destroy();
+        }
     }
 }

@@ -1,8 +1,5 @@
 package org.fastvm.server.core;
 
-import org.fastvm.server.model.ApiKey;
-import org.fastvm.server.store.Store;
-
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -16,6 +13,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import org.fastvm.server.model.ApiKey;
+import org.fastvm.server.store.Store;
 
 /**
  * API keys: {@code fvm_} + 32 random bytes (base64url); only the SHA-256 hash is stored.
@@ -27,6 +26,7 @@ public final class ApiKeys {
     public static final String PREFIX = "fvm_";
     /** How long a successful lookup is trusted. */
     public static final Duration CACHE_TTL = Duration.ofSeconds(5);
+
     private static final int DISPLAY_PREFIX = 12;
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -52,8 +52,12 @@ public final class ApiKeys {
         byte[] raw = new byte[32];
         RANDOM.nextBytes(raw);
         String key = PREFIX + Base64.getUrlEncoder().withoutPadding().encodeToString(raw);
-        ApiKey rec = new ApiKey(UUID.randomUUID().toString(), orgId, key.substring(0, DISPLAY_PREFIX),
-                Instant.now().truncatedTo(ChronoUnit.MILLIS), null);
+        ApiKey rec = new ApiKey(
+                UUID.randomUUID().toString(),
+                orgId,
+                key.substring(0, DISPLAY_PREFIX),
+                Instant.now().truncatedTo(ChronoUnit.MILLIS),
+                null);
         store.db().write(c -> {
             store.apiKeys().insert(c, rec, hash(key));
             return null;
@@ -67,8 +71,10 @@ public final class ApiKeys {
         String h = hash(presented.strip());
         Cached hit = cache.get(h);
         if (hit != null && hit.expiresAtNanos - System.nanoTime() > 0) return Optional.of(hit.orgId);
-        Optional<String> org = store.db().read(c -> store.apiKeys().findActiveByHash(c, h)).map(ApiKey::orgId);
-        org.ifPresentOrElse(o -> cache.put(h, new Cached(o, System.nanoTime() + CACHE_TTL.toNanos())), () -> cache.remove(h));
+        Optional<String> org =
+                store.db().read(c -> store.apiKeys().findActiveByHash(c, h)).map(ApiKey::orgId);
+        org.ifPresentOrElse(
+                o -> cache.put(h, new Cached(o, System.nanoTime() + CACHE_TTL.toNanos())), () -> cache.remove(h));
         return org;
     }
 
@@ -79,7 +85,8 @@ public final class ApiKeys {
 
     /** Revokes the key with this id; 404 when no valid key has it. */
     public void revoke(String keyId) {
-        boolean done = store.db().write(c -> store.apiKeys().revoke(c, keyId, Instant.now().truncatedTo(ChronoUnit.MILLIS)));
+        boolean done = store.db()
+                .write(c -> store.apiKeys().revoke(c, keyId, Instant.now().truncatedTo(ChronoUnit.MILLIS)));
         if (!done) throw ServiceException.notFound("api key", keyId);
         cache.clear();
     }
@@ -87,7 +94,8 @@ public final class ApiKeys {
     /** {@return the SHA-256 of the key, hex} */
     static String hash(String key) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 missing from the JDK", e);
         }

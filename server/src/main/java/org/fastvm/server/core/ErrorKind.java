@@ -32,11 +32,17 @@ public enum ErrorKind {
     }
 
     /** {@return the HTTP status} */
-    public int status() { return status; }
+    public int status() {
+        return status;
+    }
 
     /** {@return the machine code written as {@code error}} */
-    public String code() { return code; }
+    public String code() {
+        return code;
+    }
 
     /** {@return true when a retry may succeed (x-should-retry: true), false when it cannot} */
-    public boolean isTransient() { return transientFailure; }
+    public boolean isTransient() {
+        return transientFailure;
+    }
 }

@@ -1,15 +1,14 @@
 package org.fastvm.server.core;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.model.FirewallPolicy;
-import org.fastvm.server.model.FirewallRule;
-
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.regex.Pattern;
+import org.fastvm.server.model.FirewallPolicy;
+import org.fastvm.server.model.FirewallRule;
 
 /**
  * Parses and validates firewall policies from request JSON. Policies are stored and returned;
@@ -25,18 +24,22 @@ public final class Firewall {
 
     /** Parses a whole policy (its "mode" required, its "ingress" by default empty). */
     public static FirewallPolicy parse(String field, JsonNode node) {
-        if (node == null || !node.isObject()) throw ServiceException.invalid(field, "must be an object {mode, ingress?}");
+        if (node == null || !node.isObject())
+            throw ServiceException.invalid(field, "must be an object {mode, ingress?}");
         String mode = mode(field + ".mode", node.get("mode"));
         if (mode == null) throw ServiceException.invalid(field + ".mode", "required (open or restricted)");
-        List<FirewallRule> rules = node.hasNonNull("ingress") ? rules(field + ".ingress", node.get("ingress")) : List.of();
+        List<FirewallRule> rules =
+                node.hasNonNull("ingress") ? rules(field + ".ingress", node.get("ingress")) : List.of();
         return new FirewallPolicy(mode, rules);
     }
 
     /** Applies a patch ({@code mode?}, {@code ingress?}; omitted = unchanged) to {@code current}. */
     public static FirewallPolicy patch(String field, FirewallPolicy current, JsonNode node) {
-        if (node == null || !node.isObject()) throw ServiceException.invalid(field, "must be an object {mode?, ingress?}");
+        if (node == null || !node.isObject())
+            throw ServiceException.invalid(field, "must be an object {mode?, ingress?}");
         String mode = mode(field + ".mode", node.get("mode"));
-        List<FirewallRule> rules = node.hasNonNull("ingress") ? rules(field + ".ingress", node.get("ingress")) : current.ingress();
+        List<FirewallRule> rules =
+                node.hasNonNull("ingress") ? rules(field + ".ingress", node.get("ingress")) : current.ingress();
         return new FirewallPolicy(mode != null ? mode : current.mode(), rules);
     }
 
@@ -59,19 +62,23 @@ public final class Firewall {
     private static FirewallRule rule(String field, JsonNode r) {
         if (!r.isObject()) throw ServiceException.invalid(field, "must be an object");
         JsonNode p = r.get("protocol");
-        if (p == null || !p.isTextual()) throw ServiceException.invalid(field + ".protocol", "required: \"tcp\" or \"udp\"");
+        if (p == null || !p.isTextual())
+            throw ServiceException.invalid(field + ".protocol", "required: \"tcp\" or \"udp\"");
         String protocol = p.asText().toLowerCase(Locale.ROOT);
         if (!protocol.equals("tcp") && !protocol.equals("udp")) {
-            throw ServiceException.invalid(field + ".protocol", "must be \"tcp\" or \"udp\", got \"" + p.asText() + "\"");
+            throw ServiceException.invalid(
+                    field + ".protocol", "must be \"tcp\" or \"udp\", got \"" + p.asText() + "\"");
         }
         int start = port(field + ".portStart", r.get("portStart"));
         int end = r.hasNonNull("portEnd") ? port(field + ".portEnd", r.get("portEnd")) : start;
-        if (end < start) throw ServiceException.invalid(field + ".portEnd", "must be ≥ portStart (" + start + "), got " + end);
+        if (end < start)
+            throw ServiceException.invalid(field + ".portEnd", "must be ≥ portStart (" + start + "), got " + end);
         List<String> cidrs = new ArrayList<>();
         JsonNode c = r.get("sourceCidrs");
         if (c != null && !c.isNull()) {
             if (!c.isArray()) throw ServiceException.invalid(field + ".sourceCidrs", "must be an array of IPv6 CIDRs");
-            if (c.size() > MAX_CIDRS_PER_RULE) throw ServiceException.invalid(field + ".sourceCidrs", "at most " + MAX_CIDRS_PER_RULE);
+            if (c.size() > MAX_CIDRS_PER_RULE)
+                throw ServiceException.invalid(field + ".sourceCidrs", "at most " + MAX_CIDRS_PER_RULE);
             for (int i = 0; i < c.size(); i++) cidrs.add(ipv6Cidr(field + ".sourceCidrs[" + i + "]", c.get(i)));
         }
         String description = null;
@@ -107,15 +114,18 @@ public final class Firewall {
             }
         }
         if (!addr.contains(":")) {
-            throw ServiceException.invalid(field, "\"" + s + "\" is not IPv6; only IPv6 CIDRs are accepted (public ingress is IPv6-only)");
+            throw ServiceException.invalid(
+                    field, "\"" + s + "\" is not IPv6; only IPv6 CIDRs are accepted (public ingress is IPv6-only)");
         }
         // Only hex, ':' and '.' reach InetAddress, so it parses a literal and never resolves a name.
-        if (!IPV6_LITERAL.matcher(addr).matches()) throw ServiceException.invalid(field, "not an IPv6 address: \"" + s + "\"");
+        if (!IPV6_LITERAL.matcher(addr).matches())
+            throw ServiceException.invalid(field, "not an IPv6 address: \"" + s + "\"");
         try {
             // Java turns an IPv4-mapped literal (::ffff:a.b.c.d) into an IPv4 address: that is IPv4 traffic
             if (!(InetAddress.getByName(addr) instanceof java.net.Inet6Address)) {
-                throw ServiceException.invalid(field, "\"" + s + "\" is an IPv4-mapped address, which is IPv4; only IPv6"
-                        + " CIDRs are accepted");
+                throw ServiceException.invalid(
+                        field,
+                        "\"" + s + "\" is an IPv4-mapped address, which is IPv4; only IPv6" + " CIDRs are accepted");
             }
         } catch (UnknownHostException e) {
             throw ServiceException.invalid(field, "not an IPv6 address: \"" + s + "\"");

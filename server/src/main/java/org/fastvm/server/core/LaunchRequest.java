@@ -1,8 +1,7 @@
 package org.fastvm.server.core;
 
-import org.fastvm.server.model.FirewallPolicy;
-
 import java.util.Map;
+import org.fastvm.server.model.FirewallPolicy;
 
 /**
  * A validated-in-shape launch or restore request (values are checked by {@link Vms#launch}).
@@ -14,5 +13,10 @@ import java.util.Map;
  * @param firewall    policy, or null for the default (or the snapshot's)
  * @param metadata    metadata, or null for none
  */
-public record LaunchRequest(String machineType, String snapshotId, String name, Integer diskGiB,
-                            FirewallPolicy firewall, Map<String, String> metadata) {}
+public record LaunchRequest(
+        String machineType,
+        String snapshotId,
+        String name,
+        Integer diskGiB,
+        FirewallPolicy firewall,
+        Map<String, String> metadata) {}

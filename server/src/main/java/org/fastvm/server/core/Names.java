@@ -18,11 +18,13 @@ public final class Names {
         if (s.isEmpty()) return null;
         for (int i = 0; i < s.length(); i++) {
             if (Character.isISOControl(s.charAt(i))) {
-                throw ServiceException.invalid("name", String.format("must not contain control characters (U+%04X at %d)",
-                        (int) s.charAt(i), i));
+                throw ServiceException.invalid(
+                        "name",
+                        String.format("must not contain control characters (U+%04X at %d)", (int) s.charAt(i), i));
             }
         }
-        if (s.codePointCount(0, s.length()) > MAX_LENGTH) s = s.substring(0, s.offsetByCodePoints(0, MAX_LENGTH)).strip();
+        if (s.codePointCount(0, s.length()) > MAX_LENGTH)
+            s = s.substring(0, s.offsetByCodePoints(0, MAX_LENGTH)).strip();
         return s;
     }
 

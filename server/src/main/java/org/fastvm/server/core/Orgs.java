@@ -1,19 +1,19 @@
 package org.fastvm.server.core;
 
-import org.fastvm.server.model.Org;
-import org.fastvm.server.store.Store;
-
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.regex.Pattern;
+import org.fastvm.server.model.Org;
+import org.fastvm.server.store.Store;
 
 /** Orgs: created by operators (CLI), and once automatically on the very first start. */
 public final class Orgs {
     /** The org created on first start with an empty database. */
     public static final String DEFAULT_ORG = "default";
+
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     private final Store store;
@@ -40,7 +40,8 @@ public final class Orgs {
 
     /** {@return the org named {@code name}; 404 when there is none} */
     public Org byName(String name) {
-        return store.db().read(c -> store.orgs().findByName(c, name))
+        return store.db()
+                .read(c -> store.orgs().findByName(c, name))
                 .orElseThrow(() -> ServiceException.notFound("org", name));
     }
 

@@ -1,11 +1,10 @@
 package org.fastvm.server.core;
 
+import java.sql.Connection;
+import java.sql.SQLException;
 import org.fastvm.server.model.QuotaOverride;
 import org.fastvm.server.model.QuotaValues;
 import org.fastvm.server.store.Store;
-
-import java.sql.Connection;
-import java.sql.SQLException;
 
 /**
  * Quota arithmetic: limits are the org's override over the server defaults; usage is what
@@ -23,20 +22,26 @@ public final class Quotas {
     }
 
     /** {@return the server's default limits} */
-    public QuotaValues defaults() { return defaults; }
+    public QuotaValues defaults() {
+        return defaults;
+    }
 
     /** {@return the org's limits and usage} */
     public OrgQuotaUsage get(String orgId) {
-        return store.db().read(c -> new OrgQuotaUsage(orgId, limits(c, orgId), store.quotas().usage(c, orgId)));
+        return store.db()
+                .read(c -> new OrgQuotaUsage(
+                        orgId, limits(c, orgId), store.quotas().usage(c, orgId)));
     }
 
     /** Sets (merges) the org's override; null fields stay as they were. */
     public OrgQuotaUsage setOverride(String orgId, QuotaOverride change) {
-        for (Long v : new Long[]{change.vcpu(), change.memoryMiB(), change.diskGiB(), change.snapshotCount()}) {
+        for (Long v : new Long[] {change.vcpu(), change.memoryMiB(), change.diskGiB(), change.snapshotCount()}) {
             if (v != null && v < 0) throw ServiceException.invalid("quota", "limits must not be negative, got " + v);
         }
         store.db().writeLockingOrg(orgId, c -> {
-            store.quotas().upsertOverride(c, orgId, store.quotas().findOverride(c, orgId).with(change));
+            store.quotas()
+                    .upsertOverride(
+                            c, orgId, store.quotas().findOverride(c, orgId).with(change));
             return null;
         });
         return get(orgId);
@@ -59,8 +64,9 @@ public final class Quotas {
 
     private static void check(String resource, long limit, long used, long want) {
         if (want > 0 && used + want > limit) {
-            throw new ServiceException(ErrorKind.QUOTA_EXCEEDED, "quota exceeded for " + resource + ": limit " + limit
-                    + ", in use " + used + ", requested " + want);
+            throw new ServiceException(
+                    ErrorKind.QUOTA_EXCEEDED,
+                    "quota exceeded for " + resource + ": limit " + limit + ", in use " + used + ", requested " + want);
         }
     }
 

@@ -2,15 +2,6 @@ package org.fastvm.server.core;
 
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import org.fastvm.server.backend.VmBackend;
-import org.fastvm.server.model.Snapshot;
-import org.fastvm.server.model.SnapshotStatus;
-import org.fastvm.server.model.Vm;
-import org.fastvm.server.model.VmStatus;
-import org.fastvm.server.store.Store;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -19,6 +10,14 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.regex.Pattern;
+import org.fastvm.server.backend.VmBackend;
+import org.fastvm.server.model.Snapshot;
+import org.fastvm.server.model.SnapshotStatus;
+import org.fastvm.server.model.Vm;
+import org.fastvm.server.model.VmStatus;
+import org.fastvm.server.store.Store;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Keeps the rows and the host's files in agreement.
@@ -34,7 +33,8 @@ import java.util.regex.Pattern;
 public final class Reconciler {
     private static final Logger LOG = LoggerFactory.getLogger(Reconciler.class);
     /** The ids this server mints ({@link java.util.UUID}); the engine's own VMs and snapshots (bases) look different. */
-    private static final Pattern SERVER_ID = Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+    private static final Pattern SERVER_ID =
+            Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
     private final Store store;
     private final VmBackend backend;
@@ -43,15 +43,21 @@ public final class Reconciler {
     private final ExecutorService background;
     private volatile int differences;
 
-    public Reconciler(Store store, VmBackend backend, Vms vms, Snapshots snapshots, ExecutorService background,
-                      MeterRegistry meters) {
+    public Reconciler(
+            Store store,
+            VmBackend backend,
+            Vms vms,
+            Snapshots snapshots,
+            ExecutorService background,
+            MeterRegistry meters) {
         this.store = store;
         this.backend = backend;
         this.vms = vms;
         this.snapshots = snapshots;
         this.background = background;
         Gauge.builder("fastvm.reconcile.differences", () -> differences)
-                .description("rows and files that disagreed at the last audit (see the log)").register(meters);
+                .description("rows and files that disagreed at the last audit (see the log)")
+                .register(meters);
     }
 
     /**
@@ -67,17 +73,26 @@ public final class Reconciler {
         for (Vm vm : vmRows) settling.add(CompletableFuture.runAsync(() -> vms.recover(vm), background));
         // VMs first: a snapshot cut short in a re-home is finished by its VM's attach
         return CompletableFuture.allOf(settling.toArray(CompletableFuture[]::new))
-                .thenRunAsync(() -> {
-                    snapRows.forEach(snapshots::recover);
-                    sweep();
-                    LOG.info("start-up recovery done: {} VMs and {} snapshots settled", vmRows.size(), snapRows.size());
-                }, background);
+                .thenRunAsync(
+                        () -> {
+                            snapRows.forEach(snapshots::recover);
+                            sweep();
+                            LOG.info(
+                                    "start-up recovery done: {} VMs and {} snapshots settled",
+                                    vmRows.size(),
+                                    snapRows.size());
+                        },
+                        background);
     }
 
     /** Removes VM and snapshot files that no live row owns. Files are listed before rows are read: a row always precedes its files. */
     void sweep() {
-        List<String> vmDirs = backend.vmIds().stream().filter(id -> SERVER_ID.matcher(id).matches()).toList();
-        List<String> snapDirs = backend.snapshotIds().stream().filter(id -> SERVER_ID.matcher(id).matches()).toList();
+        List<String> vmDirs = backend.vmIds().stream()
+                .filter(id -> SERVER_ID.matcher(id).matches())
+                .toList();
+        List<String> snapDirs = backend.snapshotIds().stream()
+                .filter(id -> SERVER_ID.matcher(id).matches())
+                .toList();
         for (String id : vmDirs) {
             Optional<Vm> row = store.db().read(c -> store.vms().find(c, id));
             if (row.isEmpty() || row.get().status() == VmStatus.DELETED) {
@@ -111,17 +126,19 @@ public final class Reconciler {
     public List<String> audit() {
         Set<String> vmDirs = new HashSet<>(backend.vmIds());
         Set<String> snapDirs = new HashSet<>(backend.snapshotIds());
-        List<Vm> settled = store.db().read(c -> store.vms().listByStatus(c, List.of(VmStatus.RUNNING, VmStatus.STOPPED,
-                VmStatus.ERROR)));
+        List<Vm> settled = store.db()
+                .read(c -> store.vms().listByStatus(c, List.of(VmStatus.RUNNING, VmStatus.STOPPED, VmStatus.ERROR)));
         Set<String> holders = store.db().read(c -> store.vms().diskHolding(c));
         List<String> found = new ArrayList<>();
         for (Vm vm : settled) {
             boolean holds = holders.contains(vm.id());
             boolean onDisk = vmDirs.contains(vm.id());
-            if (holds && !onDisk) found.add("vm=" + vm.id() + " (org " + vm.orgId() + ", " + vm.status().wire()
-                    + ") holds " + vm.diskGiB() + " GiB of disk quota but has no files");
-            if (!holds && onDisk) found.add("vm=" + vm.id() + " (org " + vm.orgId() + ", " + vm.status().wire()
-                    + ") has files but holds no disk quota");
+            if (holds && !onDisk)
+                found.add("vm=" + vm.id() + " (org " + vm.orgId() + ", "
+                        + vm.status().wire() + ") holds " + vm.diskGiB() + " GiB of disk quota but has no files");
+            if (!holds && onDisk)
+                found.add("vm=" + vm.id() + " (org " + vm.orgId() + ", "
+                        + vm.status().wire() + ") has files but holds no disk quota");
         }
         for (Snapshot s : store.db().read(c -> store.snapshots().listByStatus(c, SnapshotStatus.READY))) {
             if (s.deletedAt() == null && !snapDirs.contains(s.id())) {
@@ -132,13 +149,15 @@ public final class Reconciler {
         for (String id : vmDirs) {
             if (!SERVER_ID.matcher(id).matches() || !vmDirsNow.contains(id)) continue;
             Optional<Vm> row = store.db().read(c -> store.vms().find(c, id));
-            if (row.isEmpty() || row.get().status() == VmStatus.DELETED) found.add("vm=" + id + " has files but no live row");
+            if (row.isEmpty() || row.get().status() == VmStatus.DELETED)
+                found.add("vm=" + id + " has files but no live row");
         }
         Set<String> snapDirsNow = new HashSet<>(backend.snapshotIds());
         for (String id : snapDirs) {
             if (!SERVER_ID.matcher(id).matches() || !snapDirsNow.contains(id)) continue;
             Optional<Snapshot> row = store.db().read(c -> store.snapshots().find(c, id));
-            if (row.isEmpty() || row.get().deletedAt() != null) found.add("snapshot=" + id + " has files but no live row");
+            if (row.isEmpty() || row.get().deletedAt() != null)
+                found.add("snapshot=" + id + " has files but no live row");
         }
         found.forEach(f -> LOG.warn("reconcile: {}", f));
         differences = found.size();

@@ -30,7 +30,9 @@ public class ServiceException extends RuntimeException {
     }
 
     /** {@return the kind} */
-    public ErrorKind kind() { return kind; }
+    public ErrorKind kind() {
+        return kind;
+    }
 
     /** {@return a 400 naming the bad field} */
     public static ServiceException invalid(String field, String problem) {

@@ -2,6 +2,12 @@ package org.fastvm.server.core;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.fastvm.server.backend.BackendMachine;
 import org.fastvm.server.backend.VmBackend;
 import org.fastvm.server.model.QuotaValues;
@@ -13,13 +19,6 @@ import org.fastvm.server.store.Store;
 import org.fastvm.vmm.FaultHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.UUID;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The snapshot state machine: creating → ready | error. POST answers 201 with the row in
@@ -44,15 +43,22 @@ public final class Snapshots {
     private final Timer snapshotTimer;
     private final FaultHook faults;
 
-    public Snapshots(Store store, VmBackend backend, Vms vms, Quotas quotas, ExecutorService background, MeterRegistry meters,
-                     FaultHook faults) {
+    public Snapshots(
+            Store store,
+            VmBackend backend,
+            Vms vms,
+            Quotas quotas,
+            ExecutorService background,
+            MeterRegistry meters,
+            FaultHook faults) {
         this.faults = faults;
         this.store = store;
         this.backend = backend;
         this.vms = vms;
         this.quotas = quotas;
         this.background = background;
-        this.snapshotTimer = Timer.builder("fastvm.snapshot.duration").description("snapshot creation until ready")
+        this.snapshotTimer = Timer.builder("fastvm.snapshot.duration")
+                .description("snapshot creation until ready")
                 .register(meters);
     }
 
@@ -60,14 +66,29 @@ public final class Snapshots {
     public Snapshot create(String orgId, String vmId, String rawName) {
         Vm vm = vms.require(orgId, vmId);
         if (vm.status() != VmStatus.RUNNING) {
-            throw ServiceException.conflict("vm " + vmId + " is " + vm.status().wire() + "; snapshots need a running VM");
+            throw ServiceException.conflict(
+                    "vm " + vmId + " is " + vm.status().wire() + "; snapshots need a running VM");
         }
-        BackendMachine machine = vms.machine(vmId).orElseThrow(() ->
-                ServiceException.conflict("vm " + vmId + " has no live process; snapshots need a running VM"));
+        BackendMachine machine = vms.machine(vmId)
+                .orElseThrow(() ->
+                        ServiceException.conflict("vm " + vmId + " has no live process; snapshots need a running VM"));
         String id = UUID.randomUUID().toString();
         String name = Optional.ofNullable(Names.normalise(rawName)).orElse(Names.defaultName("snapshot", vmId));
-        Snapshot row = new Snapshot(id, orgId, vmId, name, SnapshotStatus.CREATING, vm.machineName(), vm.cpu(),
-                vm.memoryMiB(), vm.diskGiB(), vm.firewall(), Map.of(), Vms.now(), null, null);
+        Snapshot row = new Snapshot(
+                id,
+                orgId,
+                vmId,
+                name,
+                SnapshotStatus.CREATING,
+                vm.machineName(),
+                vm.cpu(),
+                vm.memoryMiB(),
+                vm.diskGiB(),
+                vm.firewall(),
+                Map.of(),
+                Vms.now(),
+                null,
+                null);
         store.db().writeLockingOrg(orgId, c -> {
             quotas.reserve(c, orgId, new QuotaValues(0, 0, 0, 1));
             store.snapshots().insert(c, row);
@@ -84,21 +105,32 @@ public final class Snapshots {
             backend.snapshot(machine, row.id());
         } catch (RuntimeException e) {
             LOG.warn("snapshot={} vm={} failed: {}", row.id(), row.vmId(), e.toString());
-            store.db().write(c -> store.snapshots().transition(c, row.id(), SnapshotStatus.CREATING, SnapshotStatus.ERROR,
-                    "snapshot failed: " + e.getMessage()));
+            store.db()
+                    .write(c -> store.snapshots()
+                            .transition(
+                                    c,
+                                    row.id(),
+                                    SnapshotStatus.CREATING,
+                                    SnapshotStatus.ERROR,
+                                    "snapshot failed: " + e.getMessage()));
             return;
         }
         snapshotTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
         faults.atUnchecked("snapshot-taken");
-        store.db().write(c -> store.snapshots().transition(c, row.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
-        boolean deletedMeanwhile = store.db().read(c -> store.snapshots().find(c, row.id()))
-                .map(s -> s.deletedAt() != null).orElse(true);
+        store.db()
+                .write(c ->
+                        store.snapshots().transition(c, row.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
+        boolean deletedMeanwhile = store.db()
+                .read(c -> store.snapshots().find(c, row.id()))
+                .map(s -> s.deletedAt() != null)
+                .orElse(true);
         if (deletedMeanwhile) removeFiles(row.id());
     }
 
     /** {@return the org's snapshot; 404 for unknown, deleted, malformed or other orgs' ids} */
     public Snapshot require(String orgId, String id) {
-        return store.db().read(c -> store.snapshots().find(c, id))
+        return store.db()
+                .read(c -> store.snapshots().find(c, id))
                 .filter(s -> s.orgId().equals(orgId) && s.deletedAt() == null)
                 .orElseThrow(() -> ServiceException.notFound("snapshot", id));
     }
@@ -149,11 +181,19 @@ public final class Snapshots {
     void recover(Snapshot s) {
         boolean published = backend.snapshotIds().contains(s.id());
         if (published) {
-            store.db().write(c -> store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
+            store.db()
+                    .write(c -> store.snapshots()
+                            .transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null));
             LOG.info("snapshot={} was complete when the server stopped; ready", s.id());
         } else {
-            store.db().write(c -> store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.ERROR,
-                    "the server restarted while the snapshot was being taken"));
+            store.db()
+                    .write(c -> store.snapshots()
+                            .transition(
+                                    c,
+                                    s.id(),
+                                    SnapshotStatus.CREATING,
+                                    SnapshotStatus.ERROR,
+                                    "the server restarted while the snapshot was being taken"));
             LOG.warn("snapshot={} was cut short by a restart; status error", s.id());
         }
         if (s.deletedAt() != null && published) removeFiles(s.id());

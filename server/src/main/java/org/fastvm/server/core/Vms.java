@@ -2,6 +2,19 @@ package org.fastvm.server.core;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.fastvm.server.backend.BackendMachine;
 import org.fastvm.server.backend.LaunchSpec;
 import org.fastvm.server.backend.VmBackend;
@@ -19,20 +32,6 @@ import org.fastvm.vmm.FaultHook;
 import org.fastvm.vmm.VmmException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * The VM state machine: provisioning → running → deleting → deleted; provisioning → error;
@@ -58,6 +57,7 @@ public final class Vms implements AutoCloseable {
     private final Map<String, BackendMachine> machines = new ConcurrentHashMap<>();
     /** VMs whose rows start-up has not settled yet: calls that need their engine handle wait (503). */
     private final java.util.Set<String> recovering = ConcurrentHashMap.newKeySet();
+
     private final FaultHook faults;
     private volatile boolean closed;
 
@@ -73,17 +73,25 @@ public final class Vms implements AutoCloseable {
      * @param launchWait how long POST /v1/vms waits for the VM to run before answering 202
      * @param background where boots and other slow work run (virtual threads)
      */
-    public Vms(Store store, VmBackend backend, Quotas quotas, Duration launchWait, ExecutorService background,
-               MeterRegistry meters, FaultHook faults) {
+    public Vms(
+            Store store,
+            VmBackend backend,
+            Quotas quotas,
+            Duration launchWait,
+            ExecutorService background,
+            MeterRegistry meters,
+            FaultHook faults) {
         this.faults = faults;
         this.store = store;
         this.backend = backend;
         this.quotas = quotas;
         this.launchWait = launchWait;
         this.background = background;
-        this.bootTimer = Timer.builder("fastvm.vm.boot.duration").description("fresh VM boot until the agent answers")
+        this.bootTimer = Timer.builder("fastvm.vm.boot.duration")
+                .description("fresh VM boot until the agent answers")
                 .register(meters);
-        this.restoreTimer = Timer.builder("fastvm.vm.restore.duration").description("restore from snapshot until the agent answers")
+        this.restoreTimer = Timer.builder("fastvm.vm.restore.duration")
+                .description("restore from snapshot until the agent answers")
                 .register(meters);
     }
 
@@ -102,12 +110,13 @@ public final class Vms implements AutoCloseable {
         String machineName;
         FirewallPolicy firewall = req.firewall();
         if (req.snapshotId() != null) {
-            source = store.db().read(c -> store.snapshots().find(c, req.snapshotId()))
+            source = store.db()
+                    .read(c -> store.snapshots().find(c, req.snapshotId()))
                     .filter(s -> s.orgId().equals(orgId) && s.deletedAt() == null)
                     .orElseThrow(() -> ServiceException.notFound("snapshot", req.snapshotId()));
             if (source.status() != SnapshotStatus.READY) {
-                throw ServiceException.conflict("snapshot " + source.id() + " is " + source.status().wire()
-                        + "; restore needs a ready snapshot");
+                throw ServiceException.conflict("snapshot " + source.id() + " is "
+                        + source.status().wire() + "; restore needs a ready snapshot");
             }
             cpu = source.cpu();
             mem = source.memoryMiB();
@@ -115,7 +124,8 @@ public final class Vms implements AutoCloseable {
             machineName = source.machineName();
             if (firewall == null) firewall = source.firewall();
         } else {
-            if (req.machineType() == null) throw ServiceException.invalid("machineType", "required when snapshotId is absent");
+            if (req.machineType() == null)
+                throw ServiceException.invalid("machineType", "required when snapshotId is absent");
             MachineType type = MachineType.parse("machineType", req.machineType());
             cpu = type.vcpus();
             mem = type.memoryMiB();
@@ -127,10 +137,22 @@ public final class Vms implements AutoCloseable {
             throw ServiceException.invalid("diskGiB", "disks only grow: must be ≥ " + baseDisk + " GiB, got " + disk);
         }
         String name = Optional.ofNullable(Names.normalise(req.name())).orElse(Names.defaultName("vm", id));
-        Vm row = new Vm(id, orgId, name, machineName, cpu, mem, disk, VmStatus.PROVISIONING, now(),
-                source != null ? source.name() : null, source != null ? source.id() : null,
-                firewall != null ? firewall : FirewallPolicy.DEFAULT, req.metadata() != null ? req.metadata() : Map.of(),
-                null, null);
+        Vm row = new Vm(
+                id,
+                orgId,
+                name,
+                machineName,
+                cpu,
+                mem,
+                disk,
+                VmStatus.PROVISIONING,
+                now(),
+                source != null ? source.name() : null,
+                source != null ? source.id() : null,
+                firewall != null ? firewall : FirewallPolicy.DEFAULT,
+                req.metadata() != null ? req.metadata() : Map.of(),
+                null,
+                null);
         store.db().writeLockingOrg(orgId, c -> {
             quotas.reserve(c, orgId, new QuotaValues(cpu, mem, disk, 0));
             store.vms().insert(c, row);
@@ -162,7 +184,8 @@ public final class Vms implements AutoCloseable {
         (source == null ? bootTimer : restoreTimer).record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
         faults.atUnchecked("vm-booted");
         machines.put(row.id(), m);
-        boolean running = store.db().write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null));
+        boolean running = store.db()
+                .write(c -> store.vms().transition(c, row.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null));
         if (!running) { // deleted while booting
             finishDelete(row.id());
             return;
@@ -177,8 +200,14 @@ public final class Vms implements AutoCloseable {
         m.onExit().whenComplete((v, t) -> {
             if (closed) return; // shutting down (the database may be closed): the next start reconciles it
             try {
-                boolean changed = store.db().write(c -> store.vms().fail(c, m.id(), VmStatus.RUNNING,
-                        "the VM's process exited unexpectedly; its files are kept until it is deleted", true));
+                boolean changed = store.db()
+                        .write(c -> store.vms()
+                                .fail(
+                                        c,
+                                        m.id(),
+                                        VmStatus.RUNNING,
+                                        "the VM's process exited unexpectedly; its files are kept until it is deleted",
+                                        true));
                 if (changed) LOG.warn("vm={} process exited; status error", m.id());
             } catch (RuntimeException e) { // the row stays running until the next start's reconciliation
                 LOG.warn("vm={} process exited; cannot record it: {}", m.id(), e.toString());
@@ -188,7 +217,8 @@ public final class Vms implements AutoCloseable {
 
     /** {@return the org's VM; 404 for unknown, deleted, malformed or other orgs' ids} */
     public Vm require(String orgId, String id) {
-        return store.db().read(c -> store.vms().find(c, id))
+        return store.db()
+                .read(c -> store.vms().find(c, id))
                 .filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
                 .orElseThrow(() -> ServiceException.notFound("vm", id));
     }
@@ -196,7 +226,8 @@ public final class Vms implements AutoCloseable {
     /** {@return the org's live VMs, optionally of one status, matching every metadata filter} */
     public List<Vm> list(String orgId, VmStatus status, Map<String, String> metadataFilters) {
         return store.db().read(c -> store.vms().listLive(c, orgId, status)).stream()
-                .filter(v -> metadataFilters.entrySet().stream().allMatch(f -> f.getValue().equals(v.metadata().get(f.getKey()))))
+                .filter(v -> metadataFilters.entrySet().stream()
+                        .allMatch(f -> f.getValue().equals(v.metadata().get(f.getKey()))))
                 .toList();
     }
 
@@ -271,13 +302,16 @@ public final class Vms implements AutoCloseable {
         requireSettled(id);
         BackendMachine m = machines.get(id);
         if (m == null || !m.isAlive()) {
-            throw new ServiceException(ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started");
+            throw new ServiceException(
+                    ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started");
         }
         try {
             return m.start(request, listener);
         } catch (VmmException e) {
-            throw new ServiceException(ErrorKind.UNREACHABLE, "vm " + id + " is not reachable; the command was not started: "
-                    + e.getMessage(), e);
+            throw new ServiceException(
+                    ErrorKind.UNREACHABLE,
+                    "vm " + id + " is not reachable; the command was not started: " + e.getMessage(),
+                    e);
         }
     }
 
@@ -290,7 +324,8 @@ public final class Vms implements AutoCloseable {
     /** Calls that act on a VM's process wait until start-up has reattached (or given up on) it. */
     private void requireSettled(String id) {
         if (recovering.contains(id)) {
-            throw new ServiceException(ErrorKind.UNAVAILABLE, "vm " + id + " is being reattached after a server restart; retry");
+            throw new ServiceException(
+                    ErrorKind.UNAVAILABLE, "vm " + id + " is being reattached after a server restart; retry");
         }
     }
 
@@ -301,8 +336,9 @@ public final class Vms implements AutoCloseable {
 
     /** {@return the rows start-up must settle: every VM that was mid-operation or running; marked as recovering} */
     List<Vm> toRecover() {
-        List<Vm> rows = store.db().read(c -> store.vms().listByStatus(c,
-                List.of(VmStatus.RUNNING, VmStatus.PROVISIONING, VmStatus.DELETING)));
+        List<Vm> rows = store.db()
+                .read(c -> store.vms()
+                        .listByStatus(c, List.of(VmStatus.RUNNING, VmStatus.PROVISIONING, VmStatus.DELETING)));
         rows.forEach(v -> recovering.add(v.id()));
         return rows;
     }
@@ -323,18 +359,32 @@ public final class Vms implements AutoCloseable {
                         watch(attached.get());
                         LOG.info("vm={} reattached", vm.id());
                     } else {
-                        if (closed || Thread.currentThread().isInterrupted()) return; // shutting down: the next start decides
+                        if (closed || Thread.currentThread().isInterrupted())
+                            return; // shutting down: the next start decides
                         stopQuietly(vm.id()); // its disk writes are its owner's: kept until the VM is deleted
                         boolean kept = backend.vmIds().contains(vm.id());
-                        store.db().write(c -> store.vms().fail(c, vm.id(), VmStatus.RUNNING, "the VM was gone when the server"
-                                + " restarted" + (kept ? "; its files are kept until it is deleted" : ""), kept));
+                        store.db()
+                                .write(c -> store.vms()
+                                        .fail(
+                                                c,
+                                                vm.id(),
+                                                VmStatus.RUNNING,
+                                                "the VM was gone when the server" + " restarted"
+                                                        + (kept ? "; its files are kept until it is deleted" : ""),
+                                                kept));
                         LOG.warn("vm={} gone after restart; status error", vm.id());
                     }
                 }
                 case PROVISIONING -> {
                     discardQuietly(vm.id());
-                    store.db().write(c -> store.vms().fail(c, vm.id(), VmStatus.PROVISIONING,
-                            "the server restarted while the VM was booting; nothing of it was kept", false));
+                    store.db()
+                            .write(c -> store.vms()
+                                    .fail(
+                                            c,
+                                            vm.id(),
+                                            VmStatus.PROVISIONING,
+                                            "the server restarted while the VM was booting; nothing of it was kept",
+                                            false));
                     LOG.warn("vm={} was booting when the server stopped; rolled back, status error", vm.id());
                 }
                 default -> {
@@ -374,7 +424,9 @@ public final class Vms implements AutoCloseable {
     }
 
     private Vm requireIn(java.sql.Connection c, String orgId, String id) throws java.sql.SQLException {
-        return store.vms().find(c, id).filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
+        return store.vms()
+                .find(c, id)
+                .filter(v -> v.orgId().equals(orgId) && v.status() != VmStatus.DELETED)
                 .orElseThrow(() -> ServiceException.notFound("vm", id));
     }
 

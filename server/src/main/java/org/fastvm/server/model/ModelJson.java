@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,8 +17,8 @@ import java.util.Map;
  */
 public final class ModelJson {
     /** The shared mapper: unknown fields ignored, as the contract asks. */
-    public static final ObjectMapper MAPPER = new ObjectMapper()
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    public static final ObjectMapper MAPPER =
+            new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
     private ModelJson() {}
 
@@ -47,8 +46,12 @@ public final class ModelJson {
         for (JsonNode r : n.path("ingress")) {
             List<String> cidrs = new ArrayList<>();
             r.path("sourceCidrs").forEach(c -> cidrs.add(c.asText()));
-            rules.add(new FirewallRule(r.path("protocol").asText(), r.path("portStart").asInt(),
-                    r.path("portEnd").asInt(), cidrs, r.hasNonNull("description") ? r.get("description").asText() : null));
+            rules.add(new FirewallRule(
+                    r.path("protocol").asText(),
+                    r.path("portStart").asInt(),
+                    r.path("portEnd").asInt(),
+                    cidrs,
+                    r.hasNonNull("description") ? r.get("description").asText() : null));
         }
         return new FirewallPolicy(n.path("mode").asText(), rules);
     }

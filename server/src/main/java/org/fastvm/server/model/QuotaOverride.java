@@ -14,7 +14,8 @@ public record QuotaOverride(Long vcpu, Long memoryMiB, Long diskGiB, Long snapsh
 
     /** {@return the effective limits: each override field, else the default's} */
     public QuotaValues over(QuotaValues defaults) {
-        return new QuotaValues(vcpu != null ? vcpu : defaults.vcpu(),
+        return new QuotaValues(
+                vcpu != null ? vcpu : defaults.vcpu(),
                 memoryMiB != null ? memoryMiB : defaults.memoryMiB(),
                 diskGiB != null ? diskGiB : defaults.diskGiB(),
                 snapshotCount != null ? snapshotCount : defaults.snapshotCount());
@@ -22,7 +23,10 @@ public record QuotaOverride(Long vcpu, Long memoryMiB, Long diskGiB, Long snapsh
 
     /** {@return this override with {@code o}'s non-null fields applied on top} */
     public QuotaOverride with(QuotaOverride o) {
-        return new QuotaOverride(o.vcpu != null ? o.vcpu : vcpu, o.memoryMiB != null ? o.memoryMiB : memoryMiB,
-                o.diskGiB != null ? o.diskGiB : diskGiB, o.snapshotCount != null ? o.snapshotCount : snapshotCount);
+        return new QuotaOverride(
+                o.vcpu != null ? o.vcpu : vcpu,
+                o.memoryMiB != null ? o.memoryMiB : memoryMiB,
+                o.diskGiB != null ? o.diskGiB : diskGiB,
+                o.snapshotCount != null ? o.snapshotCount : snapshotCount);
     }
 }

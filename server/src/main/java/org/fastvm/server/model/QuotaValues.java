@@ -11,6 +11,7 @@ package org.fastvm.server.model;
 public record QuotaValues(long vcpu, long memoryMiB, long diskGiB, long snapshotCount) {
     /** {@return these values plus {@code o}, field by field} */
     public QuotaValues plus(QuotaValues o) {
-        return new QuotaValues(vcpu + o.vcpu, memoryMiB + o.memoryMiB, diskGiB + o.diskGiB, snapshotCount + o.snapshotCount);
+        return new QuotaValues(
+                vcpu + o.vcpu, memoryMiB + o.memoryMiB, diskGiB + o.diskGiB, snapshotCount + o.snapshotCount);
     }
 }

@@ -21,9 +21,21 @@ import java.util.Map;
  * @param deletedAt    deletion time, or null
  * @param errorMessage why it is in error, or null
  */
-public record Snapshot(String id, String orgId, String vmId, String name, SnapshotStatus status,
-                       String machineName, int cpu, int memoryMiB, int diskGiB, FirewallPolicy firewall,
-                       Map<String, String> metadata, Instant createdAt, Instant deletedAt, String errorMessage) {
+public record Snapshot(
+        String id,
+        String orgId,
+        String vmId,
+        String name,
+        SnapshotStatus status,
+        String machineName,
+        int cpu,
+        int memoryMiB,
+        int diskGiB,
+        FirewallPolicy firewall,
+        Map<String, String> metadata,
+        Instant createdAt,
+        Instant deletedAt,
+        String errorMessage) {
     public Snapshot {
         metadata = Map.copyOf(metadata);
     }

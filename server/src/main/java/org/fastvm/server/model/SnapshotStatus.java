@@ -2,7 +2,9 @@ package org.fastvm.server.model;
 
 /** Lifecycle of a snapshot row: creating → ready | error. */
 public enum SnapshotStatus {
-    CREATING, READY, ERROR;
+    CREATING,
+    READY,
+    ERROR;
 
     /** {@return the wire spelling} */
     public String wire() {

@@ -22,9 +22,22 @@ import java.util.Map;
  * @param deletedAt        deletion time, or null
  * @param errorMessage     why the VM is in error, or null (internal; logged, not on the wire)
  */
-public record Vm(String id, String orgId, String name, String machineName, int cpu, int memoryMiB, int diskGiB,
-                 VmStatus status, Instant createdAt, String sourceName, String sourceSnapshotId,
-                 FirewallPolicy firewall, Map<String, String> metadata, Instant deletedAt, String errorMessage) {
+public record Vm(
+        String id,
+        String orgId,
+        String name,
+        String machineName,
+        int cpu,
+        int memoryMiB,
+        int diskGiB,
+        VmStatus status,
+        Instant createdAt,
+        String sourceName,
+        String sourceSnapshotId,
+        FirewallPolicy firewall,
+        Map<String, String> metadata,
+        Instant deletedAt,
+        String errorMessage) {
     public Vm {
         metadata = Map.copyOf(metadata);
     }

@@ -2,7 +2,12 @@ package org.fastvm.server.model;
 
 /** Lifecycle of a VM row; {@code deleted} is internal (never listed, never returned). */
 public enum VmStatus {
-    PROVISIONING, RUNNING, STOPPED, DELETING, ERROR, DELETED;
+    PROVISIONING,
+    RUNNING,
+    STOPPED,
+    DELETING,
+    ERROR,
+    DELETED;
 
     /** {@return the wire spelling} */
     public String wire() {

@@ -2,14 +2,13 @@ package org.fastvm.server.store;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import org.flywaydb.core.Flyway;
-
-import javax.sql.DataSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
 
 /**
  * The metadata database: SQLite in the data dir by default (WAL, busy timeout, every write
@@ -18,7 +17,10 @@ import java.sql.SQLException;
  */
 public final class Database implements AutoCloseable {
     /** Which SQL engine is behind the pool; only row locking differs between them. */
-    public enum Dialect { SQLITE, POSTGRES }
+    public enum Dialect {
+        SQLITE,
+        POSTGRES
+    }
 
     private final HikariDataSource pool;
     private final Dialect dialect;
@@ -62,13 +64,18 @@ public final class Database implements AutoCloseable {
             dialect = Dialect.POSTGRES;
             cfg.setMaximumPoolSize(16);
         } else {
-            throw new IllegalArgumentException("db-url: only jdbc:sqlite: and jdbc:postgresql: URLs are supported, got " + jdbcUrl);
+            throw new IllegalArgumentException(
+                    "db-url: only jdbc:sqlite: and jdbc:postgresql: URLs are supported, got " + jdbcUrl);
         }
         if (user != null) cfg.setUsername(user);
         if (password != null) cfg.setPassword(password);
         HikariDataSource ds = new HikariDataSource(cfg);
         try {
-            Flyway.configure().dataSource(ds).locations("classpath:db/migration").load().migrate();
+            Flyway.configure()
+                    .dataSource(ds)
+                    .locations("classpath:db/migration")
+                    .load()
+                    .migrate();
         } catch (RuntimeException e) {
             ds.close();
             throw e;

@@ -1,7 +1,5 @@
 package org.fastvm.server.store;
 
-import org.fastvm.server.model.Org;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -9,6 +7,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.fastvm.server.model.Org;
 
 /** Orgs table. */
 public final class OrgRepository {
@@ -36,7 +35,7 @@ public final class OrgRepository {
     public List<Org> list(Connection c) throws SQLException {
         List<Org> out = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT * FROM orgs ORDER BY name");
-             ResultSet rs = ps.executeQuery()) {
+                ResultSet rs = ps.executeQuery()) {
             while (rs.next()) out.add(map(rs));
         }
         return out;
@@ -44,7 +43,8 @@ public final class OrgRepository {
 
     /** {@return how many orgs exist} */
     public long count(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM orgs"); ResultSet rs = ps.executeQuery()) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM orgs");
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getLong(1);
         }

@@ -1,14 +1,13 @@
 package org.fastvm.server.store;
 
-import org.fastvm.server.model.QuotaOverride;
-import org.fastvm.server.model.QuotaValues;
-import org.fastvm.server.model.SnapshotStatus;
-import org.fastvm.server.model.VmStatus;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import org.fastvm.server.model.QuotaOverride;
+import org.fastvm.server.model.QuotaValues;
+import org.fastvm.server.model.SnapshotStatus;
+import org.fastvm.server.model.VmStatus;
 
 /**
  * Quota overrides, and usage computed from the rows themselves (never a counter that can
@@ -24,8 +23,11 @@ public final class QuotaRepository {
             ps.setString(1, orgId);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) return QuotaOverride.NONE;
-                return new QuotaOverride(Rows.nullableLong(rs, "vcpu"), Rows.nullableLong(rs, "memory_mib"),
-                        Rows.nullableLong(rs, "disk_gib"), Rows.nullableLong(rs, "snapshot_count"));
+                return new QuotaOverride(
+                        Rows.nullableLong(rs, "vcpu"),
+                        Rows.nullableLong(rs, "memory_mib"),
+                        Rows.nullableLong(rs, "disk_gib"),
+                        Rows.nullableLong(rs, "snapshot_count"));
             }
         }
     }
@@ -50,11 +52,11 @@ public final class QuotaRepository {
     /** {@return what the org's live VMs and snapshots hold right now} */
     public QuotaValues usage(Connection c, String orgId) throws SQLException {
         long cpu, mem, disk, snaps;
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN cpu ELSE 0 END), 0), "
-                        + "COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN memory_mib ELSE 0 END), 0), "
-                        + "COALESCE(SUM(CASE WHEN " + VmRepository.DISK_COUNTS + " THEN disk_gib ELSE 0 END), 0) "
-                        + "FROM vms WHERE org_id = ?")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES
+                + ") THEN cpu ELSE 0 END), 0), "
+                + "COALESCE(SUM(CASE WHEN status IN (" + HOLDING_VM_STATUSES + ") THEN memory_mib ELSE 0 END), 0), "
+                + "COALESCE(SUM(CASE WHEN " + VmRepository.DISK_COUNTS + " THEN disk_gib ELSE 0 END), 0) "
+                + "FROM vms WHERE org_id = ?")) {
             ps.setString(1, orgId);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

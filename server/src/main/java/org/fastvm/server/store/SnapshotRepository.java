@@ -1,9 +1,5 @@
 package org.fastvm.server.store;
 
-import org.fastvm.server.model.ModelJson;
-import org.fastvm.server.model.Snapshot;
-import org.fastvm.server.model.SnapshotStatus;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -12,14 +8,18 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.server.model.Snapshot;
+import org.fastvm.server.model.SnapshotStatus;
 
 /** Snapshots table. */
 public final class SnapshotRepository {
     /** Inserts a new snapshot row. */
     public void insert(Connection c, Snapshot s) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO snapshots (id, org_id, vm_id, name, status, machine_name, "
-                + "cpu, memory_mib, disk_gib, firewall, metadata, created_at, deleted_at, error_message) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("INSERT INTO snapshots (id, org_id, vm_id, name, status, machine_name, "
+                        + "cpu, memory_mib, disk_gib, firewall, metadata, created_at, deleted_at, error_message) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
             ps.setString(1, s.id());
             ps.setString(2, s.orgId());
             ps.setString(3, s.vmId());
@@ -90,7 +90,8 @@ public final class SnapshotRepository {
 
     /** Marks the snapshot deleted; @return true if it was not deleted before */
     public boolean markDeleted(Connection c, String id, Instant at) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE snapshots SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE snapshots SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")) {
             Rows.setInstant(ps, 1, at);
             ps.setString(2, id);
             return ps.executeUpdate() == 1;
@@ -106,10 +107,20 @@ public final class SnapshotRepository {
     }
 
     private static Snapshot map(ResultSet rs) throws SQLException {
-        return new Snapshot(rs.getString("id"), rs.getString("org_id"), rs.getString("vm_id"), rs.getString("name"),
-                SnapshotStatus.fromWire(rs.getString("status")), rs.getString("machine_name"), rs.getInt("cpu"),
-                rs.getInt("memory_mib"), rs.getInt("disk_gib"), ModelJson.firewallFromStored(rs.getString("firewall")),
-                ModelJson.metadataFromStored(rs.getString("metadata")), Rows.instant(rs, "created_at"),
-                Rows.instant(rs, "deleted_at"), rs.getString("error_message"));
+        return new Snapshot(
+                rs.getString("id"),
+                rs.getString("org_id"),
+                rs.getString("vm_id"),
+                rs.getString("name"),
+                SnapshotStatus.fromWire(rs.getString("status")),
+                rs.getString("machine_name"),
+                rs.getInt("cpu"),
+                rs.getInt("memory_mib"),
+                rs.getInt("disk_gib"),
+                ModelJson.firewallFromStored(rs.getString("firewall")),
+                ModelJson.metadataFromStored(rs.getString("metadata")),
+                Rows.instant(rs, "created_at"),
+                Rows.instant(rs, "deleted_at"),
+                rs.getString("error_message"));
     }
 }

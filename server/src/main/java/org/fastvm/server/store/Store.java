@@ -10,12 +10,23 @@ package org.fastvm.server.store;
  * @param vms       vms table
  * @param snapshots snapshots table
  */
-public record Store(Database db, OrgRepository orgs, ApiKeyRepository apiKeys, QuotaRepository quotas,
-                   VmRepository vms, SnapshotRepository snapshots) implements AutoCloseable {
+public record Store(
+        Database db,
+        OrgRepository orgs,
+        ApiKeyRepository apiKeys,
+        QuotaRepository quotas,
+        VmRepository vms,
+        SnapshotRepository snapshots)
+        implements AutoCloseable {
     /** {@return a store over {@code db}} */
     public static Store over(Database db) {
-        return new Store(db, new OrgRepository(), new ApiKeyRepository(), new QuotaRepository(),
-                new VmRepository(), new SnapshotRepository());
+        return new Store(
+                db,
+                new OrgRepository(),
+                new ApiKeyRepository(),
+                new QuotaRepository(),
+                new VmRepository(),
+                new SnapshotRepository());
     }
 
     /** Closes the database. */

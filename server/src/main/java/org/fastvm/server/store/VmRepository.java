@@ -1,10 +1,5 @@
 package org.fastvm.server.store;
 
-import org.fastvm.server.model.FirewallPolicy;
-import org.fastvm.server.model.ModelJson;
-import org.fastvm.server.model.Vm;
-import org.fastvm.server.model.VmStatus;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -14,6 +9,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.fastvm.server.model.FirewallPolicy;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.server.model.Vm;
+import org.fastvm.server.model.VmStatus;
 
 /** VMs table. Status changes are compare-and-set so racing transitions cannot both win. */
 public final class VmRepository {
@@ -26,15 +25,18 @@ public final class VmRepository {
 
     /** {@return the wire names of the statuses that pass {@code p}, quoted for an SQL IN list} */
     static String statuses(java.util.function.Predicate<VmStatus> p) {
-        return java.util.Arrays.stream(VmStatus.values()).filter(p).map(s -> "'" + s.wire() + "'")
+        return java.util.Arrays.stream(VmStatus.values())
+                .filter(p)
+                .map(s -> "'" + s.wire() + "'")
                 .collect(java.util.stream.Collectors.joining(", "));
     }
 
     /** Inserts a new VM row. */
     public void insert(Connection c, Vm vm) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO vms (id, org_id, name, machine_name, cpu, memory_mib, "
-                + "disk_gib, status, created_at, source_name, source_snapshot_id, firewall, metadata, deleted_at, error_message) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("INSERT INTO vms (id, org_id, name, machine_name, cpu, memory_mib, "
+                        + "disk_gib, status, created_at, source_name, source_snapshot_id, firewall, metadata, deleted_at, error_message) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
             ps.setString(1, vm.id());
             ps.setString(2, vm.orgId());
             ps.setString(3, vm.name());
@@ -80,7 +82,8 @@ public final class VmRepository {
     public List<Vm> listByStatus(Connection c, List<VmStatus> statuses) throws SQLException {
         List<Vm> out = new ArrayList<>();
         for (VmStatus s : statuses) {
-            try (PreparedStatement ps = c.prepareStatement("SELECT * FROM vms WHERE status = ? ORDER BY created_at, id")) {
+            try (PreparedStatement ps =
+                    c.prepareStatement("SELECT * FROM vms WHERE status = ? ORDER BY created_at, id")) {
                 ps.setString(1, s.wire());
                 out.addAll(mapAll(ps));
             }
@@ -91,7 +94,8 @@ public final class VmRepository {
     /** {@return the number of VMs in each status (for metrics), deleted excluded} */
     public Map<VmStatus, Long> countByStatus(Connection c) throws SQLException {
         Map<VmStatus, Long> out = new java.util.EnumMap<>(VmStatus.class);
-        try (PreparedStatement ps = c.prepareStatement("SELECT status, COUNT(*) FROM vms WHERE status <> ? GROUP BY status")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT status, COUNT(*) FROM vms WHERE status <> ? GROUP BY status")) {
             ps.setString(1, VmStatus.DELETED.wire());
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -108,8 +112,11 @@ public final class VmRepository {
      *
      * @return true if the row was in {@code from} and changed
      */
-    public boolean transition(Connection c, String id, VmStatus from, VmStatus to, String errorMessage) throws SQLException {
-        if (to == VmStatus.ERROR) throw new IllegalArgumentException("to: a VM turns error through fail(), which says whether its files stay");
+    public boolean transition(Connection c, String id, VmStatus from, VmStatus to, String errorMessage)
+            throws SQLException {
+        if (to == VmStatus.ERROR)
+            throw new IllegalArgumentException(
+                    "to: a VM turns error through fail(), which says whether its files stay");
         try (PreparedStatement ps = c.prepareStatement(
                 "UPDATE vms SET status = ?, error_message = COALESCE(?, error_message) WHERE id = ? AND status = ?")) {
             ps.setString(1, to.wire());
@@ -127,7 +134,8 @@ public final class VmRepository {
      *                  then its disk keeps counting against quota; without files it holds nothing
      * @return true if the row was in {@code from} and changed
      */
-    public boolean fail(Connection c, String id, VmStatus from, String errorMessage, boolean filesKept) throws SQLException {
+    public boolean fail(Connection c, String id, VmStatus from, String errorMessage, boolean filesKept)
+            throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "UPDATE vms SET status = ?, error_message = ?, disk_kept = ? WHERE id = ? AND status = ?")) {
             ps.setString(1, VmStatus.ERROR.wire());
@@ -143,7 +151,7 @@ public final class VmRepository {
     public java.util.Set<String> diskHolding(Connection c) throws SQLException {
         java.util.Set<String> ids = new java.util.HashSet<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT id FROM vms WHERE " + DISK_COUNTS);
-             java.sql.ResultSet rs = ps.executeQuery()) {
+                java.sql.ResultSet rs = ps.executeQuery()) {
             while (rs.next()) ids.add(rs.getString(1));
         }
         return ids;
@@ -151,7 +159,8 @@ public final class VmRepository {
 
     /** Marks the VM deleted at {@code at}; @return true if it was {@code from} */
     public boolean markDeleted(Connection c, String id, VmStatus from, Instant at) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE vms SET status = ?, deleted_at = ? WHERE id = ? AND status = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE vms SET status = ?, deleted_at = ? WHERE id = ? AND status = ?")) {
             ps.setString(1, VmStatus.DELETED.wire());
             Rows.setInstant(ps, 2, at);
             ps.setString(3, id);
@@ -196,10 +205,21 @@ public final class VmRepository {
     }
 
     private static Vm map(ResultSet rs) throws SQLException {
-        return new Vm(rs.getString("id"), rs.getString("org_id"), rs.getString("name"), rs.getString("machine_name"),
-                rs.getInt("cpu"), rs.getInt("memory_mib"), rs.getInt("disk_gib"), VmStatus.fromWire(rs.getString("status")),
-                Rows.instant(rs, "created_at"), rs.getString("source_name"), rs.getString("source_snapshot_id"),
-                ModelJson.firewallFromStored(rs.getString("firewall")), ModelJson.metadataFromStored(rs.getString("metadata")),
-                Rows.instant(rs, "deleted_at"), rs.getString("error_message"));
+        return new Vm(
+                rs.getString("id"),
+                rs.getString("org_id"),
+                rs.getString("name"),
+                rs.getString("machine_name"),
+                rs.getInt("cpu"),
+                rs.getInt("memory_mib"),
+                rs.getInt("disk_gib"),
+                VmStatus.fromWire(rs.getString("status")),
+                Rows.instant(rs, "created_at"),
+                rs.getString("source_name"),
+                rs.getString("source_snapshot_id"),
+                ModelJson.firewallFromStored(rs.getString("firewall")),
+                ModelJson.metadataFromStored(rs.getString("metadata")),
+                Rows.instant(rs, "deleted_at"),
+                rs.getString("error_message"));
     }
 }

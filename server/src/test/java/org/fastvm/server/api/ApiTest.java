@@ -1,12 +1,8 @@
 package org.fastvm.server.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -25,13 +21,17 @@ import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The HTTP API over a scripted backend: every endpoint's status codes, shapes and rules. */
 class ApiTest extends ApiTestBase {
     @TempDir
     static Path dir;
+
     static Env env;
 
     @BeforeAll
@@ -66,7 +66,7 @@ class ApiTest extends ApiTestBase {
 
     @Test
     void missingOrWrongKeyIs401WithNoRetry() throws Exception {
-        for (String key : new String[]{null, "fvm_wrong", ""}) {
+        for (String key : new String[] {null, "fvm_wrong", ""}) {
             var r = env.call("GET", "/v1/vms", key, null);
             assertEquals(401, r.statusCode());
             assertEquals("false", r.headers().firstValue("x-should-retry").orElseThrow());
@@ -74,24 +74,39 @@ class ApiTest extends ApiTestBase {
         }
         assertEquals(401, env.call("GET", "/v1/nonexistent", null, null).statusCode());
         String id = launch("{\"machineType\":\"c1m2\"}");
-        String[][] endpoints = {{"POST", "/v1/vms", "{\"machineType\":\"c1m2\"}"}, {"GET", "/v1/vms/" + id, null},
-                {"PATCH", "/v1/vms/" + id, "{\"name\":\"x\"}"}, {"DELETE", "/v1/vms/" + id, null},
-                {"PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}"}, {"PATCH", "/v1/vms/" + id + "/firewall", "{}"},
-                {"POST", "/v1/vms/" + id + "/exec", "{\"command\":[\"echo\"]}"}, {"POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}"},
-                {"GET", "/v1/snapshots", null}, {"GET", "/v1/snapshots/" + id, null}, {"PATCH", "/v1/snapshots/" + id, "{\"name\":\"x\"}"},
-                {"DELETE", "/v1/snapshots/" + id, null}, {"GET", "/v1/org/quotas", null}};
+        String[][] endpoints = {
+            {"POST", "/v1/vms", "{\"machineType\":\"c1m2\"}"},
+            {"GET", "/v1/vms/" + id, null},
+            {"PATCH", "/v1/vms/" + id, "{\"name\":\"x\"}"},
+            {"DELETE", "/v1/vms/" + id, null},
+            {"PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}"},
+            {"PATCH", "/v1/vms/" + id + "/firewall", "{}"},
+            {"POST", "/v1/vms/" + id + "/exec", "{\"command\":[\"echo\"]}"},
+            {"POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}"},
+            {"GET", "/v1/snapshots", null},
+            {"GET", "/v1/snapshots/" + id, null},
+            {"PATCH", "/v1/snapshots/" + id, "{\"name\":\"x\"}"},
+            {"DELETE", "/v1/snapshots/" + id, null},
+            {"GET", "/v1/org/quotas", null}
+        };
         for (String[] e : endpoints) {
-            for (String key : new String[]{null, "fvm_wrong"}) {
+            for (String key : new String[] {null, "fvm_wrong"}) {
                 assertEquals(401, env.call(e[0], e[1], key, e[2]).statusCode(), e[0] + " " + e[1] + " key=" + key);
             }
         }
-        assertEquals("running", env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText(), "nothing happened");
+        assertEquals(
+                "running",
+                env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText(),
+                "nothing happened");
         assertEquals(404, env.call("GET", "/v1/nonexistent", env.keyA, null).statusCode());
     }
 
     @Test
     void launchReturnsTheContractShape() throws Exception {
-        JsonNode vm = env.expect(201, "POST", "/v1/vms",
+        JsonNode vm = env.expect(
+                201,
+                "POST",
+                "/v1/vms",
                 "{\"machineType\":\"c2m4\",\"metadata\":{\"team\":\"red\"},\"unknownField\":42}");
         String id = vm.get("id").asText();
         assertEquals("vm-" + id.substring(0, 8), vm.get("name").asText());
@@ -120,17 +135,31 @@ class ApiTest extends ApiTestBase {
         assertEquals("my box", vm.get("name").asText());
         String id = vm.get("id").asText();
         String longName = "n".repeat(100);
-        assertEquals("n".repeat(64), env.expect(200, "PATCH", "/v1/vms/" + id, "{\"name\":\"" + longName + "\"}").get("name").asText());
+        assertEquals(
+                "n".repeat(64),
+                env.expect(200, "PATCH", "/v1/vms/" + id, "{\"name\":\"" + longName + "\"}")
+                        .get("name")
+                        .asText());
         env.expect(400, "PATCH", "/v1/vms/" + id, "{\"name\":\"   \"}");
         for (String control : List.of("\\u0000", "\\u001b[2J", "\\u0007", "\\u007f", "\\u009b")) {
             assertMessage(env.expect(400, "PATCH", "/v1/vms/" + id, "{\"name\":\"a" + control + "b\"}"), "name");
-            assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":\"" + control + "\"}"), "name");
+            assertMessage(
+                    env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":\"" + control + "\"}"),
+                    "name");
         }
-        assertEquals("n".repeat(64), env.expect(200, "GET", "/v1/vms/" + id, null).get("name").asText(), "unchanged");
+        assertEquals(
+                "n".repeat(64),
+                env.expect(200, "GET", "/v1/vms/" + id, null).get("name").asText(),
+                "unchanged");
         env.expect(400, "PATCH", "/v1/vms/" + id, "{}");
-        JsonNode md = env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{\"a\":\"1\"}}").get("metadata");
+        JsonNode md = env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{\"a\":\"1\"}}")
+                .get("metadata");
         assertEquals("1", md.get("a").asText());
-        assertEquals(0, env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{}}").get("metadata").size());
+        assertEquals(
+                0,
+                env.expect(200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{}}")
+                        .get("metadata")
+                        .size());
     }
 
     @Test
@@ -142,54 +171,98 @@ class ApiTest extends ApiTestBase {
         assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"diskGiB\":\"big\"}"), "diskGiB");
         assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":"), "body");
         assertMessage(env.expect(400, "POST", "/v1/vms", "[1,2]"), "body");
-        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"x\":\"" + "a".repeat(1 << 20) + "\"}"), "body");
-        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":1}}"), "metadata.k");
-        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":\"" + "v".repeat(4097) + "\"}}"),
+        assertMessage(
+                env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"x\":\"" + "a".repeat(1 << 20) + "\"}"),
+                "body");
+        assertMessage(
+                env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":1}}"), "metadata.k");
+        assertMessage(
+                env.expect(
+                        400,
+                        "POST",
+                        "/v1/vms",
+                        "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":\"" + "v".repeat(4097) + "\"}}"),
                 "metadata.k");
         String fw = "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"restricted\",\"ingress\":[%s]}}";
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}")),
+        assertMessage(
+                env.expect(
+                        400,
+                        "POST",
+                        "/v1/vms",
+                        fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}")),
                 "firewall.ingress[0].sourceCidrs[0]");
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"::ffff:10.0.0.0/104\"]}")),
+        assertMessage(
+                env.expect(
+                        400,
+                        "POST",
+                        "/v1/vms",
+                        fw.formatted(
+                                "{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"::ffff:10.0.0.0/104\"]}")),
                 "firewall.ingress[0].sourceCidrs[0]");
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}")),
+        assertMessage(
+                env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}")),
                 "firewall.ingress[0].protocol");
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":0}")),
+        assertMessage(
+                env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":0}")),
                 "firewall.ingress[0].portStart");
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":80}")),
+        assertMessage(
+                env.expect(
+                        400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":80}")),
                 "firewall.ingress[0].portEnd");
-        assertMessage(env.expect(400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":65536}")),
+        assertMessage(
+                env.expect(
+                        400,
+                        "POST",
+                        "/v1/vms",
+                        fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":65536}")),
                 "firewall.ingress[0].portEnd");
-        assertMessage(env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"closed\"}}"),
+        assertMessage(
+                env.expect(400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"closed\"}}"),
                 "firewall.mode");
     }
 
     @Test
     void firewallPutAndPatchRoundTrip() throws Exception {
         String id = launch("{\"machineType\":\"c1m2\"}");
-        JsonNode put = env.expect(200, "PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"restricted\",\"ingress\":["
-                + "{\"protocol\":\"tcp\",\"portStart\":443,\"sourceCidrs\":[\"2001:db8::/32\"],\"description\":\"https\"}]}").get("firewall");
+        JsonNode put = env.expect(
+                        200,
+                        "PUT",
+                        "/v1/vms/" + id + "/firewall",
+                        "{\"mode\":\"restricted\",\"ingress\":["
+                                + "{\"protocol\":\"tcp\",\"portStart\":443,\"sourceCidrs\":[\"2001:db8::/32\"],\"description\":\"https\"}]}")
+                .get("firewall");
         assertEquals(1, put.get("ingress").size());
         JsonNode rule = put.get("ingress").get(0);
         assertEquals(443, rule.get("portEnd").asInt());
         assertEquals("2001:db8::/32", rule.get("sourceCidrs").get(0).asText());
         assertEquals("https", rule.get("description").asText());
-        JsonNode patched = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}").get("firewall");
+        JsonNode patched = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}")
+                .get("firewall");
         assertEquals("open", patched.get("mode").asText());
         assertEquals(1, patched.get("ingress").size(), "omitted ingress stays");
-        JsonNode cleared = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}").get("firewall");
+        JsonNode cleared = env.expect(200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}")
+                .get("firewall");
         assertEquals("open", cleared.get("mode").asText());
         assertEquals(0, cleared.get("ingress").size());
-        assertEquals("open", env.expect(200, "GET", "/v1/vms/" + id, null).get("firewall").get("mode").asText());
+        assertEquals(
+                "open",
+                env.expect(200, "GET", "/v1/vms/" + id, null)
+                        .get("firewall")
+                        .get("mode")
+                        .asText());
         env.expect(400, "PUT", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}");
     }
 
     @Test
     void otherOrgsAndMalformedIdsAre404OnEveryEndpoint() throws Exception {
         String id = launch("{\"machineType\":\"c1m2\"}");
-        String snap = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}").get("id").asText();
+        String snap = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}")
+                .get("id")
+                .asText();
         String b = env.keyB;
-        for (String badId : new String[]{id, "not-a-uuid", "%20", "00000000-0000-0000-0000-000000000000",
-                "%2e%2e", "%2E", "..%2f.."}) {
+        for (String badId : new String[] {
+            id, "not-a-uuid", "%20", "00000000-0000-0000-0000-000000000000", "%2e%2e", "%2E", "..%2f.."
+        }) {
             String key = badId.equals(id) ? b : env.keyA;
             env.expectAs(key, 404, "GET", "/v1/vms/" + badId, null);
             env.expectAs(key, 404, "PATCH", "/v1/vms/" + badId, "{\"name\":\"x\"}");
@@ -200,11 +273,16 @@ class ApiTest extends ApiTestBase {
             env.expectAs(key, 404, "DELETE", "/v1/vms/" + badId, null);
         }
         // encoded dot segments never walk to another route
-        for (String walk : new String[]{"/v1/vms/%2e%2e/%2e%2e/v1/org/quotas", "/v1/vms/" + id + "/%2e%2e/%2e%2e/%2e%2e/healthz",
-                "/v1/snapshots/%2E%2E/vms", "/v1/vms/.%2e/snapshots"}) {
+        for (String walk : new String[] {
+            "/v1/vms/%2e%2e/%2e%2e/v1/org/quotas",
+            "/v1/vms/" + id + "/%2e%2e/%2e%2e/%2e%2e/healthz",
+            "/v1/snapshots/%2E%2E/vms",
+            "/v1/vms/.%2e/snapshots"
+        }) {
             var r = env.call("GET", walk, env.keyA, null);
             assertTrue(r.statusCode() == 400 || r.statusCode() == 404, walk + " -> " + r.statusCode());
-            assertEquals("application/json", r.headers().firstValue("content-type").orElse(""), walk);
+            assertEquals(
+                    "application/json", r.headers().firstValue("content-type").orElse(""), walk);
             assertFalse(json(r.body()).has("status"), walk + " reached a route: " + r.body());
         }
         env.expectAs(b, 404, "GET", "/v1/snapshots/" + snap, null);
@@ -223,13 +301,25 @@ class ApiTest extends ApiTestBase {
         String path = "/v1/vms/" + id + "/exec";
         JsonNode r = env.expect(200, "POST", path, "{\"command\":[\"echo\",\"hello\",\"world\"]}");
         assertEquals("hello world\n", r.get("stdout").asText());
-        for (String f : new String[]{"exitCode", "stdout", "stderr", "timedOut", "stdoutTruncated", "stderrTruncated", "durationMs"}) {
+        for (String f : new String[] {
+            "exitCode", "stdout", "stderr", "timedOut", "stdoutTruncated", "stderrTruncated", "durationMs"
+        }) {
             assertTrue(r.has(f), f);
         }
-        assertEquals(3, env.expect(200, "POST", path, "{\"command\":[\"exit\",\"3\"]}").get("exitCode").asInt());
-        assertTrue(env.expect(200, "POST", path, "{\"command\":[\"timeout\"],\"timeoutSec\":1}").get("timedOut").asBoolean());
+        assertEquals(
+                3,
+                env.expect(200, "POST", path, "{\"command\":[\"exit\",\"3\"]}")
+                        .get("exitCode")
+                        .asInt());
+        assertTrue(env.expect(200, "POST", path, "{\"command\":[\"timeout\"],\"timeoutSec\":1}")
+                .get("timedOut")
+                .asBoolean());
         String stdin = Base64.getEncoder().encodeToString("fed in".getBytes(StandardCharsets.UTF_8));
-        assertEquals("fed in", env.expect(200, "POST", path, "{\"command\":[\"cat\"],\"stdin\":\"" + stdin + "\"}").get("stdout").asText());
+        assertEquals(
+                "fed in",
+                env.expect(200, "POST", path, "{\"command\":[\"cat\"],\"stdin\":\"" + stdin + "\"}")
+                        .get("stdout")
+                        .asText());
         JsonNode big = env.expect(200, "POST", path, "{\"command\":[\"big\",\"5000000\"]}");
         assertEquals(ExecHandler.BUFFERED_CAP_BYTES, big.get("stdout").asText().length());
         assertEquals(ExecHandler.BUFFERED_CAP_BYTES, big.get("stderr").asText().length());
@@ -250,12 +340,19 @@ class ApiTest extends ApiTestBase {
     void commandsBeyondWhatTheGuestAgentTakesAre400NamingTheLimit() throws Exception {
         String path = "/v1/vms/" + launch("{\"machineType\":\"c1m2\"}") + "/exec";
         String most = "[\"echo\"" + ",\"x\"".repeat(4095) + "]";
-        assertEquals(0, env.expect(200, "POST", path, "{\"command\":" + most + "}").get("exitCode").asInt());
+        assertEquals(
+                0,
+                env.expect(200, "POST", path, "{\"command\":" + most + "}")
+                        .get("exitCode")
+                        .asInt());
         var many = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + ",\"x\"".repeat(4096) + "]}");
         assertMessage(many, "command");
-        assertEquals("command: at most 4096 arguments, got 4097", many.get("message").asText());
+        assertEquals(
+                "command: at most 4096 arguments, got 4097", many.get("message").asText());
         var tiny = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + ",\"x\"".repeat(175_000) + "]}");
-        assertEquals("command: at most 4096 arguments, got 175001", tiny.get("message").asText());
+        assertEquals(
+                "command: at most 4096 arguments, got 175001",
+                tiny.get("message").asText());
         // under the count and the 1 MiB body, over the agent's frame: 4000 arguments of 258 bytes
         String arg = ",\"" + "a".repeat(258) + "\"";
         var big = env.expect(400, "POST", path, "{\"command\":[\"echo\"" + arg.repeat(3999) + "]}");
@@ -267,18 +364,26 @@ class ApiTest extends ApiTestBase {
     void ndjsonStreamsOutputBeforeTheCommandEnds() throws Exception {
         String id = launch("{\"machineType\":\"c1m2\"}");
         env.backend.gate = new CountDownLatch(1);
-        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
-                .header("Accept", "application/x-ndjson").POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"gate\"]}")).build();
+        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec"))
+                .header("X-API-Key", env.keyA)
+                .header("Accept", "application/x-ndjson")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"gate\"]}"))
+                .build();
         HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, r.statusCode());
-        assertEquals("application/x-ndjson", r.headers().firstValue("content-type").orElseThrow());
+        assertEquals(
+                "application/x-ndjson", r.headers().firstValue("content-type").orElseThrow());
         try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
             JsonNode first = json(in.readLine()); // arrives while the command still waits on the gate
             assertEquals("o", first.get("t").asText());
-            assertEquals("first\n", new String(Base64.getDecoder().decode(first.get("d").asText()), StandardCharsets.UTF_8));
+            assertEquals(
+                    "first\n",
+                    new String(Base64.getDecoder().decode(first.get("d").asText()), StandardCharsets.UTF_8));
             env.backend.gate.countDown();
             JsonNode second = json(in.readLine());
-            assertEquals("second\n", new String(Base64.getDecoder().decode(second.get("d").asText()), StandardCharsets.UTF_8));
+            assertEquals(
+                    "second\n",
+                    new String(Base64.getDecoder().decode(second.get("d").asText()), StandardCharsets.UTF_8));
             JsonNode exit = json(in.readLine());
             assertEquals("x", exit.get("t").asText());
             assertFalse(exit.has("c"), "c omitted when 0");
@@ -286,8 +391,11 @@ class ApiTest extends ApiTestBase {
             assertTrue(exit.has("ms"));
             assertNull(in.readLine());
         }
-        HttpRequest fail = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
-                .header("Accept", "application/x-ndjson").POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"exit\",\"7\"]}")).build();
+        HttpRequest fail = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec"))
+                .header("X-API-Key", env.keyA)
+                .header("Accept", "application/x-ndjson")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"exit\",\"7\"]}"))
+                .build();
         String body = http.send(fail, HttpResponse.BodyHandlers.ofString()).body();
         assertEquals(7, json(body.strip()).get("c").asInt());
     }
@@ -295,21 +403,26 @@ class ApiTest extends ApiTestBase {
     @Test
     void clientDisconnectKillsTheCommand() throws Exception {
         long closedBefore = clientClosedExecs();
-        for (HttpClient.Version v : new HttpClient.Version[]{HttpClient.Version.HTTP_1_1, HttpClient.Version.HTTP_2}) {
+        for (HttpClient.Version v : new HttpClient.Version[] {HttpClient.Version.HTTP_1_1, HttpClient.Version.HTTP_2}) {
             String id = launch("{\"machineType\":\"c1m2\"}");
             env.backend.cancelled.clear();
             HttpClient client = HttpClient.newBuilder().version(v).build();
             if (v == HttpClient.Version.HTTP_2) { // prime the h2c upgrade with a GET so the POST is HTTP/2
-                HttpResponse<String> g = client.send(HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> g = client.send(
+                        HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
                 assertEquals(HttpClient.Version.HTTP_2, g.version());
             }
-            HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
-                    .timeout(Duration.ofMillis(1500)).POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"hang\"]}")).build();
+            HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec"))
+                    .header("X-API-Key", env.keyA)
+                    .timeout(Duration.ofMillis(1500))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"hang\"]}"))
+                    .build();
             assertThrows(HttpTimeoutException.class, () -> client.send(req, HttpResponse.BodyHandlers.ofString()));
             client.close();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (!env.backend.cancelled.contains("hang") && System.nanoTime() < deadline) Thread.onSpinWait();
-            assertTrue(env.backend.cancelled.contains("hang"), "the command was killed after the " + v + " client left");
+            assertTrue(
+                    env.backend.cancelled.contains("hang"), "the command was killed after the " + v + " client left");
         }
         // Logged and counted as client-closed (499), not as a server error.
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
@@ -322,8 +435,13 @@ class ApiTest extends ApiTestBase {
     /** {@return how many execs /metrics counts with status 499} */
     static long clientClosedExecs() throws Exception {
         String key = "http_server_requests_seconds_count{method=\"POST\",route=\"/v1/vms/{id}/exec\",status=\"499\"} ";
-        return env.metrics().body().lines().filter(l -> l.startsWith(key))
-                .mapToLong(l -> (long) Double.parseDouble(l.substring(key.length()).trim())).sum();
+        return env.metrics()
+                .body()
+                .lines()
+                .filter(l -> l.startsWith(key))
+                .mapToLong(
+                        l -> (long) Double.parseDouble(l.substring(key.length()).trim()))
+                .sum();
     }
 
     @Test
@@ -334,7 +452,10 @@ class ApiTest extends ApiTestBase {
         assertEquals("false", r.headers().firstValue("x-should-retry").orElseThrow());
         env.backend.machines.get(id).crash();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (!env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText().equals("error")) {
+        while (!env.expect(200, "GET", "/v1/vms/" + id, null)
+                .get("status")
+                .asText()
+                .equals("error")) {
             assertTrue(System.nanoTime() < deadline, "VM did not turn error after its process died");
             Thread.sleep(20); // polling an HTTP status, as a client would
         }
@@ -350,7 +471,8 @@ class ApiTest extends ApiTestBase {
         assertEquals("golden one", s.get("name").asText());
         assertEquals(vm, s.get("vmId").asText());
         String sid = s.get("id").asText();
-        assertTrue(s.get("status").asText().equals("creating") || s.get("status").asText().equals("ready"));
+        assertTrue(s.get("status").asText().equals("creating")
+                || s.get("status").asText().equals("ready"));
         assertEquals("ready", awaitSnapshot(sid));
         JsonNode restored = env.expect(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + sid + "\"}");
         assertEquals("golden one", restored.get("sourceName").asText());
@@ -360,7 +482,11 @@ class ApiTest extends ApiTestBase {
         assertMessage(env.expect(400, "POST", "/v1/vms", "{\"snapshotId\":\"" + sid + "\",\"diskGiB\":10}"), "diskGiB");
         JsonNode def = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}");
         assertEquals("snapshot-" + vm.substring(0, 8), def.get("name").asText());
-        assertEquals("renamed", env.expect(200, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\"renamed\"}").get("name").asText());
+        assertEquals(
+                "renamed",
+                env.expect(200, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\"renamed\"}")
+                        .get("name")
+                        .asText());
         assertTrue(contains(env.expect(200, "GET", "/v1/snapshots", null), sid));
         JsonNode del = env.expect(200, "DELETE", "/v1/snapshots/" + sid, null);
         assertEquals(sid, del.get("id").asText());
@@ -378,7 +504,8 @@ class ApiTest extends ApiTestBase {
         try {
             JsonNode s = env.expect(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}");
             assertEquals("error", awaitSnapshot(s.get("id").asText()));
-            env.expect(409, "POST", "/v1/vms", "{\"snapshotId\":\"" + s.get("id").asText() + "\"}");
+            env.expect(
+                    409, "POST", "/v1/vms", "{\"snapshotId\":\"" + s.get("id").asText() + "\"}");
         } finally {
             env.backend.supportsSnapshots = true;
         }
@@ -390,7 +517,10 @@ class ApiTest extends ApiTestBase {
         String id = launch("{\"machineType\":\"c2m4\",\"diskGiB\":20}");
         env.backend.machines.get(id).crash(); // QEMU exits on its own: its RAM file and disk stay on disk
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (!env.expect(200, "GET", "/v1/vms/" + id, null).get("status").asText().equals("error")) {
+        while (!env.expect(200, "GET", "/v1/vms/" + id, null)
+                .get("status")
+                .asText()
+                .equals("error")) {
             assertTrue(System.nanoTime() < deadline, "the VM turned error");
             Thread.sleep(20);
         }
@@ -399,13 +529,21 @@ class ApiTest extends ApiTestBase {
         assertEquals(before.get("memoryMiB").asLong(), usage.get("memoryMiB").asLong(), "memory released");
         assertEquals(before.get("diskGiB").asLong() + 20, usage.get("diskGiB").asLong(), "the disk is still there");
         env.expect(200, "DELETE", "/v1/vms/" + id, null);
-        assertEquals(before.get("diskGiB").asLong(),
-                env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("diskGiB").asLong(), "deleted: released");
+        assertEquals(
+                before.get("diskGiB").asLong(),
+                env.expect(200, "GET", "/v1/org/quotas", null)
+                        .get("usage")
+                        .get("diskGiB")
+                        .asLong(),
+                "deleted: released");
     }
 
     @Test
     void deleteReleasesQuotaAndHidesTheVm() throws Exception {
-        long before = env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong();
+        long before = env.expect(200, "GET", "/v1/org/quotas", null)
+                .get("usage")
+                .get("vcpu")
+                .asLong();
         String id = launch("{\"machineType\":\"c4m8\"}");
         JsonNode q = env.expect(200, "GET", "/v1/org/quotas", null);
         assertEquals(before + 4, q.get("usage").get("vcpu").asLong());
@@ -417,8 +555,14 @@ class ApiTest extends ApiTestBase {
         env.expect(404, "GET", "/v1/vms/" + id, null);
         env.expect(404, "DELETE", "/v1/vms/" + id, null);
         assertFalse(contains(env.expect(200, "GET", "/v1/vms", null), id));
-        assertEquals(before, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong());
-        assertFalse(env.backend.machines.containsKey(id) && env.backend.machines.get(id).isAlive());
+        assertEquals(
+                before,
+                env.expect(200, "GET", "/v1/org/quotas", null)
+                        .get("usage")
+                        .get("vcpu")
+                        .asLong());
+        assertFalse(env.backend.machines.containsKey(id)
+                && env.backend.machines.get(id).isAlive());
     }
 
     @Test
@@ -428,9 +572,12 @@ class ApiTest extends ApiTestBase {
         assertEquals("GET, POST", r.headers().firstValue("allow").orElseThrow());
         // Content-Type: application/json with an empty body on DELETE is fine.
         String id = launch("{\"machineType\":\"c1m2\"}");
-        HttpRequest del = HttpRequest.newBuilder(env.uri("/v1/vms/" + id)).header("X-API-Key", env.keyA)
-                .header("Content-Type", "application/json").header("X-Stainless-Lang", "js")
-                .method("DELETE", HttpRequest.BodyPublishers.noBody()).build();
+        HttpRequest del = HttpRequest.newBuilder(env.uri("/v1/vms/" + id))
+                .header("X-API-Key", env.keyA)
+                .header("Content-Type", "application/json")
+                .header("X-Stainless-Lang", "js")
+                .method("DELETE", HttpRequest.BodyPublishers.noBody())
+                .build();
         assertEquals(200, http.send(del, HttpResponse.BodyHandlers.ofString()).statusCode());
     }
 
@@ -440,7 +587,9 @@ class ApiTest extends ApiTestBase {
         var r = env.metrics();
         assertEquals(200, r.statusCode());
         assertEquals("127.0.0.1", env.server.metricsUri().orElseThrow().getHost(), "loopback");
-        assertNotEquals(env.server.baseUri().getPort(), env.server.metricsUri().orElseThrow().getPort());
+        assertNotEquals(
+                env.server.baseUri().getPort(),
+                env.server.metricsUri().orElseThrow().getPort());
         assertTrue(r.body().contains("http_server_requests_seconds_count{"), r.body());
         assertTrue(r.body().contains("route=\"/v1/vms\""));
         assertTrue(r.body().contains("fastvm_vms{status=\"running\"}"));
@@ -449,23 +598,28 @@ class ApiTest extends ApiTestBase {
         assertEquals(404, env.call("GET", "/metrics", null, null).statusCode());
         assertEquals(404, env.call("GET", "/metrics", env.keyA, null).statusCode());
         URI other = env.server.metricsUri().orElseThrow().resolve("/v1/vms");
-        var api = http.send(HttpRequest.newBuilder(other).header("X-API-Key", env.keyA).build(), HttpResponse.BodyHandlers.ofString());
+        var api = http.send(
+                HttpRequest.newBuilder(other).header("X-API-Key", env.keyA).build(),
+                HttpResponse.BodyHandlers.ofString());
         assertEquals(404, api.statusCode());
         assertEquals("not_found", json(api.body()).get("error").asText());
     }
 
     @Test
     void h2cWorksByUpgradeAndByPriorKnowledge() throws Exception {
-        HttpClient h2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
-        HttpResponse<String> r = h2.send(HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+        HttpClient h2 =
+                HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
+        HttpResponse<String> r =
+                h2.send(HttpRequest.newBuilder(env.uri("/healthz")).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(HttpClient.Version.HTTP_2, r.version());
         h2.close();
         // Prior knowledge: the client preface then a SETTINGS frame; the server must answer with SETTINGS.
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(
+                InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
             OutputStream out = s.getOutputStream();
             out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-            out.write(new byte[]{0, 0, 0, 4, 0, 0, 0, 0, 0}); // empty SETTINGS
+            out.write(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0}); // empty SETTINGS
             out.flush();
             byte[] header = s.getInputStream().readNBytes(9);
             assertEquals(9, header.length);
@@ -487,7 +641,10 @@ class ApiTest extends ApiTestBase {
             boot.countDown();
         }
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (!env.expect(200, "GET", "/v1/vms/" + vm.get("id").asText(), null).get("status").asText().equals("running")) {
+        while (!env.expect(200, "GET", "/v1/vms/" + vm.get("id").asText(), null)
+                .get("status")
+                .asText()
+                .equals("running")) {
             assertTrue(System.nanoTime() < deadline);
             Thread.sleep(20); // client-style polling
         }
@@ -495,10 +652,12 @@ class ApiTest extends ApiTestBase {
 
     @Test
     void requestsJettyCannotParseGetJsonAndConnectionClose() throws Exception {
-        for (String req : List.of("GET /v1/vms/a\0b HTTP/1.1\r\nHost: x\r\n\r\n",
+        for (String req : List.of(
+                "GET /v1/vms/a\0b HTTP/1.1\r\nHost: x\r\n\r\n",
                 "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
                 "POST /v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}")) {
-            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
+            try (Socket s = new Socket(
+                    InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
                 s.setSoTimeout(5000);
                 s.getOutputStream().write(req.getBytes(StandardCharsets.ISO_8859_1));
                 String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -514,8 +673,8 @@ class ApiTest extends ApiTestBase {
         String vm = launch("{\"machineType\":\"c1m2\"}");
         // escapes Jetty itself rejects (bad hex, a lone %, NUL): the contract says an unknown id, malformed too, is 404
         for (String id : List.of("%zz", "%00", "a%", "%2", "%%", "%u0000", "%ZZ;x")) {
-            for (String path : List.of("/v1/vms/" + id, "/v1/vms/" + id + "/exec", "/v1/vms/" + id + "/firewall",
-                    "/v1/snapshots/" + id)) {
+            for (String path : List.of(
+                    "/v1/vms/" + id, "/v1/vms/" + id + "/exec", "/v1/vms/" + id + "/firewall", "/v1/snapshots/" + id)) {
                 String method = path.endsWith("/exec") ? "POST" : path.endsWith("/firewall") ? "PUT" : "GET";
                 RawHttp.Response r = raw(method + " " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA
                         + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
@@ -527,25 +686,35 @@ class ApiTest extends ApiTestBase {
         // without a key it is still 401 first, as for any path under /v1
         assertEquals(401, raw("GET /v1/vms/%zz HTTP/1.1\r\nHost: x\r\n\r\n").status());
         // encoded (and plain) dot segments are literal: they never reach another route
-        for (String path : List.of("/v1/vms/%2e%2e/%2e%2e/v1/org/quotas", "/v1/vms/%2E%2E/%2E%2E/healthz",
-                "/v1/vms/" + vm + "/%2e%2e", "/v1/vms/" + vm + "/exec/%2e%2e", "/v1/vms/../../v1/org/quotas",
+        for (String path : List.of(
+                "/v1/vms/%2e%2e/%2e%2e/v1/org/quotas",
+                "/v1/vms/%2E%2E/%2E%2E/healthz",
+                "/v1/vms/" + vm + "/%2e%2e",
+                "/v1/vms/" + vm + "/exec/%2e%2e",
+                "/v1/vms/../../v1/org/quotas",
                 "/v1/snapshots/%2e%2e;x/%2e%2e/vms")) {
             RawHttp.Response r = raw("GET " + path + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\n\r\n");
             assertEquals(404, r.status(), path + ": " + r.shown());
         }
         // and %XX stays a real escape: the VM's own id, encoded, is that VM
         String encoded = vm.chars().mapToObj(c -> "%" + Integer.toHexString(c)).reduce("", String::concat);
-        assertEquals(200, raw("GET /v1/vms/" + encoded + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\n\r\n").status());
+        assertEquals(
+                200,
+                raw("GET /v1/vms/" + encoded + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\n\r\n")
+                        .status());
     }
 
     @Test
     void headIsAnsweredAsGetWithoutABody() throws Exception {
         for (String path : List.of("/healthz", "/readyz", "/livez", "/v1/vms", "/v1/org/quotas")) {
-            HttpRequest req = HttpRequest.newBuilder(env.uri(path)).header("X-API-Key", env.keyA)
-                    .method("HEAD", HttpRequest.BodyPublishers.noBody()).build();
+            HttpRequest req = HttpRequest.newBuilder(env.uri(path))
+                    .header("X-API-Key", env.keyA)
+                    .method("HEAD", HttpRequest.BodyPublishers.noBody())
+                    .build();
             HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
             assertEquals(200, r.statusCode(), path);
-            assertEquals("application/json", r.headers().firstValue("content-type").orElseThrow(), path);
+            assertEquals(
+                    "application/json", r.headers().firstValue("content-type").orElseThrow(), path);
             assertEquals("", r.body(), path);
         }
     }
@@ -563,7 +732,9 @@ class ApiTest extends ApiTestBase {
     static String awaitSnapshot(String id) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (true) {
-            String st = env.expect(200, "GET", "/v1/snapshots/" + id, null).get("status").asText();
+            String st = env.expect(200, "GET", "/v1/snapshots/" + id, null)
+                    .get("status")
+                    .asText();
             if (!st.equals("creating")) return st;
             assertTrue(System.nanoTime() < deadline, "snapshot stuck in creating");
             Thread.sleep(20); // client-style polling
@@ -577,6 +748,8 @@ class ApiTest extends ApiTestBase {
 
     static void assertMessage(JsonNode error, String field) {
         assertEquals("invalid_request", error.get("error").asText());
-        assertTrue(error.get("message").asText().startsWith(field), "message should name " + field + ": " + error.get("message"));
+        assertTrue(
+                error.get("message").asText().startsWith(field),
+                "message should name " + field + ": " + error.get("message"));
     }
 }

@@ -1,11 +1,6 @@
 package org.fastvm.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.FastVmServer;
-import org.fastvm.server.ServerConfig;
-import org.fastvm.server.model.ModelJson;
-import org.fastvm.server.model.QuotaValues;
-
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -14,10 +9,15 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.UnaryOperator;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.ServerConfig;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.server.model.QuotaValues;
 
 /** Starts a server over a {@link FakeBackend} with two orgs and talks JSON to it. */
 abstract class ApiTestBase {
-    static HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    static HttpClient http =
+            HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     /** A started server with org A and org B keys. */
     static final class Env implements AutoCloseable {
@@ -35,11 +35,18 @@ abstract class ApiTestBase {
         Env(Path dir, FakeBackend backend, QuotaValues quota, Duration launchWait, UnaryOperator<ServerConfig> tweak)
                 throws Exception {
             this.backend = backend;
-            this.config = tweak.apply(ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
-                    .withDefaultQuota(quota).withLaunchWait(launchWait));
+            this.config = tweak.apply(ServerConfig.defaults(dir)
+                    .withBind("127.0.0.1", 0)
+                    .withMetricsBind("127.0.0.1", 0)
+                    .withDefaultQuota(quota)
+                    .withLaunchWait(launchWait));
             server = FastVmServer.start(config, backend);
-            keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
-            keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+            keyA = server.apiKeys()
+                    .create(server.orgs().findOrCreate("org-a").id())
+                    .key();
+            keyB = server.apiKeys()
+                    .create(server.orgs().findOrCreate("org-b").id())
+                    .key();
         }
 
         /** Wraps an already started server (its lifecycle stays with the caller). */
@@ -47,13 +54,20 @@ abstract class ApiTestBase {
             this.backend = null;
             this.config = null;
             this.server = started;
-            keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
-            keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+            keyA = server.apiKeys()
+                    .create(server.orgs().findOrCreate("org-a").id())
+                    .key();
+            keyB = server.apiKeys()
+                    .create(server.orgs().findOrCreate("org-b").id())
+                    .key();
         }
 
         /** GET /metrics from the metrics listener. */
         HttpResponse<String> metrics() throws IOException, InterruptedException {
-            return http.send(HttpRequest.newBuilder(server.metricsUri().orElseThrow()).timeout(Duration.ofSeconds(30)).build(),
+            return http.send(
+                    HttpRequest.newBuilder(server.metricsUri().orElseThrow())
+                            .timeout(Duration.ofSeconds(30))
+                            .build(),
                     HttpResponse.BodyHandlers.ofString());
         }
 
@@ -61,9 +75,15 @@ abstract class ApiTestBase {
             return URI.create(server.baseUri() + path);
         }
 
-        HttpResponse<String> call(String method, String path, String key, String body) throws IOException, InterruptedException {
-            HttpRequest.Builder b = HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(30))
-                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        HttpResponse<String> call(String method, String path, String key, String body)
+                throws IOException, InterruptedException {
+            HttpRequest.Builder b = HttpRequest.newBuilder(uri(path))
+                    .timeout(Duration.ofSeconds(30))
+                    .method(
+                            method,
+                            body == null
+                                    ? HttpRequest.BodyPublishers.noBody()
+                                    : HttpRequest.BodyPublishers.ofString(body));
             if (body != null) b.header("Content-Type", "application/json");
             if (key != null) b.header("X-API-Key", key);
             return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
@@ -74,10 +94,12 @@ abstract class ApiTestBase {
             return expectAs(keyA, status, method, path, body);
         }
 
-        JsonNode expectAs(String key, int status, String method, String path, String body) throws IOException, InterruptedException {
+        JsonNode expectAs(String key, int status, String method, String path, String body)
+                throws IOException, InterruptedException {
             HttpResponse<String> r = call(method, path, key, body);
             if (r.statusCode() != status) {
-                throw new AssertionError(method + " " + path + ": expected " + status + " got " + r.statusCode() + " " + r.body());
+                throw new AssertionError(
+                        method + " " + path + ": expected " + status + " got " + r.statusCode() + " " + r.body());
             }
             return ModelJson.MAPPER.readTree(r.body());
         }

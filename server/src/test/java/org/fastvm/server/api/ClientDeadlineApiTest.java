@@ -1,12 +1,8 @@
 package org.fastvm.server.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -16,8 +12,11 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The official SDKs announce their client timeout and retry when it passes: launch must answer
@@ -27,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class ClientDeadlineApiTest extends ApiTestBase {
     @TempDir
     static Path dir;
+
     static Env env;
     static HttpClient h2;
 
@@ -48,14 +48,18 @@ class ClientDeadlineApiTest extends ApiTestBase {
 
     @Test
     void aSlowLaunchAnswers202BeforeTheClientsAnnouncedTimeout() throws Exception {
-        for (String[] header : new String[][]{{"x-stainless-read-timeout", "2.0"}, {"X-Stainless-Timeout", "2"}}) {
+        for (String[] header : new String[][] {{"x-stainless-read-timeout", "2.0"}, {"X-Stainless-Timeout", "2"}}) {
             CountDownLatch boot = new CountDownLatch(1);
             env.backend.bootGate = boot;
             try {
                 // The client gives up after 2 s, as it announced; without the cap the server would wait 60 s.
-                HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms")).header("X-API-Key", env.keyA)
-                        .header("Content-Type", "application/json").header(header[0], header[1]).timeout(Duration.ofSeconds(2))
-                        .POST(HttpRequest.BodyPublishers.ofString("{\"machineType\":\"c1m2\"}")).build();
+                HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms"))
+                        .header("X-API-Key", env.keyA)
+                        .header("Content-Type", "application/json")
+                        .header(header[0], header[1])
+                        .timeout(Duration.ofSeconds(2))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"machineType\":\"c1m2\"}"))
+                        .build();
                 HttpResponse<String> r = h2.send(req, HttpResponse.BodyHandlers.ofString());
                 assertEquals(202, r.statusCode(), header[0] + ": " + r.body());
                 assertEquals("provisioning", json(r.body()).get("status").asText());
@@ -68,16 +72,23 @@ class ClientDeadlineApiTest extends ApiTestBase {
 
     @Test
     void garbageTimeoutHeadersAreIgnoredNotRejected() throws Exception {
-        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms")).header("X-API-Key", env.keyA)
-                .header("Content-Type", "application/json").header("x-stainless-read-timeout", "soon")
-                .header("X-Stainless-Timeout", "-3").timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofString("{\"machineType\":\"c1m2\"}")).build();
+        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms"))
+                .header("X-API-Key", env.keyA)
+                .header("Content-Type", "application/json")
+                .header("x-stainless-read-timeout", "soon")
+                .header("X-Stainless-Timeout", "-3")
+                .timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"machineType\":\"c1m2\"}"))
+                .build();
         HttpResponse<String> launched = h2.send(req, HttpResponse.BodyHandlers.ofString());
         assertEquals(201, launched.statusCode(), launched.body());
         String id = json(launched.body()).get("id").asText();
-        HttpRequest exec = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
-                .header("x-stainless-read-timeout", "NaN").timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"echo\",\"hi\"]}")).build();
+        HttpRequest exec = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec"))
+                .header("X-API-Key", env.keyA)
+                .header("x-stainless-read-timeout", "NaN")
+                .timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"echo\",\"hi\"]}"))
+                .build();
         HttpResponse<String> r = h2.send(exec, HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
         assertEquals("hi\n", json(r.body()).get("stdout").asText());
@@ -105,18 +116,26 @@ class ClientDeadlineApiTest extends ApiTestBase {
      */
     private static void assertKilledAtTheAnnouncedDeadline(String command, String accept, String header, String value)
             throws Exception {
-        String id = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+        String id = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                .get("id")
+                .asText();
         env.backend.cancelled.remove(command);
         env.backend.gate = new CountDownLatch(1); // "gate" stays closed: the command runs until killed
-        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", env.keyA)
-                .header("Accept", accept).header(header, value).timeout(Duration.ofSeconds(60))
-                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"" + command + "\"]}")).build();
+        HttpRequest req = HttpRequest.newBuilder(env.uri("/v1/vms/" + id + "/exec"))
+                .header("X-API-Key", env.keyA)
+                .header("Accept", accept)
+                .header(header, value)
+                .timeout(Duration.ofSeconds(60))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"" + command + "\"]}"))
+                .build();
         long t0 = System.nanoTime();
         CompletableFuture<HttpResponse<String>> call = h2.sendAsync(req, HttpResponse.BodyHandlers.ofString());
         long deadline = t0 + TimeUnit.SECONDS.toNanos(10);
         while (!env.backend.cancelled.contains(command) && System.nanoTime() < deadline) Thread.onSpinWait();
-        assertTrue(env.backend.cancelled.contains(command), command + " (" + accept + ", " + header + ") was not killed");
-        assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(1000), "killed before the announced deadline");
+        assertTrue(
+                env.backend.cancelled.contains(command), command + " (" + accept + ", " + header + ") was not killed");
+        assertTrue(
+                System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(1000), "killed before the announced deadline");
         // Nothing is answered: the stream is reset rather than given a 200/500 to retry on.
         ExecutionException gone = assertThrows(ExecutionException.class, () -> call.get(10, TimeUnit.SECONDS));
         assertInstanceOf(java.io.IOException.class, gone.getCause());

@@ -1,11 +1,10 @@
 package org.fastvm.server.api;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.time.Duration;
 import java.util.Optional;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.junit.jupiter.api.Test;
 
 /** Parsing the SDKs' timeout headers leniently, and the head start an answer gets. */
 class ClientTimeoutTest {
@@ -19,8 +18,23 @@ class ClientTimeoutTest {
 
     @Test
     void garbageIsIgnored() {
-        for (String bad : new String[]{null, "", " ", "abc", "-1", "0", "0.0", "NaN", "Infinity", "1e400", "0x10",
-                "10s", "1,5", "99999999999", "1".repeat(40)}) {
+        for (String bad : new String[] {
+            null,
+            "",
+            " ",
+            "abc",
+            "-1",
+            "0",
+            "0.0",
+            "NaN",
+            "Infinity",
+            "1e400",
+            "0x10",
+            "10s",
+            "1,5",
+            "99999999999",
+            "1".repeat(40)
+        }) {
             assertEquals(Optional.empty(), ClientTimeout.parseSeconds(bad), "value " + bad);
         }
     }

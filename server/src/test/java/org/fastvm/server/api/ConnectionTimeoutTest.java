@@ -1,12 +1,8 @@
 package org.fastvm.server.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.http.HttpClient;
@@ -21,8 +17,11 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Connections are not held for ever: a silent connection is closed after the idle timeout, a
@@ -37,6 +36,7 @@ class ConnectionTimeoutTest extends ApiTestBase {
 
     @TempDir
     static Path dirIdle;
+
     @TempDir
     static Path dirRead;
     /** Idle timeout 1 s (read timeout 30 s). */
@@ -47,8 +47,18 @@ class ConnectionTimeoutTest extends ApiTestBase {
     @BeforeAll
     static void start() throws Exception {
         QuotaValues quota = new QuotaValues(64, 1 << 20, 10_000, 100);
-        idle = new Env(dirIdle, new FakeBackend(), quota, Duration.ofSeconds(2), c -> c.withTimeouts(SHORT, Duration.ofSeconds(30)));
-        read = new Env(dirRead, new FakeBackend(), quota, Duration.ofSeconds(2), c -> c.withTimeouts(Duration.ofSeconds(30), SHORT));
+        idle = new Env(
+                dirIdle,
+                new FakeBackend(),
+                quota,
+                Duration.ofSeconds(2),
+                c -> c.withTimeouts(SHORT, Duration.ofSeconds(30)));
+        read = new Env(
+                dirRead,
+                new FakeBackend(),
+                quota,
+                Duration.ofSeconds(2),
+                c -> c.withTimeouts(Duration.ofSeconds(30), SHORT));
     }
 
     @AfterAll
@@ -83,7 +93,7 @@ class ConnectionTimeoutTest extends ApiTestBase {
         try (Socket s = RawHttp.connect(port(idle), SLACK)) {
             OutputStream out = s.getOutputStream();
             out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-            out.write(new byte[]{0, 0, 0, 4, 0, 0, 0, 0, 0}); // empty SETTINGS
+            out.write(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0}); // empty SETTINGS
             long t0 = System.nanoTime();
             assertClosedBetween(s, t0, SHORT, SHORT.plus(SLACK));
         }
@@ -128,13 +138,21 @@ class ConnectionTimeoutTest extends ApiTestBase {
 
     @Test
     void anHttp2BodyNotReceivedWithinTheReadTimeoutIs408() throws Exception {
-        try (HttpClient h2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build()) {
+        try (HttpClient h2 =
+                HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build()) {
             // prime the h2c upgrade with a GET, so the POST below is an HTTP/2 stream
-            assertEquals(HttpClient.Version.HTTP_2,
-                    h2.send(HttpRequest.newBuilder(read.uri("/healthz")).build(), HttpResponse.BodyHandlers.discarding()).version());
-            HttpRequest req = HttpRequest.newBuilder(read.uri("/v1/vms")).header("X-API-Key", read.keyA)
-                    .header("Content-Type", "application/json").timeout(SHORT.plus(SLACK))
-                    .POST(HttpRequest.BodyPublishers.fromPublisher(new PartThenSilence("{\"machineType\":"))).build();
+            assertEquals(
+                    HttpClient.Version.HTTP_2,
+                    h2.send(
+                                    HttpRequest.newBuilder(read.uri("/healthz")).build(),
+                                    HttpResponse.BodyHandlers.discarding())
+                            .version());
+            HttpRequest req = HttpRequest.newBuilder(read.uri("/v1/vms"))
+                    .header("X-API-Key", read.keyA)
+                    .header("Content-Type", "application/json")
+                    .timeout(SHORT.plus(SLACK))
+                    .POST(HttpRequest.BodyPublishers.fromPublisher(new PartThenSilence("{\"machineType\":")))
+                    .build();
             long t0 = System.nanoTime();
             HttpResponse<String> r = h2.send(req, HttpResponse.BodyHandlers.ofString());
             Duration took = Duration.ofNanos(System.nanoTime() - t0);
@@ -147,21 +165,34 @@ class ConnectionTimeoutTest extends ApiTestBase {
 
     @Test
     void aQuietExecLongerThanTheIdleTimeoutIsAnswered() throws Exception {
-        String id = idle.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
-        HttpClient h1 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        HttpClient h2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
-        try (h1; h2) {
-            assertEquals(HttpClient.Version.HTTP_2,
-                    h2.send(HttpRequest.newBuilder(idle.uri("/healthz")).build(), HttpResponse.BodyHandlers.discarding()).version());
-            // 3 s without a byte either way, three idle timeouts: buffered and NDJSON, over HTTP/1.1 and h2c, all at once
+        String id = idle.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                .get("id")
+                .asText();
+        HttpClient h1 =
+                HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpClient h2 =
+                HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
+        try (h1;
+                h2) {
+            assertEquals(
+                    HttpClient.Version.HTTP_2,
+                    h2.send(
+                                    HttpRequest.newBuilder(idle.uri("/healthz")).build(),
+                                    HttpResponse.BodyHandlers.discarding())
+                            .version());
+            // 3 s without a byte either way, three idle timeouts: buffered and NDJSON, over HTTP/1.1 and h2c, all at
+            // once
             List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
             List<String> labels = new ArrayList<>();
             long t0 = System.nanoTime();
             for (HttpClient c : List.of(h1, h2)) {
                 for (String accept : List.of("application/json", "application/x-ndjson")) {
-                    HttpRequest req = HttpRequest.newBuilder(idle.uri("/v1/vms/" + id + "/exec")).header("X-API-Key", idle.keyA)
-                            .header("Accept", accept).timeout(Duration.ofSeconds(30))
-                            .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"sleep\",\"3000\"]}")).build();
+                    HttpRequest req = HttpRequest.newBuilder(idle.uri("/v1/vms/" + id + "/exec"))
+                            .header("X-API-Key", idle.keyA)
+                            .header("Accept", accept)
+                            .timeout(Duration.ofSeconds(30))
+                            .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"sleep\",\"3000\"]}"))
+                            .build();
                     calls.add(c.sendAsync(req, HttpResponse.BodyHandlers.ofString()));
                     labels.add(c.version() + " " + accept);
                 }

@@ -1,5 +1,14 @@
 package org.fastvm.server.api;
 
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.fastvm.sdk.FastVM;
 import org.fastvm.sdk.RunOptions;
 import org.fastvm.sdk.errors.FastVMConnectionException;
@@ -10,16 +19,6 @@ import org.fastvm.server.FastVmServer;
 import org.fastvm.server.model.QuotaValues;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Exec never runs twice: once a command has been dispatched, the server's failure answers tell
@@ -39,9 +38,12 @@ class ExecRunsOnceTest extends ApiTestBase {
         Env env = new Env(dir, backend, QUOTA, Duration.ofSeconds(2));
         // Clients reach the server through a fixed address, as behind a load balancer, so a retry
         // would reach the server that comes back.
-        try (Relay relay = new Relay(); FastVM client = client("http://127.0.0.1:" + relay.port(), env.keyA)) {
+        try (Relay relay = new Relay();
+                FastVM client = client("http://127.0.0.1:" + relay.port(), env.keyA)) {
             relay.to(env.server.baseUri().getPort());
-            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                    .get("id")
+                    .asText();
             CompletableFuture<CommandResult> run = client.async().run(vm, List.of("count"));
             assertTrue(backend.counted.await(10, TimeUnit.SECONDS), "the command ran");
 
@@ -71,16 +73,19 @@ class ExecRunsOnceTest extends ApiTestBase {
         FakeBackend backend = new FakeBackend();
         Env env = new Env(dir, backend, QUOTA, Duration.ofSeconds(2));
         try (FastVM client = client(env.server.baseUri().toString(), env.keyA)) {
-            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                    .get("id")
+                    .asText();
             List<ExecEvent> events = new CopyOnWriteArrayList<>();
-            CompletableFuture<ExecEvent.Exit> stream = client.async().stream(vm, List.of("count"), RunOptions.defaults(),
-                    events::add);
+            CompletableFuture<ExecEvent.Exit> stream =
+                    client.async().stream(vm, List.of("count"), RunOptions.defaults(), events::add);
             assertTrue(backend.counted.await(10, TimeUnit.SECONDS), "the command ran");
             env.server.close();
             env.server = null;
 
             Throwable failure = awaitFailure(stream);
-            assertInstanceOf(FastVMConnectionException.class, failure, "a stream that ends early is a failure, not a retry");
+            assertInstanceOf(
+                    FastVMConnectionException.class, failure, "a stream that ends early is a failure, not a retry");
             assertEquals(List.of(), events, "no exit event");
             assertEquals(1, backend.runs.get());
             assertTrue(backend.cancelled.contains("count"), "the command was killed at shutdown");
@@ -93,8 +98,10 @@ class ExecRunsOnceTest extends ApiTestBase {
     void anExecInterruptedAfterItsCommandStartedAnswers500WithoutRetryAndRunsOnce() throws Exception {
         FakeBackend backend = new FakeBackend();
         try (Env env = new Env(dir, backend, QUOTA, Duration.ofSeconds(2));
-             FastVM client = client(env.server.baseUri().toString(), env.keyA)) {
-            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+                FastVM client = client(env.server.baseUri().toString(), env.keyA)) {
+            String vm = env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                    .get("id")
+                    .asText();
             CompletableFuture<CommandResult> run = client.async().run(vm, List.of("count"));
             assertTrue(backend.counted.await(10, TimeUnit.SECONDS), "the command ran");
             backend.countCaller.interrupt(); // the request's thread, as a shutdown may interrupt it
@@ -109,7 +116,11 @@ class ExecRunsOnceTest extends ApiTestBase {
     }
 
     private static FastVM client(String baseUrl, String key) {
-        return FastVM.builder().apiKey(key).baseUrl(baseUrl).timeout(Duration.ofSeconds(10)).build();
+        return FastVM.builder()
+                .apiKey(key)
+                .baseUrl(baseUrl)
+                .timeout(Duration.ofSeconds(10))
+                .build();
     }
 
     /** {@return what the call failed with; fails the test if it succeeded or is still running after 30 s} */

@@ -1,5 +1,13 @@
 package org.fastvm.server.api;
 
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import org.fastvm.server.backend.BackendMachine;
 import org.fastvm.server.backend.LaunchSpec;
 import org.fastvm.server.backend.VmBackend;
@@ -9,15 +17,6 @@ import org.fastvm.vmm.ExecRequest;
 import org.fastvm.vmm.ExecResult;
 import org.fastvm.vmm.MachineDeadException;
 import org.fastvm.vmm.VmmException;
-
-import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 
 /**
  * A scripted VM backend for handler tests (no QEMU). Commands: {@code echo ARGS},
@@ -32,15 +31,18 @@ final class FakeBackend implements VmBackend {
     final Set<String> snapshots = ConcurrentHashMap.newKeySet();
     /** VMs with files on the "host": from launch until discarded or destroyed (a crash or a stop keeps them). */
     final Set<String> files = ConcurrentHashMap.newKeySet();
+
     volatile CountDownLatch gate = new CountDownLatch(1);
     volatile CountDownLatch bootGate;
     /** When set, attach waits for it (a VM whose agent is slow to answer after a restart). */
     volatile CountDownLatch attachGate;
     /** When set, launches and restores fail with it (after cleaning up, as the engine does). */
     volatile RuntimeException bootFailure;
+
     volatile boolean supportsSnapshots = true;
     /** When set, starting a command fails as it does when the guest agent does not answer (nothing started). */
     volatile boolean agentUnreachable;
+
     final CountDownLatch hangStarted = new CountDownLatch(1);
     /** How many times {@code count} ran: the marker of a command with a side effect. */
     final java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
@@ -107,6 +109,7 @@ final class FakeBackend implements VmBackend {
 
     /** When set, snapshots wait for it to open; interrupted, they fail as the engine's do (see {@link #snapshot}). */
     volatile CountDownLatch snapshotGate;
+
     final CountDownLatch snapshotWaiting = new CountDownLatch(1);
     volatile Thread snapshotThread;
     final CountDownLatch closed = new CountDownLatch(1);
@@ -179,16 +182,31 @@ final class FakeBackend implements VmBackend {
             this.id = id;
         }
 
-        @Override public String id() { return id; }
-        @Override public boolean isAlive() { return !exit.isDone(); }
-        @Override public CompletableFuture<Void> onExit() { return exit; }
-        @Override public void destroy() {
+        @Override
+        public String id() {
+            return id;
+        }
+
+        @Override
+        public boolean isAlive() {
+            return !exit.isDone();
+        }
+
+        @Override
+        public CompletableFuture<Void> onExit() {
+            return exit;
+        }
+
+        @Override
+        public void destroy() {
             exit.complete(null);
             files.remove(id);
         }
 
         /** Simulates QEMU dying. */
-        void crash() { exit.complete(null); }
+        void crash() {
+            exit.complete(null);
+        }
 
         @Override
         public ExecHandle start(ExecRequest request, ExecListener l) {
@@ -198,18 +216,28 @@ final class FakeBackend implements VmBackend {
             if (argv.get(0).equals("count")) countCaller = Thread.currentThread();
             CompletableFuture<ExecResult> result = new CompletableFuture<>();
             ExecHandle handle = new ExecHandle() {
-                @Override public CompletableFuture<ExecResult> result() { return result; }
-                @Override public void kill(int signal) {
+                @Override
+                public CompletableFuture<ExecResult> result() {
+                    return result;
+                }
+
+                @Override
+                public void kill(int signal) {
                     cancelled.add(argv.get(0));
                     finish(result, l, 128 + signal, false);
                 }
-                @Override public void writeStdin(byte[] data) {}
-                @Override public void closeStdin() {}
+
+                @Override
+                public void writeStdin(byte[] data) {}
+
+                @Override
+                public void closeStdin() {}
             };
             Thread.ofVirtual().start(() -> {
                 switch (argv.get(0)) {
                     case "echo" -> {
-                        l.onStdout((String.join(" ", argv.subList(1, argv.size())) + "\n").getBytes(StandardCharsets.UTF_8));
+                        l.onStdout((String.join(" ", argv.subList(1, argv.size())) + "\n")
+                                .getBytes(StandardCharsets.UTF_8));
                         finish(result, l, 0, false);
                     }
                     case "cat" -> {
@@ -263,7 +291,8 @@ final class FakeBackend implements VmBackend {
         }
 
         private void finish(CompletableFuture<ExecResult> result, ExecListener l, int code, boolean timedOut) {
-            ExecResult r = new ExecResult(code, code > 128 ? code - 128 : 0, new byte[0], new byte[0], false, false, timedOut, 3);
+            ExecResult r = new ExecResult(
+                    code, code > 128 ? code - 128 : 0, new byte[0], new byte[0], false, false, timedOut, 3);
             if (result.complete(r)) l.onExit(r);
         }
     }

@@ -1,18 +1,11 @@
 package org.fastvm.server.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.openapi.OpenApi;
-import org.fastvm.server.FastVmServer;
-import org.fastvm.server.model.QuotaOverride;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -31,11 +24,17 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.fastvm.openapi.OpenApi;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.model.QuotaOverride;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The running server (over the scripted engine) against its OpenAPI document,
@@ -54,18 +53,24 @@ class OpenApiConformanceTest extends ApiTestBase {
 
     /** Statuses the document lists that this test cannot produce, and why. */
     static final Map<String, String> UNREACHABLE = Map.of(
-            "DELETE /v1/vms/{id} 409", "the VM must change state between the delete's read and its compare-and-set "
+            "DELETE /v1/vms/{id} 409",
+            "the VM must change state between the delete's read and its compare-and-set "
                     + "in the same transaction; no test can time that");
 
     @TempDir
     static Path dir;
+
     static Env env;
     /** An org with tight limits, for the 429s. */
     static String keyC;
 
     @BeforeAll
     static void start() throws Exception {
-        env = new Env(dir.resolve("main"), new FakeBackend(), new QuotaValues(64, 1 << 20, 10_000, 100), Duration.ofSeconds(1));
+        env = new Env(
+                dir.resolve("main"),
+                new FakeBackend(),
+                new QuotaValues(64, 1 << 20, 10_000, 100),
+                Duration.ofSeconds(1));
         String orgC = env.server.orgs().findOrCreate("org-c").id();
         keyC = env.server.apiKeys().create(orgC).key();
         env.server.quotas().setOverride(orgC, new QuotaOverride(1L, null, null, 1L));
@@ -80,7 +85,7 @@ class OpenApiConformanceTest extends ApiTestBase {
 
     @Test
     void healthProbesAndTheDocumentNeedNoKey() throws Exception {
-        for (String key : new String[]{null, "garbage"}) {
+        for (String key : new String[] {null, "garbage"}) {
             JsonNode h = json(send(env, "GET", "/healthz", key, null).body());
             assertEquals("ok", h.get("status").asText());
             assertEquals(200, send(env, "GET", "/livez", key, null).statusCode());
@@ -98,7 +103,9 @@ class OpenApiConformanceTest extends ApiTestBase {
         HttpResponse<String> post = env.call("POST", "/v1/openapi.json", null, "{}");
         assertEquals(405, post.statusCode());
         assertEquals("GET", post.headers().firstValue("allow").orElseThrow());
-        assertConforms(SPEC.validateComponentResponse("MethodNotAllowed", OpenApi.headers(post.headers().map()), post.body()),
+        assertConforms(
+                SPEC.validateComponentResponse(
+                        "MethodNotAllowed", OpenApi.headers(post.headers().map()), post.body()),
                 "POST /v1/openapi.json");
     }
 
@@ -108,21 +115,56 @@ class OpenApiConformanceTest extends ApiTestBase {
     void vmLifecycle() throws Exception {
         String fw = "{\"mode\":\"restricted\",\"ingress\":[{\"protocol\":\"tcp\",\"portStart\":443,\"portEnd\":444,"
                 + "\"sourceCidrs\":[\"2001:db8::/32\"],\"description\":\"https\"},{\"protocol\":\"udp\",\"portStart\":53}]}";
-        JsonNode vm = body(ok(env, 201, "POST", "/v1/vms", "{\"machineType\":\"c2m4\",\"name\":\"  web  one \",\"diskGiB\":12,"
-                + "\"firewall\":" + fw + ",\"metadata\":{\"team\":\"red\",\"env\":\"ci\"}}", "x-stainless-read-timeout", "60.0"));
+        JsonNode vm = body(ok(
+                env,
+                201,
+                "POST",
+                "/v1/vms",
+                "{\"machineType\":\"c2m4\",\"name\":\"  web  one \",\"diskGiB\":12," + "\"firewall\":" + fw
+                        + ",\"metadata\":{\"team\":\"red\",\"env\":\"ci\"}}",
+                "x-stainless-read-timeout",
+                "60.0"));
         String id = vm.get("id").asText();
         assertEquals("web one", vm.get("name").asText());
-        body(ok(env, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":null,\"firewall\":null}", "X-Stainless-Timeout", "60"));
+        body(ok(
+                env,
+                201,
+                "POST",
+                "/v1/vms",
+                "{\"machineType\":\"c1m2\",\"name\":null,\"firewall\":null}",
+                "X-Stainless-Timeout",
+                "60"));
         assertTrue(ApiTest.contains(body(ok(env, 200, "GET", "/v1/vms", null)), id));
         assertTrue(ApiTest.contains(body(ok(env, 200, "GET", "/v1/vms?status=running&metadata.team=red", null)), id));
-        assertEquals(0, body(ok(env, 200, "GET", "/v1/vms?status=hibernating", null)).size());
-        assertEquals(id, body(ok(env, 200, "GET", "/v1/vms/" + id, null)).get("id").asText());
-        assertEquals("renamed", body(ok(env, 200, "PATCH", "/v1/vms/" + id, "{\"name\":\"renamed\"}")).get("name").asText());
-        assertEquals(0, body(ok(env, 200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{}}")).get("metadata").size());
-        assertEquals("open", body(ok(env, 200, "PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}"))
-                .at("/firewall/mode").asText());
-        assertEquals(2, body(ok(env, 200, "PATCH", "/v1/vms/" + id + "/firewall", fw)).at("/firewall/ingress").size());
-        assertEquals(0, body(ok(env, 200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}")).at("/firewall/ingress").size());
+        assertEquals(
+                0, body(ok(env, 200, "GET", "/v1/vms?status=hibernating", null)).size());
+        assertEquals(
+                id, body(ok(env, 200, "GET", "/v1/vms/" + id, null)).get("id").asText());
+        assertEquals(
+                "renamed",
+                body(ok(env, 200, "PATCH", "/v1/vms/" + id, "{\"name\":\"renamed\"}"))
+                        .get("name")
+                        .asText());
+        assertEquals(
+                0,
+                body(ok(env, 200, "PATCH", "/v1/vms/" + id, "{\"metadata\":{}}"))
+                        .get("metadata")
+                        .size());
+        assertEquals(
+                "open",
+                body(ok(env, 200, "PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}"))
+                        .at("/firewall/mode")
+                        .asText());
+        assertEquals(
+                2,
+                body(ok(env, 200, "PATCH", "/v1/vms/" + id + "/firewall", fw))
+                        .at("/firewall/ingress")
+                        .size());
+        assertEquals(
+                0,
+                body(ok(env, 200, "PATCH", "/v1/vms/" + id + "/firewall", "{\"ingress\":[]}"))
+                        .at("/firewall/ingress")
+                        .size());
         ok(env, 200, "PATCH", "/v1/vms/" + id + "/firewall", null); // no body: nothing changes
         JsonNode deleted = body(ok(env, 200, "DELETE", "/v1/vms/" + id, null));
         assertTrue(deleted.get("deleted").asBoolean());
@@ -141,7 +183,11 @@ class OpenApiConformanceTest extends ApiTestBase {
             expect(env, 409, "POST", "/v1/vms/" + id + "/exec", "{\"command\":[\"echo\"]}");
             expect(env, 409, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}");
             ok(env, 200, "DELETE", "/v1/vms/" + id, null); // deleted as soon as its boot ends; deleting meanwhile
-            assertEquals("deleting", body(ok(env, 200, "GET", "/v1/vms/" + id, null)).get("status").asText());
+            assertEquals(
+                    "deleting",
+                    body(ok(env, 200, "GET", "/v1/vms/" + id, null))
+                            .get("status")
+                            .asText());
             expect(env, 409, "PATCH", "/v1/vms/" + id, "{\"name\":\"x\"}");
             expect(env, 409, "PUT", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}");
             expect(env, 409, "PATCH", "/v1/vms/" + id + "/firewall", "{\"mode\":\"open\"}");
@@ -160,16 +206,26 @@ class OpenApiConformanceTest extends ApiTestBase {
     void badVmRequestsAre400AndTheDocumentRefusesThemToo() throws Exception {
         String id = launch(env);
         String fw = "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"restricted\",\"ingress\":[%s]}}";
-        for (String bad : List.of("{}", "{\"machineType\":\"c3m7\"}", "{\"machineType\":\"c1m2\",\"diskGiB\":5}",
-                "{\"machineType\":\"c1m2\",\"diskGiB\":\"big\"}", "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":1}}",
+        for (String bad : List.of(
+                "{}",
+                "{\"machineType\":\"c3m7\"}",
+                "{\"machineType\":\"c1m2\",\"diskGiB\":5}",
+                "{\"machineType\":\"c1m2\",\"diskGiB\":\"big\"}",
+                "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":1}}",
                 "{\"machineType\":\"c1m2\",\"metadata\":{\"k\":\"" + "v".repeat(4097) + "\"}}",
                 "{\"machineType\":\"c1m2\",\"firewall\":{\"mode\":\"closed\"}}",
-                fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}"), fw.formatted("{\"protocol\":\"tcp\",\"portStart\":0}"),
+                fw.formatted("{\"protocol\":\"icmp\",\"portStart\":22}"),
+                fw.formatted("{\"protocol\":\"tcp\",\"portStart\":0}"),
                 fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":65536}"))) {
             expectRefused(env, 400, "POST", "/v1/vms", bad);
         }
         // refused by the server only: rules a JSON Schema cannot state
-        expect(env, 400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}"));
+        expect(
+                env,
+                400,
+                "POST",
+                "/v1/vms",
+                fw.formatted("{\"protocol\":\"tcp\",\"portStart\":22,\"sourceCidrs\":[\"10.0.0.0/8\"]}"));
         expect(env, 400, "POST", "/v1/vms", fw.formatted("{\"protocol\":\"udp\",\"portStart\":90,\"portEnd\":80}"));
         expect(env, 400, "POST", "/v1/vms", "{\"machineType\":\"c1m2\",\"name\":\"a\\u0007b\"}");
         expect(env, 400, "POST", "/v1/vms", "{\"machineType\":");
@@ -188,16 +244,24 @@ class OpenApiConformanceTest extends ApiTestBase {
         env.backend.supportsSnapshots = false;
         String failed;
         try {
-            failed = body(ok(env, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}")).get("id").asText();
+            failed = body(ok(env, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}"))
+                    .get("id")
+                    .asText();
             assertEquals("error", awaitSnapshot(failed));
         } finally {
             env.backend.supportsSnapshots = true;
         }
         expect(env, 409, "POST", "/v1/vms", "{\"snapshotId\":\"" + failed + "\"}");
         // org C may run 1 vCPU and keep 1 snapshot
-        String c = json(sendAs(env, keyC, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").body()).get("id").asText();
+        String c = json(sendAs(env, keyC, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                        .body())
+                .get("id")
+                .asText();
         sendAs(env, keyC, 429, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}");
-        String snap = json(sendAs(env, keyC, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + c + "\"}").body()).get("id").asText();
+        String snap = json(sendAs(env, keyC, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + c + "\"}")
+                        .body())
+                .get("id")
+                .asText();
         sendAs(env, keyC, 429, "POST", "/v1/snapshots", "{\"vmId\":\"" + c + "\"}");
         assertEquals("ready", awaitSnapshot(keyC, snap));
         JsonNode q = json(sendAs(env, keyC, 200, "GET", "/v1/org/quotas", null).body());
@@ -210,22 +274,41 @@ class OpenApiConformanceTest extends ApiTestBase {
     @Test
     void bufferedExec() throws Exception {
         String path = "/v1/vms/" + launch(env) + "/exec";
-        assertEquals("hi\n", body(ok(env, 200, "POST", path, "{\"command\":[\"echo\",\"hi\"]}")).get("stdout").asText());
-        assertEquals(3, body(ok(env, 200, "POST", path, "{\"command\":[\"exit\",\"3\"],\"timeoutSec\":5}")).get("exitCode").asInt());
-        assertTrue(body(ok(env, 200, "POST", path, "{\"command\":[\"timeout\"],\"timeoutSec\":1}")).get("timedOut").asBoolean());
+        assertEquals(
+                "hi\n",
+                body(ok(env, 200, "POST", path, "{\"command\":[\"echo\",\"hi\"]}"))
+                        .get("stdout")
+                        .asText());
+        assertEquals(
+                3,
+                body(ok(env, 200, "POST", path, "{\"command\":[\"exit\",\"3\"],\"timeoutSec\":5}"))
+                        .get("exitCode")
+                        .asInt());
+        assertTrue(body(ok(env, 200, "POST", path, "{\"command\":[\"timeout\"],\"timeoutSec\":1}"))
+                .get("timedOut")
+                .asBoolean());
         String stdin = Base64.getEncoder().encodeToString("fed in".getBytes(StandardCharsets.UTF_8));
-        assertEquals("fed in", body(ok(env, 200, "POST", path, "{\"command\":[\"cat\"],\"stdin\":\"" + stdin + "\"}")).get("stdout").asText());
+        assertEquals(
+                "fed in",
+                body(ok(env, 200, "POST", path, "{\"command\":[\"cat\"],\"stdin\":\"" + stdin + "\"}"))
+                        .get("stdout")
+                        .asText());
         assertTrue(body(ok(env, 200, "POST", path, "{\"command\":[\"big\",\"5000000\"]}", "Accept", "application/json"))
-                .get("stdoutTruncated").asBoolean());
+                .get("stdoutTruncated")
+                .asBoolean());
         ok(env, 200, "POST", path, "{\"command\":[\"echo\"]}", "Accept", "*/*");
     }
 
     @Test
     void ndjsonExec() throws Exception {
         String path = "/v1/vms/" + launch(env) + "/exec";
-        for (String command : List.of("[\"echo\",\"a\",\"b\"]", "[\"exit\",\"7\"]", "[\"timeout\"]", "[\"big\",\"200000\"]")) {
-            HttpResponse<String> r = ok(env, 200, "POST", path, "{\"command\":" + command + "}", "Accept", "application/x-ndjson");
-            assertEquals("application/x-ndjson", r.headers().firstValue("content-type").orElseThrow());
+        for (String command :
+                List.of("[\"echo\",\"a\",\"b\"]", "[\"exit\",\"7\"]", "[\"timeout\"]", "[\"big\",\"200000\"]")) {
+            HttpResponse<String> r =
+                    ok(env, 200, "POST", path, "{\"command\":" + command + "}", "Accept", "application/x-ndjson");
+            assertEquals(
+                    "application/x-ndjson",
+                    r.headers().firstValue("content-type").orElseThrow());
             List<String> lines = r.body().lines().toList();
             assertFalse(lines.isEmpty(), command);
             for (int i = 0; i < lines.size(); i++) {
@@ -239,9 +322,16 @@ class OpenApiConformanceTest extends ApiTestBase {
     void execErrors() throws Exception {
         String id = launch(env);
         String path = "/v1/vms/" + id + "/exec";
-        for (String bad : List.of("{}", "{\"command\":[]}", "{\"command\":\"echo hi\"}", "{\"command\":[\"\"]}",
-                "{\"command\":[\"echo\",1]}", "{\"command\":[\"echo\"],\"timeoutSec\":0}", "{\"command\":[\"echo\"],\"timeoutSec\":\"5\"}",
-                "{\"command\":[\"echo\"" + ",\"x\"".repeat(4096) + "]}", "{\"command\":[\"a\\u0000b\"]}")) {
+        for (String bad : List.of(
+                "{}",
+                "{\"command\":[]}",
+                "{\"command\":\"echo hi\"}",
+                "{\"command\":[\"\"]}",
+                "{\"command\":[\"echo\",1]}",
+                "{\"command\":[\"echo\"],\"timeoutSec\":0}",
+                "{\"command\":[\"echo\"],\"timeoutSec\":\"5\"}",
+                "{\"command\":[\"echo\"" + ",\"x\"".repeat(4096) + "]}",
+                "{\"command\":[\"a\\u0000b\"]}")) {
             expectRefused(env, 400, "POST", path, bad);
         }
         expect(env, 400, "POST", path, "{\"command\":[\"echo\"],\"stdin\":\"***\"}");
@@ -255,7 +345,10 @@ class OpenApiConformanceTest extends ApiTestBase {
         }
         env.backend.machines.get(id).crash();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (!body(ok(env, 200, "GET", "/v1/vms/" + id, null)).get("status").asText().equals("error")) {
+        while (!body(ok(env, 200, "GET", "/v1/vms/" + id, null))
+                .get("status")
+                .asText()
+                .equals("error")) {
             assertTrue(System.nanoTime() < deadline, "the VM turned error");
             Thread.sleep(20);
         }
@@ -272,19 +365,37 @@ class OpenApiConformanceTest extends ApiTestBase {
         JsonNode s = body(ok(env, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\",\"name\":\"golden\"}"));
         String sid = s.get("id").asText();
         assertEquals("ready", awaitSnapshot(sid));
-        JsonNode restored = body(ok(env, 201, "POST", "/v1/vms", "{\"snapshotId\":\"" + sid + "\",\"name\":\"clone\","
-                + "\"firewall\":{\"mode\":\"open\"},\"metadata\":{\"from\":\"golden\"}}"));
+        JsonNode restored = body(ok(
+                env,
+                201,
+                "POST",
+                "/v1/vms",
+                "{\"snapshotId\":\"" + sid + "\",\"name\":\"clone\","
+                        + "\"firewall\":{\"mode\":\"open\"},\"metadata\":{\"from\":\"golden\"}}"));
         assertEquals("golden", restored.get("sourceName").asText());
         ok(env, 201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}");
         assertTrue(ApiTest.contains(body(ok(env, 200, "GET", "/v1/snapshots", null)), sid));
-        assertEquals("ready", body(ok(env, 200, "GET", "/v1/snapshots/" + sid, null)).get("status").asText());
-        assertEquals("gold", body(ok(env, 200, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\"gold\"}")).get("name").asText());
+        assertEquals(
+                "ready",
+                body(ok(env, 200, "GET", "/v1/snapshots/" + sid, null))
+                        .get("status")
+                        .asText());
+        assertEquals(
+                "gold",
+                body(ok(env, 200, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\"gold\"}"))
+                        .get("name")
+                        .asText());
         expectRefused(env, 400, "PATCH", "/v1/snapshots/" + sid, "{}");
         expectRefused(env, 400, "PATCH", "/v1/snapshots/" + sid, "{\"name\":\" \"}");
         expectRefused(env, 400, "POST", "/v1/snapshots", "{\"name\":\"no vm\"}");
         expect(env, 404, "POST", "/v1/snapshots", "{\"vmId\":\"" + UNKNOWN + "\"}");
-        assertTrue(body(ok(env, 200, "DELETE", "/v1/snapshots/" + sid, null)).get("deleted").asBoolean());
-        assertTrue(body(ok(env, 200, "GET", "/v1/org/quotas", null)).at("/limits/vcpu").asLong() > 0);
+        assertTrue(body(ok(env, 200, "DELETE", "/v1/snapshots/" + sid, null))
+                .get("deleted")
+                .asBoolean());
+        assertTrue(body(ok(env, 200, "GET", "/v1/org/quotas", null))
+                        .at("/limits/vcpu")
+                        .asLong()
+                > 0);
     }
 
     // ------------------------------------------------------------------ errors on every operation
@@ -297,14 +408,17 @@ class OpenApiConformanceTest extends ApiTestBase {
             if (security != null && security.isEmpty()) continue; // no key needed
             String path = op.template().replace("{id}", vm);
             String body = SPEC.document().at(op.pointer()).has("requestBody") ? "{}" : null;
-            for (String key : new String[]{null, "fvm_wrong"}) {
+            for (String key : new String[] {null, "fvm_wrong"}) {
                 HttpResponse<String> r = send(env, op.method(), path, key, body);
                 assertEquals(401, r.statusCode(), op.key() + " key=" + key);
             }
         }
-        HttpResponse<String> unknown = env.call("GET", "/v1/nonexistent", null, null); // no operation: the component describes it
+        HttpResponse<String> unknown =
+                env.call("GET", "/v1/nonexistent", null, null); // no operation: the component describes it
         assertEquals(401, unknown.statusCode(), "unknown paths under /v1 need a key first");
-        assertConforms(SPEC.validateComponentResponse("Unauthorized", OpenApi.headers(unknown.headers().map()), unknown.body()),
+        assertConforms(
+                SPEC.validateComponentResponse(
+                        "Unauthorized", OpenApi.headers(unknown.headers().map()), unknown.body()),
                 "GET /v1/nonexistent");
     }
 
@@ -314,10 +428,17 @@ class OpenApiConformanceTest extends ApiTestBase {
             if (!op.template().contains("{id}")) continue;
             for (String id : List.of(UNKNOWN, "not-a-uuid", "%2e%2e")) {
                 String body = SPEC.document().at(op.pointer()).has("requestBody") ? "{}" : null;
-                assertEquals(404, send(env, op.method(), op.template().replace("{id}", id), env.keyA, body).statusCode(), op.key());
+                assertEquals(
+                        404,
+                        send(env, op.method(), op.template().replace("{id}", id), env.keyA, body)
+                                .statusCode(),
+                        op.key());
             }
         }
-        String other = json(sendAs(env, env.keyB, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").body()).get("id").asText();
+        String other = json(sendAs(env, env.keyB, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                        .body())
+                .get("id")
+                .asText();
         expect(env, 404, "GET", "/v1/vms/" + other, null); // another org's
     }
 
@@ -325,42 +446,61 @@ class OpenApiConformanceTest extends ApiTestBase {
     void unknownPathsMethodsAndUnparsableRequests() throws Exception {
         HttpResponse<String> unknown = env.call("GET", "/v1/nonexistent", env.keyA, null);
         assertEquals(404, unknown.statusCode());
-        assertConforms(SPEC.validateComponentResponse("NotFound", OpenApi.headers(unknown.headers().map()), unknown.body()),
+        assertConforms(
+                SPEC.validateComponentResponse(
+                        "NotFound", OpenApi.headers(unknown.headers().map()), unknown.body()),
                 "GET /v1/nonexistent");
         // A malformed id (Jetty alone would refuse %00 with a 400) is an unknown id.
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(
+                InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
-            s.getOutputStream().write(("GET /v1/vms/%00 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA + "\r\nConnection: close\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write(("GET /v1/vms/%00 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + env.keyA
+                                    + "\r\nConnection: close\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             RawResponse r = RawResponse.read(s.getInputStream());
             assertEquals(404, r.status());
-            assertConforms(SPEC.validateResponse("GET", "/v1/vms/%00", r.status(), r.headers(), r.body()), "GET /v1/vms/%00");
+            assertConforms(
+                    SPEC.validateResponse("GET", "/v1/vms/%00", r.status(), r.headers(), r.body()), "GET /v1/vms/%00");
         }
         // Jetty rejects this before the router: the operation's default response describes it.
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
+        try (Socket s = new Socket(
+                InetAddress.getLoopbackAddress(), env.server.baseUri().getPort())) {
             s.setSoTimeout(5000);
-            s.getOutputStream().write("GET /v1/vms/a\u0000b HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream()
+                    .write("GET /v1/vms/a\u0000b HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
             RawResponse r = RawResponse.read(s.getInputStream());
             assertEquals(400, r.status());
-            assertConforms(SPEC.validateResponse("GET", "/v1/vms/a%00b", r.status(), r.headers(), r.body()), "GET /v1/vms/a\\0b");
+            assertConforms(
+                    SPEC.validateResponse("GET", "/v1/vms/a%00b", r.status(), r.headers(), r.body()),
+                    "GET /v1/vms/a\\0b");
         }
     }
 
     @Test
     void whileVmsAreReattachedReadinessAndCallsOnThemAre503() throws Exception {
         FakeBackend backend = new FakeBackend();
-        Env restarted = new Env(dir.resolve("restart"), backend, new QuotaValues(8, 1 << 20, 10_000, 10), Duration.ofSeconds(1));
+        Env restarted = new Env(
+                dir.resolve("restart"), backend, new QuotaValues(8, 1 << 20, 10_000, 10), Duration.ofSeconds(1));
         try {
-            String id = json(ok(restarted, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").body()).get("id").asText();
+            String id = json(ok(restarted, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                            .body())
+                    .get("id")
+                    .asText();
             restarted.server.close();
             backend.attachGate = new CountDownLatch(1); // its agent does not answer yet
-            restarted.server = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> FastVmServer.start(restarted.config, backend));
+            restarted.server = assertTimeoutPreemptively(
+                    Duration.ofSeconds(10), () -> FastVmServer.start(restarted.config, backend));
             try {
                 assertEquals(503, send(restarted, "GET", "/readyz", null, null).statusCode());
                 expect(restarted, 503, "POST", "/v1/vms/" + id + "/exec", "{\"command\":[\"echo\"]}");
                 expect(restarted, 503, "POST", "/v1/snapshots", "{\"vmId\":\"" + id + "\"}");
                 expect(restarted, 503, "DELETE", "/v1/vms/" + id, null);
-                assertEquals("running", body(ok(restarted, 200, "GET", "/v1/vms/" + id, null)).get("status").asText());
+                assertEquals(
+                        "running",
+                        body(ok(restarted, 200, "GET", "/v1/vms/" + id, null))
+                                .get("status")
+                                .asText());
             } finally {
                 backend.attachGate.countDown();
             }
@@ -385,19 +525,27 @@ class OpenApiConformanceTest extends ApiTestBase {
             assertFalse(SPEC.coveredResponses().contains(r), r + " was reached after all: drop it from UNREACHABLE");
         }
         Map<String, Set<String>> methods = new TreeMap<>();
-        for (OpenApi.Operation op : SPEC.operations()) methods.computeIfAbsent(op.template(), t -> new TreeSet<>()).add(op.method());
+        for (OpenApi.Operation op : SPEC.operations())
+            methods.computeIfAbsent(op.template(), t -> new TreeSet<>()).add(op.method());
         String vm = launch(env);
         for (Map.Entry<String, Set<String>> p : methods.entrySet()) {
             for (String m : List.of("GET", "POST", "PUT", "PATCH", "DELETE")) {
                 if (p.getValue().contains(m)) continue;
                 HttpResponse<String> r = env.call(m, p.getKey().replace("{id}", vm), env.keyA, null);
-                if (p.getKey().equals("/healthz") || p.getKey().equals("/livez") || p.getKey().equals("/readyz")) {
+                if (p.getKey().equals("/healthz")
+                        || p.getKey().equals("/livez")
+                        || p.getKey().equals("/readyz")) {
                     assertEquals(404, r.statusCode(), m + " " + p.getKey() + ": probes serve GET only");
                     continue;
                 }
                 assertEquals(405, r.statusCode(), m + " " + p.getKey() + " is served but not in the document");
-                assertEquals(String.join(", ", p.getValue()), r.headers().firstValue("allow").orElseThrow(), p.getKey());
-                assertConforms(SPEC.validateComponentResponse("MethodNotAllowed", OpenApi.headers(r.headers().map()), r.body()),
+                assertEquals(
+                        String.join(", ", p.getValue()),
+                        r.headers().firstValue("allow").orElseThrow(),
+                        p.getKey());
+                assertConforms(
+                        SPEC.validateComponentResponse(
+                                "MethodNotAllowed", OpenApi.headers(r.headers().map()), r.body()),
                         m + " " + p.getKey());
             }
         }
@@ -406,33 +554,47 @@ class OpenApiConformanceTest extends ApiTestBase {
     // ------------------------------------------------------------------ helpers
 
     /** Sends a request and validates the response against the document, whatever its status. */
-    static HttpResponse<String> send(Env e, String method, String path, String key, String body, String... headers) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(e.uri(path)).timeout(Duration.ofSeconds(30))
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+    static HttpResponse<String> send(Env e, String method, String path, String key, String body, String... headers)
+            throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(e.uri(path))
+                .timeout(Duration.ofSeconds(30))
+                .method(
+                        method,
+                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
         if (body != null) b.header("Content-Type", "application/json");
         if (key != null) b.header("X-API-Key", key);
         for (int i = 0; i + 1 < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
         HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
         int q = path.indexOf('?');
         String rawPath = q < 0 ? path : path.substring(0, q);
-        assertConforms(SPEC.validateResponse(method, rawPath, r.statusCode(), OpenApi.headers(r.headers().map()), r.body()),
+        assertConforms(
+                SPEC.validateResponse(
+                        method,
+                        rawPath,
+                        r.statusCode(),
+                        OpenApi.headers(r.headers().map()),
+                        r.body()),
                 method + " " + path + " -> " + r.statusCode());
         return r;
     }
 
     /** As org A, a request the document calls valid: validates it, expects {@code status}, validates the response. */
-    static HttpResponse<String> ok(Env e, int status, String method, String path, String body, String... headers) throws Exception {
+    static HttpResponse<String> ok(Env e, int status, String method, String path, String body, String... headers)
+            throws Exception {
         int q = path.indexOf('?');
         Map<String, String> sent = new LinkedHashMap<>();
         sent.put("X-API-Key", e.keyA);
         if (body != null) sent.put("Content-Type", "application/json");
         for (int i = 0; i + 1 < headers.length; i += 2) sent.put(headers[i], headers[i + 1]);
-        assertConforms(SPEC.validateRequest(method, q < 0 ? path : path.substring(0, q), q < 0 ? null : path.substring(q + 1), sent, body),
+        assertConforms(
+                SPEC.validateRequest(
+                        method, q < 0 ? path : path.substring(0, q), q < 0 ? null : path.substring(q + 1), sent, body),
                 "request " + method + " " + path);
         return sendAs(e, e.keyA, status, method, path, body, headers);
     }
 
-    static HttpResponse<String> sendAs(Env e, String key, int status, String method, String path, String body, String... headers)
+    static HttpResponse<String> sendAs(
+            Env e, String key, int status, String method, String path, String body, String... headers)
             throws Exception {
         HttpResponse<String> r = send(e, method, path, key, body, headers);
         assertEquals(status, r.statusCode(), method + " " + path + ": " + r.body());
@@ -447,7 +609,8 @@ class OpenApiConformanceTest extends ApiTestBase {
     /** Like {@link #expect}, and the document's schemas must refuse the request as well. */
     static void expectRefused(Env e, int status, String method, String path, String body) throws Exception {
         Map<String, String> sent = Map.of("X-API-Key", e.keyA, "Content-Type", "application/json");
-        assertFalse(SPEC.validateRequest(method, path, null, sent, body).isEmpty(),
+        assertFalse(
+                SPEC.validateRequest(method, path, null, sent, body).isEmpty(),
                 "the document accepts what the server refuses: " + method + " " + path + " " + abbreviate(body));
         expect(e, status, method, path, body);
     }
@@ -457,7 +620,9 @@ class OpenApiConformanceTest extends ApiTestBase {
     }
 
     static String launch(Env e) throws Exception {
-        return body(ok(e, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")).get("id").asText();
+        return body(ok(e, 201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}"))
+                .get("id")
+                .asText();
     }
 
     static String awaitSnapshot(String id) throws Exception {
@@ -467,7 +632,10 @@ class OpenApiConformanceTest extends ApiTestBase {
     static String awaitSnapshot(String key, String id) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (true) {
-            String st = json(sendAs(env, key, 200, "GET", "/v1/snapshots/" + id, null).body()).get("status").asText();
+            String st = json(sendAs(env, key, 200, "GET", "/v1/snapshots/" + id, null)
+                            .body())
+                    .get("status")
+                    .asText();
             if (!st.equals("creating")) return st;
             assertTrue(System.nanoTime() < deadline, "snapshot stuck in creating");
             Thread.sleep(20); // polling, as a client would
@@ -493,7 +661,9 @@ class OpenApiConformanceTest extends ApiTestBase {
             Map<String, String> headers = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
             for (int i = 1; i < lines.length; i++) {
                 int colon = lines[i].indexOf(':');
-                headers.put(lines[i].substring(0, colon).trim(), lines[i].substring(colon + 1).trim());
+                headers.put(
+                        lines[i].substring(0, colon).trim(),
+                        lines[i].substring(colon + 1).trim());
             }
             return new RawResponse(Integer.parseInt(lines[0].split(" ", 3)[1]), headers, text.substring(end + 4));
         }

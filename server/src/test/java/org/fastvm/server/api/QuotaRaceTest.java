@@ -1,12 +1,8 @@
 package org.fastvm.server.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,13 +12,17 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.fastvm.server.model.QuotaValues;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Concurrent launches and snapshots against small quotas: never more than the limit, usage consistent. */
 class QuotaRaceTest extends ApiTestBase {
     @TempDir
     static Path dir;
+
     static Env env;
 
     @BeforeAll
@@ -67,7 +67,8 @@ class QuotaRaceTest extends ApiTestBase {
                 assertEquals("false", r.headers().firstValue("x-should-retry").orElseThrow());
                 JsonNode e = json(r.body());
                 assertEquals("quota_exceeded", e.get("error").asText());
-                assertTrue(e.get("message").asText().contains("vcpu") && e.get("message").asText().contains("limit 4"));
+                assertTrue(e.get("message").asText().contains("vcpu")
+                        && e.get("message").asText().contains("limit 4"));
                 refused++;
             }
         }
@@ -84,13 +85,23 @@ class QuotaRaceTest extends ApiTestBase {
         long no = snaps.stream().filter(r -> r.statusCode() == 429).count();
         assertEquals(3, ok);
         assertEquals(17, no);
-        assertEquals(3, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("snapshotCount").asLong());
+        assertEquals(
+                3,
+                env.expect(200, "GET", "/v1/org/quotas", null)
+                        .get("usage")
+                        .get("snapshotCount")
+                        .asLong());
 
         // Releasing one VM lets exactly one more in.
         env.expect(200, "DELETE", "/v1/vms/" + vmIds.get(3), null);
         env.expect(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}");
         env.expect(429, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}");
-        assertEquals(4, env.expect(200, "GET", "/v1/org/quotas", null).get("usage").get("vcpu").asLong());
+        assertEquals(
+                4,
+                env.expect(200, "GET", "/v1/org/quotas", null)
+                        .get("usage")
+                        .get("vcpu")
+                        .asLong());
         // The other org is unaffected by org A's usage.
         env.expectAs(env.keyB, 201, "POST", "/v1/vms", "{\"machineType\":\"c4m8\"}");
     }

@@ -63,7 +63,8 @@ final class RawHttp {
             String statusLine = line(in, true);
             if (statusLine == null) return null;
             String[] parts = statusLine.split(" ", 3);
-            if (parts.length < 2 || !parts[0].startsWith("HTTP/")) throw new IOException("not a status line: " + statusLine);
+            if (parts.length < 2 || !parts[0].startsWith("HTTP/"))
+                throw new IOException("not a status line: " + statusLine);
             int status = Integer.parseInt(parts[1]);
             Map<String, List<String>> headers = new LinkedHashMap<>();
             for (String h = line(in, false); !h.isEmpty(); h = line(in, false)) {

@@ -1,11 +1,10 @@
 package org.fastvm.server.e2e;
 
+import java.nio.file.Path;
 import org.fastvm.server.backend.EngineBackend;
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
 import org.fastvm.vmm.FaultHook;
-
-import java.nio.file.Path;
 
 /** The real engine for end-to-end tests: images, the guest kernel and the accelerator probe in the host's shared cache. */
 final class RealEngine {
@@ -23,8 +22,14 @@ final class RealEngine {
      * base snapshots (their captures would pass the crash steps at start-up), and {@code faults}.
      */
     static EngineBackend openDebian(Path dataDir, FaultHook faults) throws InterruptedException {
-        return EngineBackend.open(EngineConfig.builder().dataDir(dataDir).cacheDir(CACHE).launchFromBase(false).build(),
-                "debian", faults);
+        return EngineBackend.open(
+                EngineConfig.builder()
+                        .dataDir(dataDir)
+                        .cacheDir(CACHE)
+                        .launchFromBase(false)
+                        .build(),
+                "debian",
+                faults);
     }
 
     /** Safety net after a test class: stops (by pid) and removes every VM left in {@code dataDir}. */

@@ -1,32 +1,6 @@
 package org.fastvm.server.e2e;
 
-import org.fastvm.sdk.FastVM;
-import org.fastvm.sdk.FirewallPatch;
-import org.fastvm.sdk.LaunchOptions;
-import org.fastvm.sdk.errors.AuthenticationException;
-import org.fastvm.sdk.errors.NotFoundException;
-import org.fastvm.sdk.errors.RateLimitException;
-import org.fastvm.sdk.models.CommandResult;
-import org.fastvm.sdk.models.ExecEvent;
-import org.fastvm.sdk.models.FirewallMode;
-import org.fastvm.sdk.models.FirewallPolicy;
-import org.fastvm.sdk.models.FirewallRule;
-import org.fastvm.sdk.SnapshotOptions;
-import org.fastvm.sdk.models.Snapshot;
-import org.fastvm.sdk.models.SnapshotStatus;
-import org.fastvm.sdk.models.VM;
-import org.fastvm.sdk.models.VMStatus;
-import org.fastvm.server.FastVmServer;
-import org.fastvm.server.ServerConfig;
-import org.fastvm.server.model.QuotaOverride;
-import org.fastvm.server.model.QuotaValues;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.*;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -38,8 +12,32 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.fastvm.sdk.FastVM;
+import org.fastvm.sdk.FirewallPatch;
+import org.fastvm.sdk.LaunchOptions;
+import org.fastvm.sdk.SnapshotOptions;
+import org.fastvm.sdk.errors.AuthenticationException;
+import org.fastvm.sdk.errors.NotFoundException;
+import org.fastvm.sdk.errors.RateLimitException;
+import org.fastvm.sdk.models.CommandResult;
+import org.fastvm.sdk.models.ExecEvent;
+import org.fastvm.sdk.models.FirewallMode;
+import org.fastvm.sdk.models.FirewallPolicy;
+import org.fastvm.sdk.models.FirewallRule;
+import org.fastvm.sdk.models.Snapshot;
+import org.fastvm.sdk.models.SnapshotStatus;
+import org.fastvm.sdk.models.VM;
+import org.fastvm.sdk.models.VMStatus;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.ServerConfig;
+import org.fastvm.server.model.QuotaOverride;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Server + Java SDK + real VMs (QEMU, TCG here). One server and a few VMs for the class;
@@ -49,6 +47,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class SdkEndToEndIT {
     @TempDir
     static Path dir;
+
     static ServerConfig config;
     static FastVmServer server;
     static FastVM a;
@@ -59,10 +58,15 @@ class SdkEndToEndIT {
 
     @BeforeAll
     static void start() throws Exception {
-        config = ServerConfig.defaults(dir).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0).withLaunchWait(Duration.ofSeconds(60));
+        config = ServerConfig.defaults(dir)
+                .withBind("127.0.0.1", 0)
+                .withMetricsBind("127.0.0.1", 0)
+                .withLaunchWait(Duration.ofSeconds(60));
         server = FastVmServer.start(config, RealEngine.open(dir));
         keyA = server.apiKeys().create(server.orgs().findOrCreate("org-a").id()).key();
-        String keyB = server.apiKeys().create(server.orgs().findOrCreate("org-b").id()).key();
+        String keyB = server.apiKeys()
+                .create(server.orgs().findOrCreate("org-b").id())
+                .key();
         keyC = server.apiKeys().create(server.orgs().findOrCreate("org-c").id()).key();
         server.quotas().setOverride(server.orgs().byName("org-c").id(), new QuotaOverride(4L, null, null, null));
         a = client(keyA);
@@ -72,7 +76,11 @@ class SdkEndToEndIT {
     }
 
     static FastVM client(String key) {
-        return FastVM.builder().apiKey(key).baseUrl(server.baseUri().toString()).timeout(Duration.ofMinutes(2)).build();
+        return FastVM.builder()
+                .apiKey(key)
+                .baseUrl(server.baseUri().toString())
+                .timeout(Duration.ofMinutes(2))
+                .build();
     }
 
     @AfterAll
@@ -130,7 +138,9 @@ class SdkEndToEndIT {
             }
         }
         assertEquals("first\nsecond\n", out.toString());
-        assertTrue(exitAt - firstAt > 1_500_000_000L, "first output arrived " + (exitAt - firstAt) / 1_000_000 + " ms before exit");
+        assertTrue(
+                exitAt - firstAt > 1_500_000_000L,
+                "first output arrived " + (exitAt - firstAt) / 1_000_000 + " ms before exit");
     }
 
     /**
@@ -141,36 +151,50 @@ class SdkEndToEndIT {
     @Order(2)
     void anExecOutlivingTheClientsAnnouncedTimeoutIsKilledInTheVm() throws Exception {
         String marker = "/tmp/deadline-marker";
-        try (java.net.http.HttpClient h2 = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_2).build()) {
-            var prime = h2.send(java.net.http.HttpRequest.newBuilder(server.baseUri().resolve("/healthz")).build(),
+        try (java.net.http.HttpClient h2 = java.net.http.HttpClient.newBuilder()
+                .version(java.net.http.HttpClient.Version.HTTP_2)
+                .build()) {
+            var prime = h2.send(
+                    java.net.http.HttpRequest.newBuilder(server.baseUri().resolve("/healthz"))
+                            .build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             assertEquals(java.net.http.HttpClient.Version.HTTP_2, prime.version()); // the exec below is an h2c stream
             var exec = java.net.http.HttpRequest.newBuilder(server.baseUri().resolve("/v1/vms/" + vm.id() + "/exec"))
-                    .header("X-API-Key", keyA).header("x-stainless-read-timeout", "1.0").timeout(Duration.ofSeconds(60))
+                    .header("X-API-Key", keyA)
+                    .header("x-stainless-read-timeout", "1.0")
+                    .timeout(Duration.ofSeconds(60))
                     .POST(java.net.http.HttpRequest.BodyPublishers.ofString(
                             "{\"command\":[\"sh\",\"-c\",\"sleep 3; touch " + marker + "\"]}"))
                     .build();
             long t0 = System.nanoTime();
             var call = h2.sendAsync(exec, java.net.http.HttpResponse.BodyHandlers.ofString());
-            var gone = assertThrows(java.util.concurrent.ExecutionException.class, () -> call.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            var gone = assertThrows(
+                    java.util.concurrent.ExecutionException.class,
+                    () -> call.get(30, java.util.concurrent.TimeUnit.SECONDS));
             assertInstanceOf(java.io.IOException.class, gone.getCause(), "the stream is reset, not answered");
-            assertTrue(System.nanoTime() - t0 < java.util.concurrent.TimeUnit.SECONDS.toNanos(3), "abandoned at the 1 s deadline");
+            assertTrue(
+                    System.nanoTime() - t0 < java.util.concurrent.TimeUnit.SECONDS.toNanos(3),
+                    "abandoned at the 1 s deadline");
         }
         // The killed command would have touched the marker 3 s after it started; look after that.
-        CommandResult r = a.run(vm, List.of("sh", "-c", "sleep 4; test -e " + marker + " && echo present || echo absent"));
+        CommandResult r =
+                a.run(vm, List.of("sh", "-c", "sleep 4; test -e " + marker + " && echo present || echo absent"));
         assertEquals("absent\n", r.stdout());
     }
 
     @Test
     @Order(3)
     void firewallRoundTripsAndRenameWorks() {
-        VM open = a.setFirewall(vm, FirewallPolicy.restricted(FirewallRule.tcp(443).withSourceCidrs("2001:db8::/32")));
+        VM open = a.setFirewall(
+                vm, FirewallPolicy.restricted(FirewallRule.tcp(443).withSourceCidrs("2001:db8::/32")));
         assertEquals(FirewallMode.RESTRICTED, open.firewall().mode());
         assertEquals(443, open.firewall().ingress().get(0).portStart());
-        VM patched = a.patchFirewall(vm, FirewallPatch.builder().mode(FirewallMode.OPEN).build());
+        VM patched = a.patchFirewall(
+                vm, FirewallPatch.builder().mode(FirewallMode.OPEN).build());
         assertEquals(FirewallMode.OPEN, patched.firewall().mode());
         assertEquals(1, patched.firewall().ingress().size());
-        VM cleared = a.patchFirewall(vm, FirewallPatch.builder().ingress(List.of()).build());
+        VM cleared =
+                a.patchFirewall(vm, FirewallPatch.builder().ingress(List.of()).build());
         assertTrue(cleared.firewall().ingress().isEmpty());
         assertEquals("renamed box", a.rename(vm, "  renamed   box ").name());
         assertEquals("renamed box", a.get(vm.id()).name());
@@ -203,7 +227,10 @@ class SdkEndToEndIT {
         assertEquals(VMStatus.RUNNING, clone.status());
         assertEquals("golden", clone.sourceName());
         assertEquals("hello\n", a.run(clone, "echo hello").stdout());
-        assertEquals(1, a.run(clone, "test -e /tmp/state").exitCode(), "the clone starts from the snapshot, not from later state");
+        assertEquals(
+                1,
+                a.run(clone, "test -e /tmp/state").exitCode(),
+                "the clone starts from the snapshot, not from later state");
         a.remove(clone);
 
         // Branching: 10 concurrent restores, a run in each, each its own machine.
@@ -218,7 +245,8 @@ class SdkEndToEndIT {
                     synchronized (clones) {
                         clones.add(c);
                     }
-                    return a.run(c, "echo branch-" + n + " > /tmp/b; cat /tmp/b; hostname").stdout();
+                    return a.run(c, "echo branch-" + n + " > /tmp/b; cat /tmp/b; hostname")
+                            .stdout();
                 }));
             }
             java.util.Set<String> hostnames = new java.util.HashSet<>();
@@ -257,7 +285,10 @@ class SdkEndToEndIT {
                         assertEquals(VMStatus.RUNNING, f.get().status());
                         ok++;
                     } catch (java.util.concurrent.ExecutionException ex) {
-                        assertInstanceOf(RateLimitException.class, ex.getCause(), ex.getCause().toString());
+                        assertInstanceOf(
+                                RateLimitException.class,
+                                ex.getCause(),
+                                ex.getCause().toString());
                         limited++;
                     }
                 }
@@ -278,7 +309,9 @@ class SdkEndToEndIT {
     void aVmWhoseQemuDiesTurnsErrorAndReleasesQuota() throws Exception {
         VM doomed = a.launch(LaunchOptions.builder().machine("c2m4").build());
         long before = a.quotas().usage().vcpu();
-        long pid = Long.parseLong(Files.readString(dir.resolve("vms").resolve(doomed.id()).resolve("pid")).strip());
+        long pid = Long.parseLong(
+                Files.readString(dir.resolve("vms").resolve(doomed.id()).resolve("pid"))
+                        .strip());
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!VMStatus.ERROR.equals(a.get(doomed).status())) {

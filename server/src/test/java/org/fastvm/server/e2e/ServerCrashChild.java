@@ -1,11 +1,10 @@
 package org.fastvm.server.e2e;
 
+import java.nio.file.Path;
+import java.time.Duration;
 import org.fastvm.server.FastVmServer;
 import org.fastvm.server.ServerConfig;
 import org.fastvm.vmm.FaultHook;
-
-import java.nio.file.Path;
-import java.time.Duration;
 
 /**
  * The server process {@link ServerCrashIT} crashes: a whole server (SQLite, real engine) on
@@ -36,7 +35,9 @@ public final class ServerCrashChild {
     }
 
     static ServerConfig config(Path data) {
-        return ServerConfig.defaults(data).withBind("127.0.0.1", 0).withMetricsBind("127.0.0.1", 0)
+        return ServerConfig.defaults(data)
+                .withBind("127.0.0.1", 0)
+                .withMetricsBind("127.0.0.1", 0)
                 .withLaunchWait(Duration.ofSeconds(60));
     }
 }

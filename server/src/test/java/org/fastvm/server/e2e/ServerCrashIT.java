@@ -1,17 +1,10 @@
 package org.fastvm.server.e2e;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.fastvm.server.FastVmServer;
-import org.fastvm.server.model.ModelJson;
-import org.fastvm.server.model.QuotaOverride;
-import org.fastvm.vmm.FaultHook;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -28,10 +21,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.fastvm.server.FastVmServer;
+import org.fastvm.server.model.ModelJson;
+import org.fastvm.server.model.QuotaOverride;
+import org.fastvm.vmm.FaultHook;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The crash suite: a whole server process ({@link ServerCrashChild}: SQLite, real engine,
@@ -45,11 +44,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ServerCrashIT {
     @TempDir
     static Path data;
-    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10)).build();
+
+    static final HttpClient HTTP = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10))
+            .build();
     static String key;
     /** A launched VM that runs through every case, and a ready snapshot of it. */
     static String base;
+
     static String snap;
     static FastVmServer server;
 
@@ -59,7 +62,9 @@ class ServerCrashIT {
         String org = server.orgs().findOrCreate("crash").id();
         key = server.apiKeys().create(org).key();
         server.quotas().setOverride(org, new QuotaOverride(64L, 1L << 20, 10_000L, 100L));
-        base = call(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+        base = call(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                .get("id")
+                .asText();
         write(base, "base");
         snap = snapshotReady(base);
         server.close();
@@ -75,10 +80,11 @@ class ServerCrashIT {
     static void tearDown() throws Exception {
         if (server != null) server.close();
         RealEngine.discardAll(data);
-        for (long pid : qemusOf(data)) ProcessHandle.of(pid).ifPresent(h -> {
-            h.destroyForcibly();
-            h.onExit().join();
-        });
+        for (long pid : qemusOf(data))
+            ProcessHandle.of(pid).ifPresent(h -> {
+                h.destroyForcibly();
+                h.onExit().join();
+            });
     }
 
     @ParameterizedTest(name = "{0}, crash at {1}")
@@ -112,14 +118,17 @@ class ServerCrashIT {
             case "restore" -> snap;
             case "snapshot of a clone (live)", "delete vm" -> clone("c-" + step);
             case "snapshot of a launched VM (re-home)" -> {
-                String v = call(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}").get("id").asText();
+                String v = call(201, "POST", "/v1/vms", "{\"machineType\":\"c1m2\"}")
+                        .get("id")
+                        .asText();
                 write(v, "v-" + step);
                 yield v;
             }
             case "delete snapshot" -> snapshotReady(base);
             default -> throw new IllegalArgumentException(op);
         };
-        if (!op.equals("delete vm") && !op.equals("restore") && !op.equals("delete snapshot")) mustRun.put(target, marker(target));
+        if (!op.equals("delete vm") && !op.equals("restore") && !op.equals("delete snapshot"))
+            mustRun.put(target, marker(target));
         Set<String> vmsBefore = ids(call(200, "GET", "/v1/vms", null));
         Set<String> snapsBefore = ids(call(200, "GET", "/v1/snapshots", null));
         server.close();
@@ -133,7 +142,12 @@ class ServerCrashIT {
         open();
         server.recovery().get(120, TimeUnit.SECONDS);
         for (var e : mustRun.entrySet()) {
-            assertEquals("running", call(200, "GET", "/v1/vms/" + e.getKey(), null).get("status").asText(), e.getKey());
+            assertEquals(
+                    "running",
+                    call(200, "GET", "/v1/vms/" + e.getKey(), null)
+                            .get("status")
+                            .asText(),
+                    e.getKey());
             assertEquals(e.getValue() + "\n", exec(e.getKey(), "cat /root/marker"), "disk writes of " + e.getKey());
         }
         switch (op) {
@@ -142,7 +156,8 @@ class ServerCrashIT {
                     if (vmsBefore.contains(vm.get("id").asText())) continue;
                     String st = vm.get("status").asText();
                     assertTrue(st.equals("running") || st.equals("error"), "the restore ended: " + st);
-                    if (st.equals("running")) assertEquals("base\n", exec(vm.get("id").asText(), "cat /root/marker"));
+                    if (st.equals("running"))
+                        assertEquals("base\n", exec(vm.get("id").asText(), "cat /root/marker"));
                 }
             }
             case "snapshot of a clone (live)", "snapshot of a launched VM (re-home)" -> {
@@ -151,8 +166,13 @@ class ServerCrashIT {
                     String st = s.get("status").asText();
                     assertTrue(st.equals("ready") || st.equals("error"), "the snapshot ended: " + st);
                     if (st.equals("ready")) { // complete: it restores, with the disk as it was
-                        String c = call(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + s.get("id").asText() + "\"}")
-                                .get("id").asText();
+                        String c = call(
+                                        201,
+                                        "POST",
+                                        "/v1/vms",
+                                        "{\"snapshotId\":\"" + s.get("id").asText() + "\"}")
+                                .get("id")
+                                .asText();
                         assertEquals(mustRun.get(target) + "\n", exec(c, "cat /root/marker"));
                     }
                 }
@@ -169,8 +189,12 @@ class ServerCrashIT {
         assertNothingLeftAndQuotaIsDisk();
 
         // Tidy for the next case: only base and snap stay.
-        for (JsonNode vm : list("/v1/vms")) if (!vm.get("id").asText().equals(base)) call(200, "DELETE", "/v1/vms/" + vm.get("id").asText(), null);
-        for (JsonNode s : list("/v1/snapshots")) if (!s.get("id").asText().equals(snap)) call(200, "DELETE", "/v1/snapshots/" + s.get("id").asText(), null);
+        for (JsonNode vm : list("/v1/vms"))
+            if (!vm.get("id").asText().equals(base))
+                call(200, "DELETE", "/v1/vms/" + vm.get("id").asText(), null);
+        for (JsonNode s : list("/v1/snapshots"))
+            if (!s.get("id").asText().equals(snap))
+                call(200, "DELETE", "/v1/snapshots/" + s.get("id").asText(), null);
         assertNothingLeftAndQuotaIsDisk();
         server.close();
         server = null;
@@ -180,7 +204,11 @@ class ServerCrashIT {
     private static void assertNothingLeftAndQuotaIsDisk() throws Exception {
         assertEquals(List.of(), server.audit(), "rows and files agree");
         try (var s = Files.list(data.resolve("snapshots"))) {
-            assertEquals(List.of(), s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".tmp")).toList(),
+            assertEquals(
+                    List.of(),
+                    s.map(p -> p.getFileName().toString())
+                            .filter(n -> n.startsWith(".tmp"))
+                            .toList(),
                     "no snapshot temp dir");
         }
         Set<Long> vmQemus = new HashSet<>();
@@ -205,14 +233,22 @@ class ServerCrashIT {
     /** Runs the child server, sends it the operation, and returns its log once it has died. */
     private static String crashAt(String step, String op, String target) throws Exception {
         Path log = data.resolve("child-" + step + ".log");
-        Process child = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "-cp",
-                System.getProperty("java.class.path"), ServerCrashChild.class.getName(), data.toString(), step)
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process child = new ProcessBuilder(
+                        ProcessHandle.current().info().command().orElseThrow(),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        ServerCrashChild.class.getName(),
+                        data.toString(),
+                        step)
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         try {
             URI url = awaitUrl(child, log);
             String body = switch (op) {
                 case "restore" -> "{\"snapshotId\":\"" + target + "\"}";
-                case "snapshot of a clone (live)", "snapshot of a launched VM (re-home)" -> "{\"vmId\":\"" + target + "\"}";
+                case "snapshot of a clone (live)", "snapshot of a launched VM (re-home)" ->
+                    "{\"vmId\":\"" + target + "\"}";
                 default -> null;
             };
             String method = op.startsWith("delete") ? "DELETE" : "POST";
@@ -254,7 +290,9 @@ class ServerCrashIT {
     }
 
     private static String clone(String marker) throws Exception {
-        String c = call(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + snap + "\"}").get("id").asText();
+        String c = call(201, "POST", "/v1/vms", "{\"snapshotId\":\"" + snap + "\"}")
+                .get("id")
+                .asText();
         write(c, marker);
         return c;
     }
@@ -269,7 +307,9 @@ class ServerCrashIT {
     }
 
     private static String snapshotReady(String vm) throws Exception {
-        String id = call(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}").get("id").asText();
+        String id = call(201, "POST", "/v1/snapshots", "{\"vmId\":\"" + vm + "\"}")
+                .get("id")
+                .asText();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         String st = call(200, "GET", "/v1/snapshots/" + id, null).get("status").asText();
         while (st.equals("creating")) {
@@ -282,9 +322,13 @@ class ServerCrashIT {
     }
 
     private static String exec(String vm, String script) throws Exception {
-        JsonNode r = call(200, "POST", "/v1/vms/" + vm + "/exec",
-                ModelJson.write(ModelJson.MAPPER.createObjectNode().set("command",
-                        ModelJson.MAPPER.valueToTree(List.of("sh", "-c", script)))));
+        JsonNode r = call(
+                200,
+                "POST",
+                "/v1/vms/" + vm + "/exec",
+                ModelJson.write(ModelJson.MAPPER
+                        .createObjectNode()
+                        .set("command", ModelJson.MAPPER.valueToTree(List.of("sh", "-c", script)))));
         assertEquals(0, r.get("exitCode").asInt(), () -> script + ": " + r.get("stderr"));
         return r.get("stdout").asText();
     }
@@ -298,7 +342,8 @@ class ServerCrashIT {
 
     private static Set<String> ids(JsonNode list) {
         Set<String> out = new HashSet<>();
-        (list.isArray() ? list : list.path("data")).forEach(n -> out.add(n.get("id").asText()));
+        (list.isArray() ? list : list.path("data"))
+                .forEach(n -> out.add(n.get("id").asText()));
         return out;
     }
 
@@ -309,10 +354,13 @@ class ServerCrashIT {
         return r.body().isEmpty() ? ModelJson.MAPPER.nullNode() : ModelJson.MAPPER.readTree(r.body());
     }
 
-    private static HttpResponse<String> send(URI base, String method, String path, String body) throws IOException,
-            InterruptedException {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(2))
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+    private static HttpResponse<String> send(URI base, String method, String path, String body)
+            throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path))
+                .timeout(Duration.ofMinutes(2))
+                .method(
+                        method,
+                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
                 .header("X-API-Key", key);
         if (body != null) b.header("Content-Type", "application/json");
         return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
@@ -330,7 +378,8 @@ class ServerCrashIT {
 
     private static String cmdline(long pid) {
         try {
-            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).replace('\0', ' ');
+            return Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"))
+                    .replace('\0', ' ');
         } catch (IOException e) {
             return ""; // gone meanwhile
         }

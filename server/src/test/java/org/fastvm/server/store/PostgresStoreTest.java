@@ -1,11 +1,10 @@
 package org.fastvm.server.store;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-
 import java.sql.Connection;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 
 /** The store contract on a real PostgreSQL server (embedded, one per class, a database per test). */
 class PostgresStoreTest extends StoreContract {

@@ -1,13 +1,12 @@
 package org.fastvm.server.store;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The store contract on SQLite, plus the SQLite-specific settings. */
 class SqliteStoreTest extends StoreContract {
@@ -32,6 +31,8 @@ class SqliteStoreTest extends StoreContract {
         orgs.findOrCreate("persisted");
         store.close();
         store = org.fastvm.server.store.Store.over(Database.openSqlite(dir));
-        assertEquals("persisted", new org.fastvm.server.core.Orgs(store, keys).byName("persisted").name());
+        assertEquals(
+                "persisted",
+                new org.fastvm.server.core.Orgs(store, keys).byName("persisted").name());
     }
 }

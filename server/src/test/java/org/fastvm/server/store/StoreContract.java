@@ -1,5 +1,17 @@
 package org.fastvm.server.store;
 
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.fastvm.server.core.ApiKeys;
 import org.fastvm.server.core.ErrorKind;
 import org.fastvm.server.core.Orgs;
@@ -17,19 +29,6 @@ import org.fastvm.server.model.VmStatus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
-
-import static org.junit.jupiter.api.Assertions.*;
 
 /** The store's behaviour, run against each database by a subclass. */
 abstract class StoreContract {
@@ -59,7 +58,9 @@ abstract class StoreContract {
         var first = orgs.bootstrap();
         assertTrue(first.isPresent());
         assertTrue(first.get().key().startsWith(ApiKeys.PREFIX));
-        assertEquals(orgs.byName(Orgs.DEFAULT_ORG).id(), keys.authenticate(first.get().key()).orElseThrow());
+        assertEquals(
+                orgs.byName(Orgs.DEFAULT_ORG).id(),
+                keys.authenticate(first.get().key()).orElseThrow());
         assertTrue(orgs.bootstrap().isEmpty(), "second start must not create another key");
     }
 
@@ -74,14 +75,17 @@ abstract class StoreContract {
         String dump = store.db().read(c -> {
             StringBuilder sb = new StringBuilder();
             try (var rs = c.createStatement().executeQuery("SELECT * FROM api_keys")) {
-                while (rs.next()) for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) sb.append(rs.getString(i)).append('|');
+                while (rs.next())
+                    for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++)
+                        sb.append(rs.getString(i)).append('|');
             }
             return sb.toString();
         });
         assertFalse(dump.contains(created.key()));
         keys.revoke(created.record().id());
         assertTrue(keys.authenticate(created.key()).isEmpty());
-        var e = assertThrows(ServiceException.class, () -> keys.revoke(created.record().id()));
+        var e = assertThrows(
+                ServiceException.class, () -> keys.revoke(created.record().id()));
         assertEquals(ErrorKind.NOT_FOUND, e.kind());
         assertNotNull(keys.list(org.id()).get(0).revokedAt());
     }
@@ -89,17 +93,32 @@ abstract class StoreContract {
     @Test
     void vmRowsRoundTripAndTransitionsAreCompareAndSet() {
         Org org = orgs.findOrCreate("acme");
-        FirewallPolicy fw = new FirewallPolicy("restricted",
-                List.of(new FirewallRule("tcp", 80, 443, List.of("2001:db8::/32"), "web")));
+        FirewallPolicy fw = new FirewallPolicy(
+                "restricted", List.of(new FirewallRule("tcp", 80, 443, List.of("2001:db8::/32"), "web")));
         Vm vm = vm(org.id(), 1, 2048, 10, fw, Map.of("team", "blue"));
-        store.db().write(c -> { store.vms().insert(c, vm); return null; });
+        store.db().write(c -> {
+            store.vms().insert(c, vm);
+            return null;
+        });
         Vm back = store.db().read(c -> store.vms().find(c, vm.id())).orElseThrow();
         assertEquals(vm, back);
-        assertTrue(store.db().<Boolean>write(c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null)));
+        assertTrue(store.db()
+                .<Boolean>write(
+                        c -> store.vms().transition(c, vm.id(), VmStatus.PROVISIONING, VmStatus.RUNNING, null)));
         assertFalse(store.db().<Boolean>write(c -> store.vms().fail(c, vm.id(), VmStatus.PROVISIONING, "late", false)));
-        assertEquals(VmStatus.RUNNING, store.db().read(c -> store.vms().find(c, vm.id())).orElseThrow().status());
-        assertEquals(1, store.db().read(c -> store.vms().listLive(c, org.id(), VmStatus.RUNNING)).size());
-        assertEquals(0, store.db().read(c -> store.vms().listLive(c, org.id(), VmStatus.ERROR)).size());
+        assertEquals(
+                VmStatus.RUNNING,
+                store.db().read(c -> store.vms().find(c, vm.id())).orElseThrow().status());
+        assertEquals(
+                1,
+                store.db()
+                        .read(c -> store.vms().listLive(c, org.id(), VmStatus.RUNNING))
+                        .size());
+        assertEquals(
+                0,
+                store.db()
+                        .read(c -> store.vms().listLive(c, org.id(), VmStatus.ERROR))
+                        .size());
     }
 
     @Test
@@ -153,7 +172,10 @@ abstract class StoreContract {
                         return true;
                     } catch (ServiceException e) {
                         assertEquals(ErrorKind.QUOTA_EXCEEDED, e.kind());
-                        assertTrue(e.getMessage().contains("vcpu") && e.getMessage().contains("limit 4"), e.getMessage());
+                        assertTrue(
+                                e.getMessage().contains("vcpu")
+                                        && e.getMessage().contains("limit 4"),
+                                e.getMessage());
                         refused.incrementAndGet();
                         return false;
                     }
@@ -174,11 +196,24 @@ abstract class StoreContract {
     void snapshotRowsRoundTripAndDeleteOnce() {
         Org org = orgs.findOrCreate("acme");
         Snapshot s = snapshot(org.id(), UUID.randomUUID().toString(), SnapshotStatus.CREATING);
-        store.db().write(c -> { store.snapshots().insert(c, s); return null; });
+        store.db().write(c -> {
+            store.snapshots().insert(c, s);
+            return null;
+        });
         assertEquals(s, store.db().read(c -> store.snapshots().find(c, s.id())).orElseThrow());
-        assertTrue(store.db().<Boolean>write(c -> store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null)));
-        store.db().write(c -> { store.snapshots().rename(c, s.id(), "renamed"); return null; });
-        assertEquals("renamed", store.db().read(c -> store.snapshots().find(c, s.id())).orElseThrow().name());
+        assertTrue(store.db()
+                .<Boolean>write(c ->
+                        store.snapshots().transition(c, s.id(), SnapshotStatus.CREATING, SnapshotStatus.READY, null)));
+        store.db().write(c -> {
+            store.snapshots().rename(c, s.id(), "renamed");
+            return null;
+        });
+        assertEquals(
+                "renamed",
+                store.db()
+                        .read(c -> store.snapshots().find(c, s.id()))
+                        .orElseThrow()
+                        .name());
         assertTrue(store.db().<Boolean>write(c -> store.snapshots().markDeleted(c, s.id(), Instant.now())));
         assertFalse(store.db().<Boolean>write(c -> store.snapshots().markDeleted(c, s.id(), Instant.now())));
         assertTrue(store.db().read(c -> store.snapshots().listLive(c, org.id())).isEmpty());
@@ -186,13 +221,40 @@ abstract class StoreContract {
 
     static Vm vm(String orgId, int cpu, int mem, int disk, FirewallPolicy fw, Map<String, String> md) {
         String id = UUID.randomUUID().toString();
-        return new Vm(id, orgId, "vm-" + id.substring(0, 8), "c1m2", cpu, mem, disk, VmStatus.PROVISIONING,
-                Instant.ofEpochMilli(System.currentTimeMillis()), null, null, fw, md, null, null);
+        return new Vm(
+                id,
+                orgId,
+                "vm-" + id.substring(0, 8),
+                "c1m2",
+                cpu,
+                mem,
+                disk,
+                VmStatus.PROVISIONING,
+                Instant.ofEpochMilli(System.currentTimeMillis()),
+                null,
+                null,
+                fw,
+                md,
+                null,
+                null);
     }
 
     static Snapshot snapshot(String orgId, String vmId, SnapshotStatus status) {
         String id = UUID.randomUUID().toString();
-        return new Snapshot(id, orgId, vmId, "snap", status, "c1m2", 1, 2048, 10, FirewallPolicy.DEFAULT,
-                Map.of(), Instant.ofEpochMilli(System.currentTimeMillis()), null, null);
+        return new Snapshot(
+                id,
+                orgId,
+                vmId,
+                "snap",
+                status,
+                "c1m2",
+                1,
+                2048,
+                10,
+                FirewallPolicy.DEFAULT,
+                Map.of(),
+                Instant.ofEpochMilli(System.currentTimeMillis()),
+                null,
+                null);
     }
 }

@@ -12,7 +12,6 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.UnaryOperator;
-
 import org.fastvm.vmm.AgentDisconnectedException;
 import org.fastvm.vmm.AgentErrorException;
 import org.fastvm.vmm.AgentInfo;
@@ -47,13 +46,16 @@ public final class AgentChannel implements AutoCloseable {
      * execs (and send their EXIT frames) under ids the previous host chose. One sequence for
      * all of the channel's connections, so a late frame from an earlier one matches nothing.
      */
-    private final AtomicInteger nextId = new AtomicInteger(ThreadLocalRandom.current().nextInt());
+    private final AtomicInteger nextId =
+            new AtomicInteger(ThreadLocalRandom.current().nextInt());
+
     private final ReentrantLock reconnectLock = new ReentrantLock();
     private volatile AgentConnection conn;
     /** The hostname a SET_HOSTNAME gave the guest after {@code conn}'s HELLO (a clone's new name). */
     private volatile Renamed renamed;
 
     private record Renamed(AgentConnection conn, String hostname) {}
+
     private volatile boolean closed;
 
     /** Produces a connected socket to the agent (a fresh one on every call). */
@@ -87,14 +89,20 @@ public final class AgentChannel implements AutoCloseable {
      *                         called on the reader thread after the socket broke, may block briefly
      * @throws VmmException when the deadline passes or {@code abortOn} completes first
      */
-    public static AgentChannel connect(Path socket, Instant deadline, CompletableFuture<?> abortOn,
-                                       UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+    public static AgentChannel connect(
+            Path socket, Instant deadline, CompletableFuture<?> abortOn, UnaryOperator<VmmException> disconnectMapper)
+            throws InterruptedException {
         return open(socket.toString(), unixSocket(socket), deadline, abortOn, disconnectMapper);
     }
 
     /** Like {@link #connect} with any way of obtaining the socket (tests accept one from the agent). */
-    public static AgentChannel open(String label, Connector connector, Instant deadline, CompletableFuture<?> abortOn,
-                                    UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+    public static AgentChannel open(
+            String label,
+            Connector connector,
+            Instant deadline,
+            CompletableFuture<?> abortOn,
+            UnaryOperator<VmmException> disconnectMapper)
+            throws InterruptedException {
         AgentChannel ch = new AgentChannel(label, connector, disconnectMapper);
         ch.conn = ch.open(deadline, abortOn, true);
         return ch;
@@ -105,8 +113,9 @@ public final class AgentChannel implements AutoCloseable {
      * the answer: for a QEMU that is not running its guest yet (a restore waiting for its
      * state). Call {@link #awaitHello} once the guest runs.
      */
-    public static AgentChannel connectEarly(Path socket, Instant deadline, CompletableFuture<?> abortOn,
-                                            UnaryOperator<VmmException> disconnectMapper) throws InterruptedException {
+    public static AgentChannel connectEarly(
+            Path socket, Instant deadline, CompletableFuture<?> abortOn, UnaryOperator<VmmException> disconnectMapper)
+            throws InterruptedException {
         AgentChannel ch = new AgentChannel(socket.toString(), unixSocket(socket), disconnectMapper);
         ch.conn = ch.begin(deadline, abortOn, true);
         return ch;
@@ -119,7 +128,8 @@ public final class AgentChannel implements AutoCloseable {
     public static Connector unixSocket(Path socket) {
         return (deadline, abortOn) -> {
             while (true) {
-                if (abortOn != null && abortOn.isDone()) throw new VmmException("gave up connecting to " + socket + ": aborted");
+                if (abortOn != null && abortOn.isDone())
+                    throw new VmmException("gave up connecting to " + socket + ": aborted");
                 SocketChannel c = null;
                 try {
                     c = SocketChannel.open(StandardProtocolFamily.UNIX);
@@ -175,7 +185,9 @@ public final class AgentChannel implements AutoCloseable {
         AgentConnection c = conn;
         AgentInfo info = c.info();
         Renamed r = renamed;
-        return info != null && r != null && r.conn() == c ? new AgentInfo(info.version(), info.bootId(), r.hostname()) : info;
+        return info != null && r != null && r.conn() == c
+                ? new AgentInfo(info.version(), info.bootId(), r.hostname())
+                : info;
     }
 
     /**

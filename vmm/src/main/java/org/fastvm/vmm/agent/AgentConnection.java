@@ -18,7 +18,6 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.UnaryOperator;
-
 import org.fastvm.vmm.AgentDisconnectedException;
 import org.fastvm.vmm.AgentInfo;
 import org.fastvm.vmm.AgentProtocolException;
@@ -46,17 +45,19 @@ final class AgentConnection {
     private volatile SocketChannel sc;
     /** Where the reader reads: the old socket until its end during a splice. */
     private volatile SocketChannel readSc;
+
     private final ReentrantLock writeLock = new ReentrantLock();
     /** Signalled when writes may go on (a splice committed or cancelled, or the connection failed). */
     private final Condition writable = writeLock.newCondition();
+
     private boolean holdWrites; // guarded by writeLock
     private volatile SocketSplice splice;
     private final Map<Integer, Pending> pending = new ConcurrentHashMap<>();
     private final CompletableFuture<AgentInfo> hello = new CompletableFuture<>();
     private volatile VmmException failure; // set once, by close
 
-    private AgentConnection(String label, SocketChannel sc, int helloReqId,
-                            UnaryOperator<VmmException> disconnectMapper) {
+    private AgentConnection(
+            String label, SocketChannel sc, int helloReqId, UnaryOperator<VmmException> disconnectMapper) {
         this.label = label;
         this.sc = sc;
         this.readSc = sc;
@@ -75,8 +76,12 @@ final class AgentConnection {
      * @param disconnectMapper turns an unexpected disconnect into the error requests fail with
      * @throws VmmException when the HELLO_REQ cannot be written (the connection is closed)
      */
-    static AgentConnection begin(String label, SocketChannel sc, int helloReqId, boolean newHost,
-                                 UnaryOperator<VmmException> disconnectMapper) {
+    static AgentConnection begin(
+            String label,
+            SocketChannel sc,
+            int helloReqId,
+            boolean newHost,
+            UnaryOperator<VmmException> disconnectMapper) {
         var c = new AgentConnection(label, sc, helloReqId, disconnectMapper);
         Thread.ofVirtual().name("agent-reader " + label).start(c::readLoop);
         // The host opens every connection with HELLO_REQ (docs/agent-protocol.md): the agent
@@ -205,8 +210,12 @@ final class AgentConnection {
 
     /** The first 8 header bytes (magic, version, type, id) of the HELLO answering our HELLO_REQ. */
     private byte[] helloAnswerPrefix() {
-        return ByteBuffer.allocate(8).putShort((short) Frame.MAGIC).put((byte) Frame.VERSION)
-                .put((byte) FrameType.HELLO).putInt(helloReqId).array();
+        return ByteBuffer.allocate(8)
+                .putShort((short) Frame.MAGIC)
+                .put((byte) Frame.VERSION)
+                .put((byte) FrameType.HELLO)
+                .putInt(helloReqId)
+                .array();
     }
 
     private void dispatch(Frame f) {
@@ -221,8 +230,12 @@ final class AgentConnection {
             case FrameType.ERROR -> {
                 if (f.id() == 0) {
                     Fields fl = f.fields();
-                    LOG.log(Level.WARNING, "agent on {0} reported {1}: {2}", label,
-                            fl.string(Tag.CODE_NAME), fl.string(Tag.MESSAGE));
+                    LOG.log(
+                            Level.WARNING,
+                            "agent on {0} reported {1}: {2}",
+                            label,
+                            fl.string(Tag.CODE_NAME),
+                            fl.string(Tag.MESSAGE));
                 } else {
                     route(f);
                 }
@@ -367,7 +380,10 @@ final class AgentConnection {
                 ok = false;
             }
             if (!ok) {
-                LOG.log(Level.WARNING, "agent stream on {0} could not be spliced; reconnecting (execs in flight fail)", label);
+                LOG.log(
+                        Level.WARNING,
+                        "agent stream on {0} could not be spliced; reconnecting (execs in flight fail)",
+                        label);
                 close(new AgentDisconnectedException("the agent stream on " + label + " could not be spliced"));
                 try {
                     next.close(); // the failed connection may not own it yet

@@ -5,7 +5,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-
 import org.fastvm.vmm.AgentErrorException;
 import org.fastvm.vmm.AgentProtocolException;
 import org.fastvm.vmm.VmmException;
@@ -34,7 +33,8 @@ final class ControlCall implements Pending {
     }
 
     /** {@link #run(AgentConnection, int, int, byte[])} waiting at most {@code within}. */
-    static Fields run(AgentConnection c, int id, int type, byte[] payload, Duration within) throws InterruptedException {
+    static Fields run(AgentConnection c, int id, int type, byte[] payload, Duration within)
+            throws InterruptedException {
         var call = new ControlCall(FrameType.name(type));
         c.register(id, call);
         try {
@@ -45,8 +45,8 @@ final class ControlCall implements Pending {
         } catch (ExecutionException e) {
             throw Pending.asVmm(e.getCause(), FrameType.name(type));
         } catch (TimeoutException e) {
-            throw new VmmException("the guest agent did not answer " + FrameType.name(type) + " within "
-                    + within.toMillis() + " ms");
+            throw new VmmException(
+                    "the guest agent did not answer " + FrameType.name(type) + " within " + within.toMillis() + " ms");
         } finally {
             c.forget(id);
         }
@@ -58,11 +58,11 @@ final class ControlCall implements Pending {
             case FrameType.OK, FrameType.HELLO -> future.complete(f.fields());
             case FrameType.ERROR -> {
                 Fields fl = f.fields();
-                future.completeExceptionally(new AgentErrorException(fl.string(Tag.CODE_NAME),
-                        what + ": " + fl.string(Tag.MESSAGE)));
+                future.completeExceptionally(
+                        new AgentErrorException(fl.string(Tag.CODE_NAME), what + ": " + fl.string(Tag.MESSAGE)));
             }
-            default -> future.completeExceptionally(
-                    new AgentProtocolException("unexpected " + f + " in answer to " + what));
+            default ->
+                future.completeExceptionally(new AgentProtocolException("unexpected " + f + " in answer to " + what));
         }
     }
 

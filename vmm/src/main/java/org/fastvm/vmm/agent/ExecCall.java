@@ -8,7 +8,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
-
 import org.fastvm.vmm.AgentErrorException;
 import org.fastvm.vmm.AgentProtocolException;
 import org.fastvm.vmm.ExecHandle;
@@ -26,6 +25,7 @@ final class ExecCall implements Pending, ExecHandle {
     private static final System.Logger LOG = System.getLogger(AgentChannel.class.getName());
     /** Stdin up to this size travels inside the EXEC frame; more is streamed in chunks. */
     private static final int INLINE_STDIN_BYTES = 512 * 1024;
+
     private static final int STDIN_CHUNK_BYTES = 64 * 1024;
     /**
      * How long past an exec's own timeout the host waits for EXIT: the agent kills the command at
@@ -62,20 +62,22 @@ final class ExecCall implements Pending, ExecHandle {
         }
         byte[] stdin = req.stdin();
         // inline only what fits in the frame beside argv/env/cwd (each within MAX_COMMAND_BYTES)
-        boolean streamStdin = stdin != null && (stdin.length > INLINE_STDIN_BYTES
-                || req.commandBytes() + 5 + (long) stdin.length > ExecRequest.MAX_COMMAND_BYTES);
+        boolean streamStdin = stdin != null
+                && (stdin.length > INLINE_STDIN_BYTES
+                        || req.commandBytes() + 5 + (long) stdin.length > ExecRequest.MAX_COMMAND_BYTES);
         var f = new FieldsWriter();
         req.argv().forEach(a -> f.string(Tag.ARG, a));
         req.env().forEach((k, v) -> f.string(Tag.ENV, k + "=" + v));
         if (req.cwd() != null) f.string(Tag.CWD, req.cwd());
         if (stdin != null && !streamStdin) f.bytes(Tag.STDIN, stdin);
         if (req.stdinOpen() || streamStdin) f.u8(Tag.STDIN_OPEN, 1);
-        if (req.timeout() != null) f.u64(Tag.TIMEOUT_MS, Math.max(1, req.timeout().toMillis()));
+        if (req.timeout() != null)
+            f.u64(Tag.TIMEOUT_MS, Math.max(1, req.timeout().toMillis()));
         byte[] payload = f.toByteArray();
         if (payload.length > Frame.MAX_PAYLOAD) {
             c.forget(id);
-            throw new IllegalArgumentException("argv/env/cwd: " + payload.length + " bytes exceed the frame limit "
-                    + Frame.MAX_PAYLOAD);
+            throw new IllegalArgumentException(
+                    "argv/env/cwd: " + payload.length + " bytes exceed the frame limit " + Frame.MAX_PAYLOAD);
         }
         try {
             c.send(new Frame(FrameType.EXEC, id, payload));
@@ -93,18 +95,20 @@ final class ExecCall implements Pending, ExecHandle {
 
     /** The host side of the timeout: fails the exec (and kills the command, if it can) when no EXIT came. */
     private void watch(Duration within, ExecRequest req) {
-        CompletableFuture.delayedExecutor(within.toMillis(), TimeUnit.MILLISECONDS).execute(() -> {
-            if (result.isDone()) return;
-            try {
-                kill(9);
-            } catch (VmmException e) {
-                // the channel is gone as well; nothing more to stop
-            }
-            c.forget(id);
-            fail(new VmmException("exec " + req.argv().get(0) + ": no EXIT from the guest within "
-                    + within.toMillis() + " ms (timeout " + req.timeout().toMillis() + " ms + " + EXIT_GRACE.toSeconds()
-                    + " s): the guest is not answering"));
-        });
+        CompletableFuture.delayedExecutor(within.toMillis(), TimeUnit.MILLISECONDS)
+                .execute(() -> {
+                    if (result.isDone()) return;
+                    try {
+                        kill(9);
+                    } catch (VmmException e) {
+                        // the channel is gone as well; nothing more to stop
+                    }
+                    c.forget(id);
+                    fail(new VmmException("exec " + req.argv().get(0) + ": no EXIT from the guest within "
+                            + within.toMillis() + " ms (timeout "
+                            + req.timeout().toMillis() + " ms + " + EXIT_GRACE.toSeconds()
+                            + " s): the guest is not answering"));
+                });
     }
 
     /**
@@ -117,7 +121,8 @@ final class ExecCall implements Pending, ExecHandle {
     static ExecResult buffered(ExecRequest req, BiFunction<ExecRequest, ExecListener, ExecHandle> start)
             throws InterruptedException {
         if (req.stdinOpen()) {
-            throw new IllegalArgumentException("stdinOpen: only for streaming execs (start), nobody would close stdin here");
+            throw new IllegalArgumentException(
+                    "stdinOpen: only for streaming execs (start), nobody would close stdin here");
         }
         var buffer = new BufferingListener(req.outputLimitBytes());
         ExecHandle h = start.apply(req, buffer);
@@ -153,8 +158,15 @@ final class ExecCall implements Pending, ExecHandle {
                 Integer sig = fl.i32(Tag.SIGNAL);
                 int signal = sig == null ? 0 : sig;
                 int exit = code != null ? code : ExecResult.exitCodeForSignal(signal);
-                var r = new ExecResult(exit, signal, new byte[0], new byte[0], false, false,
-                        fl.u8(Tag.TIMED_OUT, 0) != 0, fl.u64(Tag.DURATION_MS, 0));
+                var r = new ExecResult(
+                        exit,
+                        signal,
+                        new byte[0],
+                        new byte[0],
+                        false,
+                        false,
+                        fl.u8(Tag.TIMED_OUT, 0) != 0,
+                        fl.u64(Tag.DURATION_MS, 0));
                 try {
                     listener.onExit(r);
                 } finally {
@@ -191,7 +203,8 @@ final class ExecCall implements Pending, ExecHandle {
     public void kill(int signal) {
         if (signal < 1 || signal > 64) throw new IllegalArgumentException("signal: must be 1..64, got " + signal);
         if (result.isDone()) return;
-        c.send(new Frame(FrameType.KILL, id, new FieldsWriter().i32(Tag.SIGNAL, signal).toByteArray()));
+        c.send(new Frame(
+                FrameType.KILL, id, new FieldsWriter().i32(Tag.SIGNAL, signal).toByteArray()));
     }
 
     @Override
@@ -209,8 +222,12 @@ final class ExecCall implements Pending, ExecHandle {
         int off = 0;
         do {
             int n = Math.min(STDIN_CHUNK_BYTES, data.length - off);
-            c.send(new Frame(FrameType.STDIN, id,
-                    new FieldsWriter().bytes(Tag.DATA, Arrays.copyOfRange(data, off, off + n)).toByteArray()));
+            c.send(new Frame(
+                    FrameType.STDIN,
+                    id,
+                    new FieldsWriter()
+                            .bytes(Tag.DATA, Arrays.copyOfRange(data, off, off + n))
+                            .toByteArray()));
             off += n;
         } while (off < data.length);
     }
@@ -252,8 +269,15 @@ final class ExecCall implements Pending, ExecHandle {
 
         /** {@return {@code r} with the collected output; call once the result future completed} */
         ExecResult withOutput(ExecResult r) {
-            return new ExecResult(r.exitCode(), r.signal(), out.toByteArray(), err.toByteArray(), outTruncated,
-                    errTruncated, r.timedOut(), r.durationMs());
+            return new ExecResult(
+                    r.exitCode(),
+                    r.signal(),
+                    out.toByteArray(),
+                    err.toByteArray(),
+                    outTruncated,
+                    errTruncated,
+                    r.timedOut(),
+                    r.durationMs());
         }
     }
 }

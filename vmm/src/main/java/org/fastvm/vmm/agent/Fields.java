@@ -4,7 +4,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.fastvm.vmm.AgentProtocolException;
 
 /**
@@ -117,8 +116,8 @@ public final class Fields {
 
     private void width(int tag, byte[] v, int expected) {
         if (v.length != expected) {
-            throw new AgentProtocolException(frameName + ": field " + Tag.name(tag) + " must be " + expected
-                    + " bytes, got " + v.length);
+            throw new AgentProtocolException(
+                    frameName + ": field " + Tag.name(tag) + " must be " + expected + " bytes, got " + v.length);
         }
     }
 }

@@ -4,7 +4,6 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
-
 import org.fastvm.vmm.AgentProtocolException;
 
 /**
@@ -18,8 +17,12 @@ public final class FrameCodec {
     /** {@return the frame's bytes, header and payload, ready to write} */
     public static ByteBuffer encode(Frame f) {
         ByteBuffer b = ByteBuffer.allocate(Frame.HEADER_BYTES + f.payload().length);
-        b.putShort((short) Frame.MAGIC).put((byte) Frame.VERSION).put((byte) f.type())
-                .putInt(f.id()).putInt(f.payload().length).put(f.payload());
+        b.putShort((short) Frame.MAGIC)
+                .put((byte) Frame.VERSION)
+                .put((byte) f.type())
+                .putInt(f.id())
+                .putInt(f.payload().length)
+                .put(f.payload());
         return b.flip();
     }
 
@@ -38,8 +41,8 @@ public final class FrameCodec {
         if (magic != Frame.MAGIC) throw new AgentProtocolException(String.format("bad frame magic 0x%04x", magic));
         if (version != Frame.VERSION) throw new AgentProtocolException("unsupported protocol version " + version);
         if (length > Frame.MAX_PAYLOAD) {
-            throw new AgentProtocolException("frame " + FrameType.name(type) + " payload of " + length
-                    + " bytes exceeds " + Frame.MAX_PAYLOAD);
+            throw new AgentProtocolException(
+                    "frame " + FrameType.name(type) + " payload of " + length + " bytes exceeds " + Frame.MAX_PAYLOAD);
         }
         return new int[] {type, id, (int) length};
     }

@@ -58,13 +58,30 @@ public final class Tag {
     /** {@return a readable name for errors} */
     public static String name(int tag) {
         return switch (tag) {
-            case ARG -> "ARG"; case ENV -> "ENV"; case CWD -> "CWD"; case STDIN -> "STDIN";
-            case STDIN_OPEN -> "STDIN_OPEN"; case TIMEOUT_MS -> "TIMEOUT_MS"; case DATA -> "DATA";
-            case SIGNAL -> "SIGNAL"; case TIME_NS -> "TIME_NS"; case NAME -> "NAME"; case IFNAME -> "IFNAME";
-            case MAC -> "MAC"; case ADDR -> "ADDR"; case GATEWAY -> "GATEWAY"; case VERSION -> "VERSION";
-            case BOOT_ID -> "BOOT_ID"; case PID -> "PID"; case CODE -> "CODE"; case TIMED_OUT -> "TIMED_OUT";
-            case DURATION_MS -> "DURATION_MS"; case CODE_NAME -> "CODE_NAME"; case MESSAGE -> "MESSAGE";
-            case SIZE_BYTES -> "SIZE_BYTES"; case NEW_SESSION -> "NEW_SESSION";
+            case ARG -> "ARG";
+            case ENV -> "ENV";
+            case CWD -> "CWD";
+            case STDIN -> "STDIN";
+            case STDIN_OPEN -> "STDIN_OPEN";
+            case TIMEOUT_MS -> "TIMEOUT_MS";
+            case DATA -> "DATA";
+            case SIGNAL -> "SIGNAL";
+            case TIME_NS -> "TIME_NS";
+            case NAME -> "NAME";
+            case IFNAME -> "IFNAME";
+            case MAC -> "MAC";
+            case ADDR -> "ADDR";
+            case GATEWAY -> "GATEWAY";
+            case VERSION -> "VERSION";
+            case BOOT_ID -> "BOOT_ID";
+            case PID -> "PID";
+            case CODE -> "CODE";
+            case TIMED_OUT -> "TIMED_OUT";
+            case DURATION_MS -> "DURATION_MS";
+            case CODE_NAME -> "CODE_NAME";
+            case MESSAGE -> "MESSAGE";
+            case SIZE_BYTES -> "SIZE_BYTES";
+            case NEW_SESSION -> "NEW_SESSION";
             case NEW_HOST -> "NEW_HOST";
             default -> String.format("tag 0x%02x", tag);
         };

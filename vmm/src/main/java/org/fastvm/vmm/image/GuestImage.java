@@ -1,15 +1,13 @@
 package org.fastvm.vmm.image;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import org.fastvm.vmm.VmmException;
 import org.fastvm.vmm.process.ProcessRunner;
 
@@ -28,8 +26,15 @@ import org.fastvm.vmm.process.ProcessRunner;
  * @param machineOptions extra {@code -M microvm} options the kernel needs (e.g. {@code acpi=off} for the
  *                      FastVM kernel, which has no ACPI and finds its devices on the command line), or ""
  */
-public record GuestImage(String name, String key, Path dir, Path kernel, Path initrd, Path rootDisk,
-                         String kernelCmdline, String machineOptions) {
+public record GuestImage(
+        String name,
+        String key,
+        Path dir,
+        Path kernel,
+        Path initrd,
+        Path rootDisk,
+        String kernelCmdline,
+        String machineOptions) {
     private static final System.Logger LOG = System.getLogger(GuestImage.class.getName());
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A first debian build runs debootstrap: minutes. A cached one answers at once. */
@@ -42,7 +47,9 @@ public record GuestImage(String name, String key, Path dir, Path kernel, Path in
      */
     public static GuestImage build(Path fastvmHome, String name, Path cacheDir) throws InterruptedException {
         Path script = fastvmHome.resolve("guest/image/build");
-        var r = ProcessRunner.run(List.of(script.toString(), name, "--data-dir", cacheDir.toString()), BUILD_TIMEOUT,
+        var r = ProcessRunner.run(
+                List.of(script.toString(), name, "--data-dir", cacheDir.toString()),
+                BUILD_TIMEOUT,
                 // progress lines: a first build (kernel, debootstrap) takes minutes, so operators see them
                 line -> LOG.log(Level.INFO, "{0}", line));
         String last = r.lastStdoutLine();
@@ -63,15 +70,23 @@ public record GuestImage(String name, String key, Path dir, Path kernel, Path in
         Path kernel = file(dir, json, files, "kernel", true);
         Path initrd = file(dir, json, files, "initrd", true);
         Path rootDisk = file(dir, json, files, "rootDisk", false);
-        return new GuestImage(text(n, json, "name"), text(n, json, "key"), dir, kernel, initrd, rootDisk,
-                n.path("kernelCmdline").asText(""), machineOptions(n, json));
+        return new GuestImage(
+                text(n, json, "name"),
+                text(n, json, "key"),
+                dir,
+                kernel,
+                initrd,
+                rootDisk,
+                n.path("kernelCmdline").asText(""),
+                machineOptions(n, json));
     }
 
     /** Options go into QEMU's {@code -M} list: a comma or a space would change other options. */
     private static String machineOptions(JsonNode n, Path json) {
         String v = n.path("qemuMachineOptions").asText("").strip();
         if (!v.matches("([a-z0-9-]+=[a-z0-9-]+)?(,[a-z0-9-]+=[a-z0-9-]+)*")) {
-            throw new VmmException(json + ": qemuMachineOptions must be name=value pairs joined by commas, got '" + v + "'");
+            throw new VmmException(
+                    json + ": qemuMachineOptions must be name=value pairs joined by commas, got '" + v + "'");
         }
         return v;
     }

@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-
 import org.fastvm.vmm.ProcessFailedException;
 import org.fastvm.vmm.VmmException;
 
@@ -58,7 +57,8 @@ public final class ProcessRunner {
         LOG.log(Level.DEBUG, "run: {0}", String.join(" ", argv));
         Process p;
         try {
-            p = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+            p = new ProcessBuilder(argv)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();
         } catch (IOException e) {
             throw new ProcessFailedException(argv, -1, "", "could not start: " + e.getMessage());
@@ -72,7 +72,8 @@ public final class ProcessRunner {
                 p.destroyForcibly();
                 p.waitFor();
                 errReader.join(1000);
-                throw new ProcessFailedException(argv, -1, stderr.text(), "timed out after " + timeout.toSeconds() + "s");
+                throw new ProcessFailedException(
+                        argv, -1, stderr.text(), "timed out after " + timeout.toSeconds() + "s");
             }
             outReader.join();
             errReader.join();
@@ -84,7 +85,8 @@ public final class ProcessRunner {
             throw new ProcessFailedException(argv, p.exitValue(), stderr.text(), "exited with " + p.exitValue());
         }
         if (stdout.overflowed()) {
-            throw new ProcessFailedException(argv, 0, stderr.text(), "printed more than " + STDOUT_LIMIT_BYTES + " bytes");
+            throw new ProcessFailedException(
+                    argv, 0, stderr.text(), "printed more than " + STDOUT_LIMIT_BYTES + " bytes");
         }
         return new Result(stdout.text(), stderr.text());
     }

@@ -1,5 +1,6 @@
 package org.fastvm.vmm.qemu;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -18,9 +19,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-
-import com.fasterxml.jackson.databind.JsonNode;
-
 import org.fastvm.vmm.VmmException;
 
 /**
@@ -41,7 +39,8 @@ public final class Migration implements AutoCloseable {
     public Migration(Qmp qmp) {
         this.qmp = qmp;
         this.listener = ev -> {
-            if ("MIGRATION".equals(ev.path("event").asText())) statuses.add(ev.path("data").path("status").asText());
+            if ("MIGRATION".equals(ev.path("event").asText()))
+                statuses.add(ev.path("data").path("status").asText());
         };
         qmp.addEventListener(listener);
     }
@@ -49,7 +48,8 @@ public final class Migration implements AutoCloseable {
     /** Sets migration capabilities (all others keep their value). */
     public static void capabilities(Qmp qmp, Map<String, Boolean> caps) throws InterruptedException {
         List<Map<String, Object>> list = caps.entrySet().stream()
-                .map(e -> Map.<String, Object>of("capability", e.getKey(), "state", e.getValue())).toList();
+                .map(e -> Map.<String, Object>of("capability", e.getKey(), "state", e.getValue()))
+                .toList();
         qmp.execute("migrate-set-capabilities", Map.of("capabilities", list));
     }
 
@@ -92,14 +92,16 @@ public final class Migration implements AutoCloseable {
      */
     // ss is closed early on purpose (it unblocks an accept that never came); the resource's own close is then a no-op
     @SuppressWarnings("try")
-    public long saveTo(Path file, Path socket, Instant deadline, CompletableFuture<?> exit) throws InterruptedException {
+    public long saveTo(Path file, Path socket, Instant deadline, CompletableFuture<?> exit)
+            throws InterruptedException {
         try (ServerSocketChannel ss = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             java.nio.file.Files.deleteIfExists(socket);
             ss.bind(UnixDomainSocketAddress.of(socket));
             var copied = new CompletableFuture<Long>();
             Thread copier = Thread.ofVirtual().start(() -> {
                 try (SocketChannel in = ss.accept();
-                     FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                        FileChannel out =
+                                FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                     long n = 0;
                     ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
                     while (in.read(buf) >= 0) {
@@ -115,7 +117,8 @@ public final class Migration implements AutoCloseable {
             try {
                 qmp.execute("migrate", Map.of("uri", "unix:" + socket));
                 await(Set.of("completed"), deadline, exit);
-                return copied.get(Math.max(1, Duration.between(Instant.now(), deadline).toMillis()), TimeUnit.MILLISECONDS);
+                return copied.get(
+                        Math.max(1, Duration.between(Instant.now(), deadline).toMillis()), TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 Throwable c = e.getCause();
                 throw new VmmException("writing " + file + " failed: " + c.getMessage(), c);

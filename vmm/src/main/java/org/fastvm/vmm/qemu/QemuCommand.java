@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-
 import org.fastvm.vmm.Accelerator;
 
 /**
@@ -32,9 +31,22 @@ import org.fastvm.vmm.Accelerator;
  * @param incomingDefer true to start paused, waiting for {@code migrate-incoming}
  * @param startPaused   {@code -S}: stay paused after an incoming migration (a capture QEMU)
  */
-public record QemuCommand(String qemuBinary, Accelerator accelerator, String machineOptions, int vcpus, int memoryMib, Path vmDir,
-                          Path memPath, boolean memShared, Path kernel, Path initrd, String append,
-                          Path rootDisk, List<Path> diskLayers, boolean incomingDefer, boolean startPaused) {
+public record QemuCommand(
+        String qemuBinary,
+        Accelerator accelerator,
+        String machineOptions,
+        int vcpus,
+        int memoryMib,
+        Path vmDir,
+        Path memPath,
+        boolean memShared,
+        Path kernel,
+        Path initrd,
+        String append,
+        Path rootDisk,
+        List<Path> diskLayers,
+        boolean incomingDefer,
+        boolean startPaused) {
     /** Node name of the root disk's qcow2 layer (target of {@code blockdev-snapshot-sync}). */
     public static final String ROOT_DISK_NODE = "disk0";
     /** Node name of the root disk's file layer. */
@@ -44,7 +56,9 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
     /** Name of the virtio-serial port the guest agent listens on. */
     public static final String AGENT_PORT = "agent";
     /** Socket and log names inside the VM dir. */
-    public static final String QMP_SOCKET = "qmp.sock", AGENT_SOCKET = "agent.sock", CONSOLE_LOG = "console.log",
+    public static final String QMP_SOCKET = "qmp.sock",
+            AGENT_SOCKET = "agent.sock",
+            CONSOLE_LOG = "console.log",
             MEMORY_FILE = "mem";
 
     /** Checks the fields. */
@@ -58,7 +72,8 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
         if (memoryMib < 1) throw new IllegalArgumentException("memoryMib: must be >= 1");
         if (!incomingDefer && kernel == null) throw new IllegalArgumentException("kernel: required for a cold boot");
         diskLayers = diskLayers == null ? List.of() : List.copyOf(diskLayers);
-        if (rootDisk == null && !diskLayers.isEmpty()) throw new IllegalArgumentException("diskLayers: need a rootDisk");
+        if (rootDisk == null && !diskLayers.isEmpty())
+            throw new IllegalArgumentException("diskLayers: need a rootDisk");
     }
 
     /** The machine shape a snapshot records: what must match between snapshot and restore. */
@@ -69,8 +84,8 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
      * RAM, vCPUs and the device list; a snapshot restores only into a QEMU of equal shape}
      */
     public String shape() {
-        return machineType() + "|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|"
-                + memoryMib + "M|smp=" + vcpus + "|" + DEVICE_LIST + (rootDisk != null ? ";virtio-blk-device" : "");
+        return machineType() + "|" + accelerator.qemuName() + "|" + accelerator.cpuModel() + "|" + memoryMib + "M|smp="
+                + vcpus + "|" + DEVICE_LIST + (rootDisk != null ? ";virtio-blk-device" : "");
     }
 
     private String machineType() {
@@ -78,10 +93,33 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
     }
 
     /** A cold boot with RAM in {@code <vmDir>/mem}, shared (so it can be snapshotted). */
-    public static QemuCommand boot(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
-                                   int memoryMib, Path vmDir, Path kernel, Path initrd, String append, Path rootDisk) {
-        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE), true,
-                kernel, initrd, append, rootDisk, List.of(), false, false);
+    public static QemuCommand boot(
+            String qemuBinary,
+            Accelerator accel,
+            String machineOptions,
+            int vcpus,
+            int memoryMib,
+            Path vmDir,
+            Path kernel,
+            Path initrd,
+            String append,
+            Path rootDisk) {
+        return new QemuCommand(
+                qemuBinary,
+                accel,
+                machineOptions,
+                vcpus,
+                memoryMib,
+                vmDir,
+                vmDir.resolve(MEMORY_FILE),
+                true,
+                kernel,
+                initrd,
+                append,
+                rootDisk,
+                List.of(),
+                false,
+                false);
     }
 
     /**
@@ -90,10 +128,32 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
      * {@code top} over the read-only {@code layers} (null and empty for none), no kernel
      * (firmware load is skipped on an incoming migration), started with {@code -incoming defer}.
      */
-    public static QemuCommand restore(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
-                                      int memoryMib, Path vmDir, Path mem, Path top, List<Path> layers) {
-        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, mem, false, null, null, null,
-                top, layers, true, false);
+    public static QemuCommand restore(
+            String qemuBinary,
+            Accelerator accel,
+            String machineOptions,
+            int vcpus,
+            int memoryMib,
+            Path vmDir,
+            Path mem,
+            Path top,
+            List<Path> layers) {
+        return new QemuCommand(
+                qemuBinary,
+                accel,
+                machineOptions,
+                vcpus,
+                memoryMib,
+                vmDir,
+                mem,
+                false,
+                null,
+                null,
+                null,
+                top,
+                layers,
+                true,
+                false);
     }
 
     /**
@@ -101,10 +161,32 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
      * snapshot of it records and a {@link #forCapture capture} copies. {@code memShared} is
      * whether its RAM file is mapped {@code share=on} (a launched VM) or privately (a clone).
      */
-    public static QemuCommand running(String qemuBinary, Accelerator accel, String machineOptions, int vcpus,
-                                      int memoryMib, Path vmDir, boolean memShared, Path top, List<Path> layers) {
-        return new QemuCommand(qemuBinary, accel, machineOptions, vcpus, memoryMib, vmDir, vmDir.resolve(MEMORY_FILE),
-                memShared, null, null, null, top, layers, true, false);
+    public static QemuCommand running(
+            String qemuBinary,
+            Accelerator accel,
+            String machineOptions,
+            int vcpus,
+            int memoryMib,
+            Path vmDir,
+            boolean memShared,
+            Path top,
+            List<Path> layers) {
+        return new QemuCommand(
+                qemuBinary,
+                accel,
+                machineOptions,
+                vcpus,
+                memoryMib,
+                vmDir,
+                vmDir.resolve(MEMORY_FILE),
+                memShared,
+                null,
+                null,
+                null,
+                top,
+                layers,
+                true,
+                false);
     }
 
     /**
@@ -113,8 +195,22 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
      * {@code scratchDisk} (a throwaway of the same shape), no kernel, {@code -S}.
      */
     public QemuCommand forCapture(Path dir, Path mem, Path scratchDisk) {
-        return new QemuCommand(qemuBinary, accelerator, machineOptions, vcpus, memoryMib, dir, mem, true, null, null, null,
-                rootDisk == null ? null : scratchDisk, List.of(), true, true);
+        return new QemuCommand(
+                qemuBinary,
+                accelerator,
+                machineOptions,
+                vcpus,
+                memoryMib,
+                dir,
+                mem,
+                true,
+                null,
+                null,
+                null,
+                rootDisk == null ? null : scratchDisk,
+                List.of(),
+                true,
+                true);
     }
 
     /** {@return the kernel command line for a boot: the fixed console/TCG flags, hostname, then image extras} */
@@ -149,8 +245,8 @@ public record QemuCommand(String qemuBinary, Accelerator accelerator, String mac
         a.add("-display");
         a.add("none");
         a.add("-object");
-        a.add("memory-backend-file,id=" + MEMORY_BACKEND + ",size=" + memoryMib + "M,mem-path=" + memPath
-                + ",share=" + (memShared ? "on" : "off"));
+        a.add("memory-backend-file,id=" + MEMORY_BACKEND + ",size=" + memoryMib + "M,mem-path=" + memPath + ",share="
+                + (memShared ? "on" : "off"));
         if (kernel != null) {
             a.add("-kernel");
             a.add(kernel.toString());

@@ -1,14 +1,12 @@
 package org.fastvm.vmm.qemu;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.JsonNode;
-
 import org.fastvm.vmm.Accelerator;
 import org.fastvm.vmm.VmmException;
 import org.fastvm.vmm.process.ProcessRunner;
@@ -77,10 +75,15 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
     /** Parses a QMP {@code query-version} result. */
     public static QemuVersion fromQmp(JsonNode r) {
         JsonNode q = r.path("qemu");
-        if (!q.path("major").isInt() || !q.path("minor").isInt() || !q.path("micro").isInt()) {
+        if (!q.path("major").isInt()
+                || !q.path("minor").isInt()
+                || !q.path("micro").isInt()) {
             throw new VmmException("query-version: unexpected answer " + r);
         }
-        return new QemuVersion(q.path("major").asInt(), q.path("minor").asInt(), q.path("micro").asInt(),
+        return new QemuVersion(
+                q.path("major").asInt(),
+                q.path("minor").asInt(),
+                q.path("micro").asInt(),
                 r.path("package").asText(""));
     }
 
@@ -99,8 +102,14 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
                 return queryOnce(binary, scratch);
             } catch (QmpException e) {
                 if (attempt == QUERY_ATTEMPTS) throw e;
-                System.getLogger(QemuVersion.class.getName()).log(System.Logger.Level.WARNING,
-                        "asking {0} its version, attempt {1} of {2}: {3}", binary, attempt, QUERY_ATTEMPTS, e.getMessage());
+                System.getLogger(QemuVersion.class.getName())
+                        .log(
+                                System.Logger.Level.WARNING,
+                                "asking {0} its version, attempt {1} of {2}: {3}",
+                                binary,
+                                attempt,
+                                QUERY_ATTEMPTS,
+                                e.getMessage());
             }
         }
     }
@@ -110,8 +119,18 @@ public record QemuVersion(int major, int minor, int micro, String packaging) {
         try {
             Files.createDirectories(scratch);
             Path sock = scratch.resolve("qmp.sock");
-            p = ProcessRunner.spawnDetached(List.of(binary, "-M", "none", "-nodefaults", "-no-user-config", "-display",
-                    "none", "-qmp", "unix:" + sock + ",server=on,wait=off"), scratch.resolve("qemu.log"));
+            p = ProcessRunner.spawnDetached(
+                    List.of(
+                            binary,
+                            "-M",
+                            "none",
+                            "-nodefaults",
+                            "-no-user-config",
+                            "-display",
+                            "none",
+                            "-qmp",
+                            "unix:" + sock + ",server=on,wait=off"),
+                    scratch.resolve("qemu.log"));
             try (Qmp qmp = Qmp.connect(sock, Instant.now().plus(QUERY_TIMEOUT), p.onExit())) {
                 return fromQmp(qmp.execute("query-version"));
             }

@@ -1,5 +1,8 @@
 package org.fastvm.vmm.qemu;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -22,10 +25,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * A QMP client on QEMU's unix socket: negotiates capabilities, runs commands (each with
@@ -64,7 +63,8 @@ public final class Qmp implements AutoCloseable {
     public static Qmp connect(Path socket, Instant deadline, CompletableFuture<?> abortOn) throws InterruptedException {
         SocketChannel sc = null;
         while (sc == null) {
-            if (abortOn != null && abortOn.isDone()) throw new QmpException("gave up connecting to " + socket + ": aborted");
+            if (abortOn != null && abortOn.isDone())
+                throw new QmpException("gave up connecting to " + socket + ": aborted");
             SocketChannel c = null;
             try {
                 c = SocketChannel.open(StandardProtocolFamily.UNIX);
@@ -85,7 +85,9 @@ public final class Qmp implements AutoCloseable {
             q.execute("qmp_capabilities", null);
         } catch (TimeoutException | ExecutionException | RuntimeException e) {
             q.close();
-            throw e instanceof QmpException qe ? qe : new QmpException("QMP handshake on " + socket + " failed: " + e, e);
+            throw e instanceof QmpException qe
+                    ? qe
+                    : new QmpException("QMP handshake on " + socket + " failed: " + e, e);
         }
         return q;
     }
@@ -114,12 +116,14 @@ public final class Qmp implements AutoCloseable {
             JsonNode r = answer.get(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             if (r.has("error")) {
                 JsonNode e = r.get("error");
-                throw new QmpException("QMP " + command + " failed: " + e.path("class").asText() + ": "
-                        + e.path("desc").asText());
+                throw new QmpException("QMP " + command + " failed: "
+                        + e.path("class").asText() + ": " + e.path("desc").asText());
             }
             return r.path("return");
         } catch (ExecutionException e) {
-            throw e.getCause() instanceof QmpException q ? q : new QmpException("QMP " + command + ": " + e.getCause(), e);
+            throw e.getCause() instanceof QmpException q
+                    ? q
+                    : new QmpException("QMP " + command + ": " + e.getCause(), e);
         } catch (TimeoutException e) {
             throw new QmpException("QMP " + command + " got no answer within " + COMMAND_TIMEOUT.toSeconds() + "s");
         } finally {
@@ -151,7 +155,8 @@ public final class Qmp implements AutoCloseable {
             }
         };
         addEventListener(l);
-        closedFuture.whenComplete((v, t) -> f.completeExceptionally(new QmpException("QMP connection " + socket + " closed")));
+        closedFuture.whenComplete(
+                (v, t) -> f.completeExceptionally(new QmpException("QMP connection " + socket + " closed")));
         return f;
     }
 

@@ -16,7 +16,6 @@ import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.AgentDisconnectedException;
 import org.fastvm.vmm.ExecHandle;
 import org.fastvm.vmm.ExecListener;
@@ -71,20 +70,28 @@ class AgentChannelProtocolTest {
         @Override
         public void close() throws java.io.IOException {
             server.close();
-            if (peer.isDone() && !peer.isCompletedExceptionally()) peer.getNow(null).close();
+            if (peer.isDone() && !peer.isCompletedExceptionally())
+                peer.getNow(null).close();
         }
     }
 
     private static Frame hello(int id) {
-        return new Frame(FrameType.HELLO, id, new FieldsWriter().string(Tag.VERSION, "fake/1").string(Tag.BOOT_ID, "b-1")
-                .string(Tag.NAME, "h").toByteArray());
+        return new Frame(
+                FrameType.HELLO,
+                id,
+                new FieldsWriter()
+                        .string(Tag.VERSION, "fake/1")
+                        .string(Tag.BOOT_ID, "b-1")
+                        .string(Tag.NAME, "h")
+                        .toByteArray());
     }
 
     private CompletableFuture<AgentChannel> connectAsync() {
         var f = new CompletableFuture<AgentChannel>();
         Thread.ofVirtual().start(() -> {
             try {
-                f.complete(AgentChannel.connect(dir.resolve("agent.sock"), Instant.now().plusSeconds(10), null, null));
+                f.complete(AgentChannel.connect(
+                        dir.resolve("agent.sock"), Instant.now().plusSeconds(10), null, null));
             } catch (Throwable t) {
                 f.completeExceptionally(t);
             }
@@ -93,9 +100,14 @@ class AgentChannelProtocolTest {
     }
 
     private static final ExecListener DISCARD = new ExecListener() {
-        @Override public void onStdout(byte[] chunk) {}
-        @Override public void onStderr(byte[] chunk) {}
-        @Override public void onExit(ExecResult result) {}
+        @Override
+        public void onStdout(byte[] chunk) {}
+
+        @Override
+        public void onStderr(byte[] chunk) {}
+
+        @Override
+        public void onExit(ExecResult result) {}
     };
 
     @Test
@@ -118,9 +130,11 @@ class AgentChannelProtocolTest {
             Frame req = agent.read();
             // the tail of a frame meant for an earlier host, a whole stale frame, an unsolicited
             // HELLO, a lookalike HELLO for another id, and only then the answer
-            byte[] stale = FrameCodec.encode(new Frame(FrameType.STDOUT, 77, new byte[5000])).array();
+            byte[] stale = FrameCodec.encode(new Frame(FrameType.STDOUT, 77, new byte[5000]))
+                    .array();
             agent.writeRaw(java.util.Arrays.copyOfRange(stale, 1234, stale.length));
-            agent.write(new Frame(FrameType.EXIT, 77, new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+            agent.write(new Frame(
+                    FrameType.EXIT, 77, new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
             agent.write(hello(0));
             agent.write(hello(req.id() + 1));
             agent.write(hello(req.id()));
@@ -150,10 +164,22 @@ class AgentChannelProtocolTest {
                 var h = c.start(ExecRequest.of("sleep", "1"), DISCARD);
                 Frame exec = agent.read();
                 assertEquals(FrameType.EXEC, exec.type());
-                agent.write(new Frame(FrameType.EXIT, 999_999, new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
-                agent.write(new Frame(FrameType.STDOUT, exec.id(), new FieldsWriter().bytes(Tag.DATA, new byte[] {1}).toByteArray()));
-                agent.write(new Frame(FrameType.EXIT, exec.id(), new FieldsWriter().i32(Tag.SIGNAL, 15)
-                        .u8(Tag.TIMED_OUT, 1).u64(Tag.DURATION_MS, 1234).toByteArray()));
+                agent.write(new Frame(
+                        FrameType.EXIT,
+                        999_999,
+                        new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+                agent.write(new Frame(
+                        FrameType.STDOUT,
+                        exec.id(),
+                        new FieldsWriter().bytes(Tag.DATA, new byte[] {1}).toByteArray()));
+                agent.write(new Frame(
+                        FrameType.EXIT,
+                        exec.id(),
+                        new FieldsWriter()
+                                .i32(Tag.SIGNAL, 15)
+                                .u8(Tag.TIMED_OUT, 1)
+                                .u64(Tag.DURATION_MS, 1234)
+                                .toByteArray()));
                 ExecResult r = h.result().get(10, TimeUnit.SECONDS);
                 assertEquals(15, r.signal());
                 assertEquals(143, r.exitCode());
@@ -174,7 +200,9 @@ class AgentChannelProtocolTest {
                 agent.writeRaw(new byte[] {'G', 'A', 'R', 'B', 'A', 'G', 'E', '!', 0, 0, 0, 0});
                 var e = assertThrows(ExecutionException.class, () -> h.result().get(10, TimeUnit.SECONDS));
                 assertInstanceOf(AgentDisconnectedException.class, e.getCause());
-                assertTrue(e.getCause().getMessage().contains("protocol error"), e.getCause().getMessage());
+                assertTrue(
+                        e.getCause().getMessage().contains("protocol error"),
+                        e.getCause().getMessage());
                 assertThrows(AgentDisconnectedException.class, c::ping);
             }
         }
@@ -186,13 +214,18 @@ class AgentChannelProtocolTest {
     private static Streaming startStreaming(AgentChannel c, ScriptedAgent agent) throws Exception {
         var out = new java.io.ByteArrayOutputStream();
         var h = c.start(ExecRequest.of("yes"), new ExecListener() {
-            @Override public void onStdout(byte[] chunk) {
+            @Override
+            public void onStdout(byte[] chunk) {
                 synchronized (out) {
                     out.writeBytes(chunk);
                 }
             }
-            @Override public void onStderr(byte[] chunk) {}
-            @Override public void onExit(ExecResult result) {}
+
+            @Override
+            public void onStderr(byte[] chunk) {}
+
+            @Override
+            public void onExit(ExecResult result) {}
         });
         Frame exec = agent.read();
         assertEquals(FrameType.EXEC, exec.type());
@@ -200,7 +233,12 @@ class AgentChannelProtocolTest {
     }
 
     private static Frame stdout(int id, String text) {
-        return new Frame(FrameType.STDOUT, id, new FieldsWriter().bytes(Tag.DATA, text.getBytes(StandardCharsets.UTF_8)).toByteArray());
+        return new Frame(
+                FrameType.STDOUT,
+                id,
+                new FieldsWriter()
+                        .bytes(Tag.DATA, text.getBytes(StandardCharsets.UTF_8))
+                        .toByteArray());
     }
 
     /** Moves the first agent's socket file aside and listens as the successor on agent.sock. */
@@ -247,8 +285,12 @@ class AgentChannelProtocolTest {
                     ping.get(10, TimeUnit.SECONDS);
                     commit.get(10, TimeUnit.SECONDS);
                     next.write(stdout(s.id(), "c"));
-                    next.write(new Frame(FrameType.EXIT, s.id(), new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
-                    assertEquals(0, s.handle().result().get(10, TimeUnit.SECONDS).exitCode());
+                    next.write(new Frame(
+                            FrameType.EXIT,
+                            s.id(),
+                            new FieldsWriter().i32(Tag.CODE, 0).toByteArray()));
+                    assertEquals(
+                            0, s.handle().result().get(10, TimeUnit.SECONDS).exitCode());
                     synchronized (s.out()) {
                         assertEquals("abc", s.out().toString(StandardCharsets.UTF_8));
                     }
@@ -272,7 +314,8 @@ class AgentChannelProtocolTest {
                     old.writeRaw(java.util.Arrays.copyOf(torn, Frame.HEADER_BYTES + 2));
                     old.peer().close();
                     var commit = async(() -> splice.commit(Instant.now().plusSeconds(10), null));
-                    var e = assertThrows(ExecutionException.class, () -> s.handle().result().get(10, TimeUnit.SECONDS));
+                    var e = assertThrows(
+                            ExecutionException.class, () -> s.handle().result().get(10, TimeUnit.SECONDS));
                     assertInstanceOf(AgentDisconnectedException.class, e.getCause());
                     // the fallback: a fresh connection opened with HELLO_REQ(NEW_SESSION)
                     try (SocketChannel fresh = next.server.accept()) {

@@ -24,7 +24,6 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-
 import org.fastvm.vmm.AgentDisconnectedException;
 import org.fastvm.vmm.AgentErrorException;
 import org.fastvm.vmm.ExecListener;
@@ -58,9 +57,11 @@ class AgentChannelTest {
             server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             server.bind(UnixDomainSocketAddress.of(sock));
             process = new ProcessBuilder(agentBinary.toString(), "--connect", sock.toString())
-                    .redirectErrorStream(true).redirectOutput(dir.resolve(name + ".log").toFile()).start();
-            channel = AgentChannel.open(sock.toString(), this::accept, Instant.now().plusSeconds(10), process.onExit(),
-                    null);
+                    .redirectErrorStream(true)
+                    .redirectOutput(dir.resolve(name + ".log").toFile())
+                    .start();
+            channel = AgentChannel.open(
+                    sock.toString(), this::accept, Instant.now().plusSeconds(10), process.onExit(), null);
         }
 
         /** Accepts the agent's next dial, within the deadline. */
@@ -74,7 +75,8 @@ class AgentChannelTest {
                 }
             });
             try {
-                return f.get(Math.max(1, Duration.between(Instant.now(), deadline).toMillis()), TimeUnit.MILLISECONDS);
+                return f.get(
+                        Math.max(1, Duration.between(Instant.now(), deadline).toMillis()), TimeUnit.MILLISECONDS);
             } catch (Exception e) {
                 throw new VmmException("the agent did not dial in: " + e, e);
             }
@@ -94,7 +96,8 @@ class AgentChannelTest {
         try {
             agentBinary = SourceTree.buildAgent();
         } catch (ProcessFailedException e) {
-            Preconditions.unmet("the guest agent does not build here, skipping host-mode protocol tests: " + e.getMessage());
+            Preconditions.unmet(
+                    "the guest agent does not build here, skipping host-mode protocol tests: " + e.getMessage());
         }
         dir = Files.createTempDirectory("fastvm-agentchannel-");
         shared = new Agent("shared");
@@ -169,13 +172,18 @@ class AgentChannelTest {
 
     @Test
     void envAndCwdAreHonoured() throws Exception {
-        var r = exec(ExecRequest.builder("sh", "-c", "echo $GREETING; pwd").env("GREETING", "hi there").cwd("/tmp").build());
+        var r = exec(ExecRequest.builder("sh", "-c", "echo $GREETING; pwd")
+                .env("GREETING", "hi there")
+                .cwd("/tmp")
+                .build());
         assertEquals("hi there\n/tmp\n", r.stdoutText());
     }
 
     @Test
     void outputLimitTruncatesAndFlags() throws Exception {
-        var r = exec(ExecRequest.builder("head", "-c", "100000", "/dev/zero").outputLimitBytes(1000).build());
+        var r = exec(ExecRequest.builder("head", "-c", "100000", "/dev/zero")
+                .outputLimitBytes(1000)
+                .build());
         assertEquals(1000, r.stdout().length);
         assertTrue(r.stdoutTruncated());
         assertFalse(r.stderrTruncated());
@@ -186,7 +194,8 @@ class AgentChannelTest {
         Path marker = dir.resolve("tree-" + System.nanoTime());
         long t0 = System.nanoTime();
         var r = exec(ExecRequest.builder("sh", "-c", "(sleep 2; touch " + marker + ") & sleep 30")
-                .timeout(Duration.ofMillis(300)).build());
+                .timeout(Duration.ofMillis(300))
+                .build());
         assertTrue(r.timedOut());
         assertEquals(9, r.signal());
         assertTrue(System.nanoTime() - t0 < 5_000_000_000L);
@@ -199,7 +208,9 @@ class AgentChannelTest {
     void twentyConcurrentExecs() throws Exception {
         List<CompletableFuture<ExecResult>> all = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
-            all.add(shared.channel.start(ExecRequest.of("sh", "-c", "sleep 0.3; echo " + i), new Discard()).result());
+            all.add(shared.channel
+                    .start(ExecRequest.of("sh", "-c", "sleep 0.3; echo " + i), new Discard())
+                    .result());
         }
         List<Thread> threads = new ArrayList<>();
         List<String> outs = Collections.synchronizedList(new ArrayList<>());
@@ -207,14 +218,17 @@ class AgentChannelTest {
             int n = i;
             threads.add(Thread.ofVirtual().start(() -> {
                 try {
-                    outs.add(shared.channel.exec(ExecRequest.of("sh", "-c", "echo v" + n)).stdoutText());
+                    outs.add(shared.channel
+                            .exec(ExecRequest.of("sh", "-c", "echo v" + n))
+                            .stdoutText());
                 } catch (InterruptedException e) {
                     throw new RuntimeException(e);
                 }
             }));
         }
         for (Thread t : threads) t.join();
-        for (int i = 0; i < 20; i++) assertEquals(0, all.get(i).get(10, TimeUnit.SECONDS).exitCode());
+        for (int i = 0; i < 20; i++)
+            assertEquals(0, all.get(i).get(10, TimeUnit.SECONDS).exitCode());
         assertEquals(20, outs.size());
         for (int i = 0; i < 20; i++) assertTrue(outs.contains("v" + i + "\n"), outs.toString());
     }
@@ -224,12 +238,21 @@ class AgentChannelTest {
         List<String> events = Collections.synchronizedList(new ArrayList<>());
         var firstChunk = new CompletableFuture<Void>();
         var h = shared.channel.start(ExecRequest.of("sh", "-c", "echo ready; sleep 30"), new ExecListener() {
-            @Override public void onStdout(byte[] c) {
+            @Override
+            public void onStdout(byte[] c) {
                 events.add("out:" + new String(c, StandardCharsets.UTF_8).strip());
                 firstChunk.complete(null);
             }
-            @Override public void onStderr(byte[] c) { events.add("err"); }
-            @Override public void onExit(ExecResult r) { events.add("exit:" + r.signal()); }
+
+            @Override
+            public void onStderr(byte[] c) {
+                events.add("err");
+            }
+
+            @Override
+            public void onExit(ExecResult r) {
+                events.add("exit:" + r.signal());
+            }
         });
         firstChunk.get(10, TimeUnit.SECONDS); // arrived while the command still runs
         assertFalse(h.result().isDone());
@@ -243,7 +266,8 @@ class AgentChannelTest {
     @Test
     void openStdinIsFedByFrames() throws Exception {
         var out = new Collect();
-        var h = shared.channel.start(ExecRequest.builder("wc", "-c").stdinOpen(true).build(), out);
+        var h = shared.channel.start(
+                ExecRequest.builder("wc", "-c").stdinOpen(true).build(), out);
         h.writeStdin(new byte[100_000]);
         h.writeStdin("abc".getBytes(StandardCharsets.UTF_8));
         h.closeStdin();
@@ -254,7 +278,10 @@ class AgentChannelTest {
     @Test
     void aThrowingListenerDoesNotTakeTheChannelDown() throws Exception {
         var h = shared.channel.start(ExecRequest.of("echo", "boom"), new Discard() {
-            @Override public void onStdout(byte[] chunk) { throw new IllegalStateException("listener bug"); }
+            @Override
+            public void onStdout(byte[] chunk) {
+                throw new IllegalStateException("listener bug");
+            }
         });
         assertEquals(0, h.result().get(10, TimeUnit.SECONDS).exitCode());
         assertTrue(shared.channel.isConnected());
@@ -263,7 +290,8 @@ class AgentChannelTest {
 
     @Test
     void bufferedExecRefusesOpenStdin() {
-        var e = assertThrows(IllegalArgumentException.class,
+        var e = assertThrows(
+                IllegalArgumentException.class,
                 () -> exec(ExecRequest.builder("cat").stdinOpen(true).build()));
         assertTrue(e.getMessage().startsWith("stdinOpen"), e.getMessage());
     }
@@ -279,13 +307,17 @@ class AgentChannelTest {
     void reconnectFailsInFlightRequestsAndKeepsProcesses() throws Exception {
         try (Agent a = new Agent("reconnect")) {
             Path marker = dir.resolve("survivor-" + System.nanoTime());
-            var h = a.channel.start(ExecRequest.of("sh", "-c", "sleep 1; touch " + marker + "; sleep 30"), new Discard());
+            var h = a.channel.start(
+                    ExecRequest.of("sh", "-c", "sleep 1; touch " + marker + "; sleep 30"), new Discard());
             a.channel.reconnect(Instant.now().plusSeconds(10), a.process.onExit());
             var err = assertThrows(ExecutionException.class, () -> h.result().get(5, TimeUnit.SECONDS));
             assertInstanceOf(AgentDisconnectedException.class, err.getCause());
             a.channel.ping();
-            var r = a.channel.exec(ExecRequest.of("sh", "-c", "for i in $(seq 50); do test -e " + marker
-                    + " && break; sleep 0.1; done; test -e " + marker + " && echo ALIVE"));
+            var r = a.channel.exec(ExecRequest.of(
+                    "sh",
+                    "-c",
+                    "for i in $(seq 50); do test -e " + marker + " && break; sleep 0.1; done; test -e " + marker
+                            + " && echo ALIVE"));
             assertEquals("ALIVE\n", r.stdoutText(), "the process started before the reconnect kept running");
         }
     }
@@ -297,12 +329,15 @@ class AgentChannelTest {
         try (Agent a = new Agent("newhost")) {
             var started = new CompletableFuture<Long>();
             var h = a.channel.start(ExecRequest.of("sleep", "30"), new Discard() {
-                @Override public void onStarted(long pid) { started.complete(pid); }
+                @Override
+                public void onStarted(long pid) {
+                    started.complete(pid);
+                }
             });
             long pid = started.get(10, TimeUnit.SECONDS);
             a.channel.close();
-            try (AgentChannel next = AgentChannel.open("newhost", a::accept, Instant.now().plusSeconds(10),
-                    a.process.onExit(), null)) {
+            try (AgentChannel next =
+                    AgentChannel.open("newhost", a::accept, Instant.now().plusSeconds(10), a.process.onExit(), null)) {
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) { // reaped by the agent
                     assertTrue(System.nanoTime() < deadline, "the earlier channel's command was killed");
@@ -310,7 +345,9 @@ class AgentChannelTest {
                 }
                 assertEquals("next\n", next.exec(ExecRequest.of("echo", "next")).stdoutText());
             }
-            assertThrows(ExecutionException.class, () -> h.result().get(5, TimeUnit.SECONDS),
+            assertThrows(
+                    ExecutionException.class,
+                    () -> h.result().get(5, TimeUnit.SECONDS),
                     "its exec failed with the channel that started it");
         }
     }
@@ -329,15 +366,27 @@ class AgentChannelTest {
 
     /** A listener that drops output. */
     private static class Discard implements ExecListener {
-        @Override public void onStdout(byte[] chunk) {}
-        @Override public void onStderr(byte[] chunk) {}
-        @Override public void onExit(ExecResult result) {}
+        @Override
+        public void onStdout(byte[] chunk) {}
+
+        @Override
+        public void onStderr(byte[] chunk) {}
+
+        @Override
+        public void onExit(ExecResult result) {}
     }
 
     /** A listener that keeps stdout. */
     private static class Collect extends Discard {
         final java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        @Override public synchronized void onStdout(byte[] chunk) { out.writeBytes(chunk); }
-        synchronized String text() { return out.toString(StandardCharsets.UTF_8); }
+
+        @Override
+        public synchronized void onStdout(byte[] chunk) {
+            out.writeBytes(chunk);
+        }
+
+        synchronized String text() {
+            return out.toString(StandardCharsets.UTF_8);
+        }
     }
 }

@@ -14,7 +14,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
 import java.util.List;
-
 import org.fastvm.vmm.AgentProtocolException;
 import org.junit.jupiter.api.Test;
 
@@ -39,15 +38,20 @@ class FrameCodecTest {
 
     @Test
     void roundTripsSeveralFramesFromOneStream() throws Exception {
-        byte[] payload = new FieldsWriter().string(Tag.ARG, "echo").string(Tag.ARG, "hi")
-                .u64(Tag.TIMEOUT_MS, 1500).toByteArray();
-        var ch = channel(bytes(FrameCodec.encode(new Frame(FrameType.EXEC, 7, payload))),
+        byte[] payload = new FieldsWriter()
+                .string(Tag.ARG, "echo")
+                .string(Tag.ARG, "hi")
+                .u64(Tag.TIMEOUT_MS, 1500)
+                .toByteArray();
+        var ch = channel(
+                bytes(FrameCodec.encode(new Frame(FrameType.EXEC, 7, payload))),
                 bytes(FrameCodec.encode(new Frame(FrameType.PING, 8, new byte[0]))));
         Frame a = FrameCodec.read(ch);
         assertEquals(FrameType.EXEC, a.type());
         assertEquals(7, a.id());
         Fields f = a.fields();
-        assertEquals(List.of("echo", "hi"), f.all(Tag.ARG).stream().map(String::new).toList());
+        assertEquals(
+                List.of("echo", "hi"), f.all(Tag.ARG).stream().map(String::new).toList());
         assertEquals(1500, f.u64(Tag.TIMEOUT_MS, -1));
         Frame b = FrameCodec.read(ch);
         assertEquals(FrameType.PING, b.type());
@@ -77,7 +81,8 @@ class FrameCodecTest {
 
     @Test
     void rejectsOversizedLengthBeforeAllocating() {
-        var ch = channel(new byte[] {0x46, 0x56, 1, (byte) 0x83, 0, 0, 0, 1, 0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff});
+        var ch = channel(
+                new byte[] {0x46, 0x56, 1, (byte) 0x83, 0, 0, 0, 1, 0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff});
         var e = assertThrows(AgentProtocolException.class, () -> FrameCodec.read(ch));
         assertTrue(e.getMessage().contains("exceeds"), e.getMessage());
     }
@@ -95,14 +100,20 @@ class FrameCodecTest {
 
     @Test
     void frameRefusesPayloadAboveLimit() {
-        assertThrows(IllegalArgumentException.class, () -> new Frame(FrameType.STDIN, 1, new byte[Frame.MAX_PAYLOAD + 1]));
+        assertThrows(
+                IllegalArgumentException.class, () -> new Frame(FrameType.STDIN, 1, new byte[Frame.MAX_PAYLOAD + 1]));
         assertThrows(IllegalArgumentException.class, () -> new Frame(0x100, 1, new byte[0]));
     }
 
     @Test
     void fieldsParseTypedValuesAndSkipUnknownTags() {
-        byte[] p = new FieldsWriter().bytes(0x7f, new byte[] {1, 2, 3}).i32(Tag.CODE, -3).u8(Tag.TIMED_OUT, 1)
-                .u64(Tag.DURATION_MS, 1234567890123L).string(Tag.NAME, "héllo").toByteArray();
+        byte[] p = new FieldsWriter()
+                .bytes(0x7f, new byte[] {1, 2, 3})
+                .i32(Tag.CODE, -3)
+                .u8(Tag.TIMED_OUT, 1)
+                .u64(Tag.DURATION_MS, 1234567890123L)
+                .string(Tag.NAME, "héllo")
+                .toByteArray();
         Fields f = Fields.parse(p, "EXIT");
         assertEquals(-3, f.i32(Tag.CODE));
         assertEquals(1, f.u8(Tag.TIMED_OUT, 0));
@@ -129,13 +140,16 @@ class FrameCodecTest {
     @Test
     void wrongWidthIsRejectedNamingTheField() {
         byte[] p = new FieldsWriter().bytes(Tag.CODE, new byte[] {1, 2}).toByteArray();
-        var e = assertThrows(AgentProtocolException.class, () -> Fields.parse(p, "EXIT").i32(Tag.CODE));
+        var e = assertThrows(
+                AgentProtocolException.class, () -> Fields.parse(p, "EXIT").i32(Tag.CODE));
         assertTrue(e.getMessage().contains("CODE must be 4 bytes"), e.getMessage());
     }
 
     @Test
     void missingRequiredFieldIsNamed() {
-        var e = assertThrows(AgentProtocolException.class, () -> Fields.parse(new byte[0], "STDOUT").requireBytes(Tag.DATA));
+        var e = assertThrows(
+                AgentProtocolException.class,
+                () -> Fields.parse(new byte[0], "STDOUT").requireBytes(Tag.DATA));
         assertTrue(e.getMessage().contains("STDOUT: missing field DATA"), e.getMessage());
     }
 }

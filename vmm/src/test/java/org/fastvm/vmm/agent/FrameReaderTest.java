@@ -9,7 +9,6 @@ import java.io.EOFException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
 import java.util.Random;
-
 import org.junit.jupiter.api.Test;
 
 class FrameReaderTest {
@@ -17,15 +16,23 @@ class FrameReaderTest {
     private static ReadableByteChannel trickle(byte[] data, int step) {
         return new ReadableByteChannel() {
             int pos;
-            @Override public int read(ByteBuffer dst) {
+
+            @Override
+            public int read(ByteBuffer dst) {
                 if (pos == data.length) return -1;
                 int n = Math.min(step, Math.min(dst.remaining(), data.length - pos));
                 dst.put(data, pos, n);
                 pos += n;
                 return n;
             }
-            @Override public boolean isOpen() { return true; }
-            @Override public void close() {}
+
+            @Override
+            public boolean isOpen() {
+                return true;
+            }
+
+            @Override
+            public void close() {}
         };
     }
 
@@ -39,8 +46,12 @@ class FrameReaderTest {
     void readsSmallAndLargeFramesThroughShortReads() throws Exception {
         byte[] big = new byte[Frame.MAX_PAYLOAD];
         new Random(1).nextBytes(big);
-        var r = new FrameReader(trickle(wire(new Frame(FrameType.OK, 1, new byte[] {7}),
-                new Frame(FrameType.STDOUT, 2, big), new Frame(FrameType.PING, 3, new byte[0])), 4093));
+        var r = new FrameReader(trickle(
+                wire(
+                        new Frame(FrameType.OK, 1, new byte[] {7}),
+                        new Frame(FrameType.STDOUT, 2, big),
+                        new Frame(FrameType.PING, 3, new byte[0])),
+                4093));
         assertArrayEquals(new byte[] {7}, r.next().payload());
         assertArrayEquals(big, r.next().payload());
         assertEquals(3, r.next().id());

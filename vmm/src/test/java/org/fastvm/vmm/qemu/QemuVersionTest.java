@@ -6,15 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-
 import org.fastvm.vmm.Accelerator;
 import org.fastvm.vmm.EngineConfig;
-import org.fastvm.vmm.process.ProcessRunner;
 import org.fastvm.vmm.VmmException;
+import org.fastvm.vmm.process.ProcessRunner;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,8 +21,9 @@ class QemuVersionTest {
 
     @Test
     void readsQueryVersionAndDescribesItAsTheVersionLine() throws Exception {
-        QemuVersion v = QemuVersion.fromQmp(JSON.readTree(
-                "{\"qemu\":{\"major\":10,\"minor\":0,\"micro\":2},\"package\":\"Debian 1:10.0.2+ds-2+deb13u1~bpo12+1\"}"));
+        QemuVersion v = QemuVersion.fromQmp(
+                JSON.readTree(
+                        "{\"qemu\":{\"major\":10,\"minor\":0,\"micro\":2},\"package\":\"Debian 1:10.0.2+ds-2+deb13u1~bpo12+1\"}"));
         assertEquals(new QemuVersion(10, 0, 2, "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"), v);
         assertEquals("10.0.2", v.number());
         assertEquals("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)", v.describe());
@@ -46,8 +45,11 @@ class QemuVersionTest {
     void theInstalledQemuDescribesItselfAsItsVersionLine(@TempDir Path dir) throws Exception {
         // snapshots taken by earlier engines recorded the --version line: the text must not change
         String binary = EngineConfig.builder().build().qemuBinary();
-        String line = ProcessRunner.run(List.of(binary, "--version"), Duration.ofSeconds(30)).stdout().lines()
-                .findFirst().orElseThrow();
+        String line = ProcessRunner.run(List.of(binary, "--version"), Duration.ofSeconds(30))
+                .stdout()
+                .lines()
+                .findFirst()
+                .orElseThrow();
         assertEquals(line, QemuVersion.query(binary, dir.resolve("q")).describe());
     }
 

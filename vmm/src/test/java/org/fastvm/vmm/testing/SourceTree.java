@@ -4,7 +4,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-
 import org.fastvm.vmm.ProcessFailedException;
 import org.fastvm.vmm.process.ProcessRunner;
 
@@ -17,7 +16,8 @@ public final class SourceTree {
         for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.isRegularFile(p.resolve("guest/agent/Makefile"))) return p;
         }
-        throw new IllegalStateException("no FastVM source tree (guest/agent/Makefile) above " + System.getProperty("user.dir"));
+        throw new IllegalStateException(
+                "no FastVM source tree (guest/agent/Makefile) above " + System.getProperty("user.dir"));
     }
 
     /**
@@ -28,7 +28,8 @@ public final class SourceTree {
      */
     public static Path buildAgent() throws InterruptedException {
         Path root = root();
-        ProcessRunner.run(List.of("make", "-s", "-C", root.resolve("guest/agent").toString()), Duration.ofMinutes(3));
+        ProcessRunner.run(
+                List.of("make", "-s", "-C", root.resolve("guest/agent").toString()), Duration.ofMinutes(3));
         return root.resolve("guest/agent/build/fastvm-agent");
     }
 }

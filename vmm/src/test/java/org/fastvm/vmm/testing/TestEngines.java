@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
-
 import org.fastvm.vmm.Engine;
 import org.fastvm.vmm.EngineConfig;
 import org.fastvm.vmm.Machine;
@@ -27,7 +26,11 @@ public final class TestEngines {
     /** {@return a config with a new temp data dir and the shared cache} */
     public static EngineConfig config() throws IOException {
         Path data = Files.createTempDirectory("fastvm-test-");
-        return EngineConfig.builder().dataDir(data).cacheDir(sharedCache()).fastvmHome(SourceTree.root()).build();
+        return EngineConfig.builder()
+                .dataDir(data)
+                .cacheDir(sharedCache())
+                .fastvmHome(SourceTree.root())
+                .build();
     }
 
     /** Opens an engine on {@link #config()}. */
@@ -46,7 +49,8 @@ public final class TestEngines {
             try {
                 m.destroy();
             } catch (Exception e) {
-                if (first == null) first = e; else first.addSuppressed(e);
+                if (first == null) first = e;
+                else first.addSuppressed(e);
             }
         }
         if (engine != null) {
