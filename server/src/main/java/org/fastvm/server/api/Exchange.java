@@ -232,6 +232,7 @@ public final class Exchange {
 
     /** Answers 200 with a text body and completes the exchange. */
     public void text(String contentType, String body) {
+        drainUnreadBody(); // as json(): a body left unread makes Jetty close the connection after the answer
         response.setStatus(200);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         done = true;

@@ -719,6 +719,32 @@ class ApiTest extends ApiTestBase {
         }
     }
 
+    @Test
+    void aBodyNoRouteReadsIsDrainedBeforeTheAnswerSoTheConnectionStaysUsable() throws Exception {
+        // Jetty closes an HTTP/1.1 connection whose request body was not consumed when the answer
+        // completed; a client that already reused it for its next request then gets nothing back.
+        for (String path : List.of("/v1/openapi.json", "/healthz", "/v1/vms")) {
+            try (Socket s = RawHttp.connect(env.server.baseUri().getPort(), Duration.ofSeconds(10))) {
+                String head = "GET " + path + " HTTP/1.1\r\nHost: t\r\nX-API-Key: " + env.keyA
+                        + "\r\nContent-Length: 5\r\n\r\n";
+                s.getOutputStream().write(head.getBytes(StandardCharsets.ISO_8859_1));
+                s.setSoTimeout(300);
+                assertThrows(
+                        java.net.SocketTimeoutException.class,
+                        () -> s.getInputStream().read(),
+                        path + ": answered before its body arrived");
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write("12345".getBytes(StandardCharsets.ISO_8859_1));
+                assertEquals(200, RawHttp.read(s.getInputStream(), false).status(), path);
+                s.getOutputStream()
+                        .write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+                RawHttp.Response next = RawHttp.read(s.getInputStream(), false);
+                assertNotNull(next, path + ": the connection was closed after the answer");
+                assertEquals(200, next.status(), path);
+            }
+        }
+    }
+
     /** Sends {@code request} on a fresh socket and reads the answer. */
     static RawHttp.Response raw(String request) throws Exception {
         try (Socket s = RawHttp.connect(env.server.baseUri().getPort(), Duration.ofSeconds(10))) {
