@@ -87,34 +87,45 @@ public final class Reconciler {
 
     /** Removes VM and snapshot files that no live row owns. Files are listed before rows are read: a row always precedes its files. */
     void sweep() {
-        List<String> vmDirs = backend.vmIds().stream()
-                .filter(id -> SERVER_ID.matcher(id).matches())
-                .toList();
-        List<String> snapDirs = backend.snapshotIds().stream()
-                .filter(id -> SERVER_ID.matcher(id).matches())
-                .toList();
-        for (String id : vmDirs) {
-            Optional<Vm> row = store.db().read(c -> store.vms().find(c, id));
-            if (row.isEmpty() || row.get().status() == VmStatus.DELETED) {
-                LOG.warn("vm={} files without a live row (a delete cut short): removed", id);
-                try {
-                    backend.discard(id);
-                } catch (RuntimeException e) {
-                    LOG.warn("vm={} removing orphan files failed: {}", id, e.toString());
-                }
+        for (String id : orphanVms(backend.vmIds())) {
+            LOG.warn("vm={} files without a live row (a delete cut short): removed", id);
+            try {
+                backend.discard(id);
+            } catch (RuntimeException e) {
+                LOG.warn("vm={} removing orphan files failed: {}", id, e.toString());
             }
         }
-        for (String id : snapDirs) {
-            Optional<Snapshot> row = store.db().read(c -> store.snapshots().find(c, id));
-            if (row.isEmpty() || row.get().deletedAt() != null) {
-                LOG.warn("snapshot={} files without a live row (a delete cut short): removed", id);
-                try {
-                    backend.deleteSnapshot(id);
-                } catch (RuntimeException e) {
-                    LOG.warn("snapshot={} removing orphan files failed: {}", id, e.toString());
-                }
+        for (String id : orphanSnapshots(backend.snapshotIds())) {
+            LOG.warn("snapshot={} files without a live row (a delete cut short): removed", id);
+            try {
+                backend.deleteSnapshot(id);
+            } catch (RuntimeException e) {
+                LOG.warn("snapshot={} removing orphan files failed: {}", id, e.toString());
             }
         }
+    }
+
+    /** {@return the server's VM ids among {@code dirs} whose row is gone or deleted} */
+    private List<String> orphanVms(java.util.Collection<String> dirs) {
+        return dirs.stream()
+                .filter(id -> SERVER_ID.matcher(id).matches())
+                .filter(id -> {
+                    Optional<Vm> row = store.db().read(c -> store.vms().find(c, id));
+                    return row.isEmpty() || row.get().status() == VmStatus.DELETED;
+                })
+                .toList();
+    }
+
+    /** {@return the server's snapshot ids among {@code dirs} whose row is gone or deleted} */
+    private List<String> orphanSnapshots(java.util.Collection<String> dirs) {
+        return dirs.stream()
+                .filter(id -> SERVER_ID.matcher(id).matches())
+                .filter(id -> {
+                    Optional<Snapshot> row =
+                            store.db().read(c -> store.snapshots().find(c, id));
+                    return row.isEmpty() || row.get().deletedAt() != null;
+                })
+                .toList();
     }
 
     /**
@@ -145,20 +156,15 @@ public final class Reconciler {
                 found.add("snapshot=" + s.id() + " (org " + s.orgId() + ") is ready but has no files");
             }
         }
-        Set<String> vmDirsNow = new HashSet<>(backend.vmIds()); // files a delete removed meanwhile are not orphans
-        for (String id : vmDirs) {
-            if (!SERVER_ID.matcher(id).matches() || !vmDirsNow.contains(id)) continue;
-            Optional<Vm> row = store.db().read(c -> store.vms().find(c, id));
-            if (row.isEmpty() || row.get().status() == VmStatus.DELETED)
-                found.add("vm=" + id + " has files but no live row");
-        }
+        // files a delete removed meanwhile (gone from the second listing) are not orphans
+        Set<String> vmDirsNow = new HashSet<>(backend.vmIds());
+        orphanVms(vmDirs).stream()
+                .filter(vmDirsNow::contains)
+                .forEach(id -> found.add("vm=" + id + " has files but no live row"));
         Set<String> snapDirsNow = new HashSet<>(backend.snapshotIds());
-        for (String id : snapDirs) {
-            if (!SERVER_ID.matcher(id).matches() || !snapDirsNow.contains(id)) continue;
-            Optional<Snapshot> row = store.db().read(c -> store.snapshots().find(c, id));
-            if (row.isEmpty() || row.get().deletedAt() != null)
-                found.add("snapshot=" + id + " has files but no live row");
-        }
+        orphanSnapshots(snapDirs).stream()
+                .filter(snapDirsNow::contains)
+                .forEach(id -> found.add("snapshot=" + id + " has files but no live row"));
         found.forEach(f -> LOG.warn("reconcile: {}", f));
         differences = found.size();
         return found;
